@@ -1,0 +1,13 @@
+import { log } from "../lib/log.ts";
+import { consumeDeadLetters } from "./dead-letter.consumer.ts";
+import { TELEMETRY_QUEUE, consumeTelemetry } from "./telemetry.consumer.ts";
+
+/** Routes a queue batch to its consumer by queue name. */
+export async function queue(batch: MessageBatch, env: Env): Promise<void> {
+  if (batch.queue === TELEMETRY_QUEUE) return consumeTelemetry(batch, env);
+  if (batch.queue.endsWith("-dlq")) return consumeDeadLetters(batch, env);
+  // A queue bound in wrangler.toml without a consumer here is a deploy mistake: keep the
+  // messages (retry) and say so loudly rather than ack them into nothing.
+  log.error("queue_without_consumer", { queue: batch.queue, messages: batch.messages.length });
+  batch.retryAll({ delaySeconds: 60 });
+}

@@ -1,0 +1,11 @@
+import { type D1Stats, newD1Stats } from "../lib/d1.ts";
+
+/**
+ * Counters of the consumer side of this isolate (the shards keep their own): what the benchmark
+ * and the demo divide by events to get "per 1,000 events" figures. In memory on purpose: counting
+ * into D1 would add the very round trips being measured.
+ */
+export const pipelineStats: { d1: D1Stats; shardRpcs: number } = {
+  d1: newD1Stats(),
+  shardRpcs: 0,
+};

@@ -1,0 +1,17 @@
+/**
+ * Shipyard's Worker entry: wiring only (STYLE.md "Thin entry"). Durable Object and Workflow
+ * classes are re-exported by name so the runtime and the test plugin both see them.
+ */
+import { queue } from "./consumers/index.ts";
+import { scheduled } from "./jobs/index.ts";
+import { createRouter } from "./producers/router.ts";
+
+export { RuntimeEventShard } from "./durable/runtime-event-shard.do.ts";
+
+const router = createRouter();
+
+export default {
+  fetch: (request, env, ctx) => router.fetch(request, env, ctx),
+  queue,
+  scheduled,
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,30 @@
+import { config } from "../lib/config.ts";
+import { D1Client } from "../lib/d1.ts";
+import { log } from "../lib/log.ts";
+
+const DAY_MS = 86_400_000;
+/** Rows deleted per statement, and statements per run: bounded work per invocation. */
+const PRUNE_CHUNK = 5_000;
+const PRUNE_MAX_CHUNKS = 100;
+
+/**
+ * Deletes `runtime_events` whose event time is older than `EVENT_RETENTION_DAYS` (default 30), in
+ * bounded chunks so one run never holds D1's single writer for long. Returns rows deleted.
+ */
+export async function pruneRuntimeEvents(env: Env, now: number = Date.now()): Promise<number> {
+  const d1 = new D1Client(env.DB);
+  const days = config(env).EVENT_RETENTION_DAYS;
+  const cutoff = now - days * DAY_MS;
+  let deleted = 0;
+  for (let chunk = 0; chunk < PRUNE_MAX_CHUNKS; chunk++) {
+    const result = await d1.run(
+      d1
+        .prepare("DELETE FROM runtime_events WHERE id IN (SELECT id FROM runtime_events WHERE ts < ? LIMIT ?)")
+        .bind(cutoff, PRUNE_CHUNK),
+    );
+    deleted += result.meta.changes;
+    if (result.meta.changes < PRUNE_CHUNK) break;
+  }
+  log.info("runtime_events_pruned", { deleted, retention_days: days, cutoff });
+  return deleted;
+}

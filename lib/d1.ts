@@ -1,0 +1,105 @@
+import { fault } from "./faults.ts";
+
+/**
+ * D1 access with accounting. Every round trip to D1 goes through `D1Client`, which counts round
+ * trips and statements into a `D1Stats` sink (the benchmark's "D1 round trips per 1,000 events")
+ * and carries the `d1.*` fault points.
+ */
+export interface D1Stats {
+  roundTrips: number;
+  statements: number;
+  rowsWritten: number;
+}
+
+export function newD1Stats(): D1Stats {
+  return { roundTrips: 0, statements: 0, rowsWritten: 0 };
+}
+
+export class D1Client {
+  constructor(
+    readonly db: D1Database,
+    readonly stats: D1Stats = newD1Stats(),
+  ) {}
+
+  prepare(query: string): D1PreparedStatement {
+    return this.db.prepare(query);
+  }
+
+  /** One round trip running `statements` in a single implicit transaction. */
+  async batch<T = unknown>(statements: D1PreparedStatement[]): Promise<D1Result<T>[]> {
+    if (statements.length === 0) return [];
+    fault("d1.batch", { statements: statements.length });
+    this.stats.roundTrips++;
+    this.stats.statements += statements.length;
+    const results = await this.db.batch<T>(statements);
+    for (const result of results) this.stats.rowsWritten += result.meta.rows_written ?? 0;
+    return results;
+  }
+
+  /** One round trip running one statement. */
+  async run<T = unknown>(statement: D1PreparedStatement): Promise<D1Result<T>> {
+    fault("d1.run");
+    this.stats.roundTrips++;
+    this.stats.statements++;
+    const result = await statement.run<T>();
+    this.stats.rowsWritten += result.meta.rows_written ?? 0;
+    return result;
+  }
+}
+
+/** D1 limits per statement (developers.cloudflare.com/d1/platform/limits). */
+export const D1_MAX_BOUND_PARAMETERS = 100;
+export const D1_MAX_STATEMENT_BYTES = 100 * 1024;
+
+const encoder = new TextEncoder();
+
+function paramBytes(value: unknown): number {
+  if (typeof value === "string") return encoder.encode(value).byteLength;
+  if (value === null || value === undefined) return 4;
+  return 8;
+}
+
+export interface MultiRowInsert {
+  /** `INSERT INTO table (a, b, c)` */
+  head: string;
+  /** Appended after the VALUES list, e.g. `ON CONFLICT(id) DO NOTHING`. */
+  tail: string;
+  columns: number;
+}
+
+/**
+ * Multi-row `INSERT … VALUES (…), (…) …` statements covering `rows`, each within D1's per-statement
+ * limits: at most 100 bound parameters and at most 100 KB counting the SQL text and the bound
+ * values. Wide or large rows simply make more, smaller statements.
+ */
+export function multiRowInserts(
+  db: { prepare(query: string): D1PreparedStatement },
+  insert: MultiRowInsert,
+  rows: readonly (readonly unknown[])[],
+): D1PreparedStatement[] {
+  const rowsPerStatement = Math.max(1, Math.floor(D1_MAX_BOUND_PARAMETERS / insert.columns));
+  const tuple = `(${Array.from({ length: insert.columns }, () => "?").join(", ")})`;
+  const fixedBytes = insert.head.length + insert.tail.length + 16;
+  const statements: D1PreparedStatement[] = [];
+  let params: unknown[] = [];
+  let count = 0;
+  let bytes = fixedBytes;
+  const emit = () => {
+    if (count === 0) return;
+    const sql = `${insert.head} VALUES ${Array.from({ length: count }, () => tuple).join(", ")} ${insert.tail}`;
+    statements.push(db.prepare(sql).bind(...params));
+    params = [];
+    count = 0;
+    bytes = fixedBytes;
+  };
+  for (const row of rows) {
+    if (row.length !== insert.columns) throw new Error(`row has ${row.length} values, expected ${insert.columns}`);
+    const rowBytes = tuple.length + 2 + row.reduce<number>((sum, value) => sum + paramBytes(value), 0);
+    if (count > 0 && (count >= rowsPerStatement || bytes + rowBytes > D1_MAX_STATEMENT_BYTES)) emit();
+    params.push(...row);
+    count++;
+    bytes += rowBytes;
+  }
+  emit();
+  return statements;
+}

@@ -1,0 +1,81 @@
+import { Forbidden, Unauthorized } from "./errors.ts";
+
+/**
+ * Bearer credentials. Two kinds: ingest keys (`INGEST_KEYS`, comma separated; producers) and the
+ * admin token (`ADMIN_TOKEN`; on-call and deploy management). Presenting one kind where the other
+ * is required is 403, presenting nothing or an unknown credential is 401.
+ */
+export type CredentialKind = "ingest" | "admin";
+
+export interface Principal {
+  kind: CredentialKind;
+  /** Stable identifier for rate limiting and audit; never the secret itself. */
+  id: string;
+}
+
+interface AuthEnv {
+  INGEST_KEYS?: string;
+  ADMIN_TOKEN?: string;
+}
+
+const encoder = new TextEncoder();
+
+async function digest(value: string): Promise<ArrayBuffer> {
+  return crypto.subtle.digest("SHA-256", encoder.encode(value));
+}
+
+/**
+ * Constant-time equality. Both sides are hashed first so the comparison always runs over 32
+ * bytes: neither the content nor the length of the secret leaks through timing.
+ */
+export async function timingSafeEqualStrings(a: string, b: string): Promise<boolean> {
+  const [da, db] = await Promise.all([digest(a), digest(b)]);
+  return crypto.subtle.timingSafeEqual(da, db);
+}
+
+function bearer(request: Request): string | null {
+  const header = request.headers.get("authorization");
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+function splitKeys(raw: string | undefined): string[] {
+  return (raw ?? "")
+    .split(",")
+    .map((key) => key.trim())
+    .filter((key) => key.length > 0);
+}
+
+/** Which kind of credential `token` is, comparing against every configured secret in constant time. */
+async function classify(token: string, env: AuthEnv): Promise<Principal | null> {
+  let kind: CredentialKind | null = null;
+  let index = -1;
+  const ingestKeys = splitKeys(env.INGEST_KEYS);
+  // Compare against every key (no early exit) so timing does not reveal which one matched.
+  for (const [i, key] of ingestKeys.entries()) {
+    if ((await timingSafeEqualStrings(token, key)) && kind === null) {
+      kind = "ingest";
+      index = i;
+    }
+  }
+  if (env.ADMIN_TOKEN && (await timingSafeEqualStrings(token, env.ADMIN_TOKEN))) kind = "admin";
+  if (kind === null) return null;
+  return { kind, id: kind === "admin" ? "admin" : `ingest-key-${index}` };
+}
+
+/** Authenticates the request as `required`, or throws 401/403. */
+export async function authenticate(request: Request, env: AuthEnv, required: CredentialKind): Promise<Principal> {
+  const token = bearer(request);
+  if (!token) throw new Unauthorized("missing Authorization: Bearer credential");
+  const principal = await classify(token, env);
+  if (!principal) throw new Unauthorized("unknown credential");
+  if (principal.kind !== required) {
+    throw new Forbidden(
+      `this endpoint needs the ${required === "admin" ? "admin token" : "an ingest key"}, not ${
+        principal.kind === "admin" ? "the admin token" : "an ingest key"
+      }`,
+    );
+  }
+  return principal;
+}

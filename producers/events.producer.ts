@@ -1,0 +1,31 @@
+import { envelope } from "../schemas/envelope.schema.ts";
+import { EventsRequestSchema, type RuntimeEvent } from "../schemas/runtime-event.schema.ts";
+import { MESSAGE_BUDGET_BYTES, packBySize, sendAll } from "../lib/queue.ts";
+import { authenticate } from "./auth.ts";
+import { readJson } from "./http.ts";
+import { accepted } from "./responses.ts";
+
+export const TELEMETRY_QUEUE_NAME = "shipyard-telemetry";
+
+/** Room for the envelope's own fields around the events array (ids, type, version, time). */
+const ENVELOPE_OVERHEAD_BYTES = 512;
+
+/**
+ * Packs a request's events into telemetry envelopes of at most ~120 KB of JSON each (the hard
+ * limit is 128 KB per message). A request body is at most 1 MiB, so one request makes at most
+ * ~9 messages, which `sendAll` sends in `sendBatch` calls of ≤ 100 messages and ≤ 256 KB.
+ * Each event is ≤ 16 KiB of data plus short fields, so a single event always fits a message.
+ */
+export function packEvents(events: readonly RuntimeEvent[]) {
+  return packBySize(events, MESSAGE_BUDGET_BYTES, ENVELOPE_OVERHEAD_BYTES).map((group) =>
+    envelope("telemetry.events", { events: group }),
+  );
+}
+
+/** `POST /v1/events`: validate, enqueue (awaited), then 202. */
+export async function postEvents(request: Request, env: Env): Promise<Response> {
+  await authenticate(request, env, "ingest");
+  const { body } = await readJson(request, EventsRequestSchema);
+  await sendAll(env.TELEMETRY_QUEUE, TELEMETRY_QUEUE_NAME, packEvents(body.events));
+  return accepted({ accepted: body.events.length });
+}

@@ -1,0 +1,81 @@
+import type { z } from "zod";
+import { BadRequest, PayloadTooLarge, UnsupportedMediaType, invalidBody } from "./errors.ts";
+
+/** Body limits from the contract. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+export const DEPLOY_BODY_LIMIT_BYTES = 25 * 1024 * 1024;
+
+/**
+ * Reads the raw body, refusing (413) as soon as it passes `limit` bytes: a declared
+ * Content-Length over the limit is refused before reading, and a chunked or lying body is cut off
+ * while streaming, so an unbounded body is never buffered.
+ */
+export async function readBodyBytes(request: Request, limit: number): Promise<Uint8Array> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > limit) throw new PayloadTooLarge(limit);
+  if (!request.body) return new Uint8Array();
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel("body over limit");
+      throw new PayloadTooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+/** 415 unless the request says it carries JSON (`application/json`, any parameters). */
+export function requireJsonContentType(request: Request): void {
+  const type = request.headers.get("content-type");
+  const essence = type?.split(";")[0]?.trim().toLowerCase();
+  if (essence !== "application/json") throw new UnsupportedMediaType(type);
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/** Parses bytes as UTF-8 JSON, 400 `invalid_json` otherwise. */
+export function parseJsonBytes(bytes: Uint8Array): unknown {
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw new BadRequest("invalid_json", "request body is not valid UTF-8");
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new BadRequest(
+      "invalid_json",
+      `request body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
+/**
+ * The whole front half of a JSON endpoint: content type, size limit while reading, JSON, schema.
+ * Returns the parsed body and the raw bytes (webhook signatures are over the raw bytes).
+ */
+export async function readJson<S extends z.ZodType>(
+  request: Request,
+  schema: S,
+  limit: number = BODY_LIMIT_BYTES,
+): Promise<{ body: z.infer<S>; raw: Uint8Array }> {
+  requireJsonContentType(request);
+  const raw = await readBodyBytes(request, limit);
+  const json = parseJsonBytes(raw);
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw invalidBody(parsed.error);
+  return { body: parsed.data, raw };
+}

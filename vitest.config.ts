@@ -1,0 +1,40 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+/**
+ * Tests run inside workerd (Miniflare) against the real wrangler.toml: real queues, SQLite Durable
+ * Objects, D1 and Workflows. Secrets are fixed here so tests never depend on a local .dev.vars.
+ */
+const TEST_SECRETS = {
+  INGEST_KEYS: "dev-ingest-key,second-ingest-key",
+  ADMIN_TOKEN: "dev-admin-token",
+  WEBHOOK_SECRET: "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWZvci1zaGlweWFyZA==",
+};
+// wrangler reads required secrets from process.env when there is no .dev.vars (a fresh clone).
+Object.assign(process.env, TEST_SECRETS);
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations("./migrations");
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            ...TEST_SECRETS,
+            // Short flush delay keeps end-to-end tests fast; the 5 s default has its own test.
+            FLUSH_DELAY_MS: "200",
+            TEST_MIGRATIONS: migrations,
+          },
+        },
+      }),
+    ],
+    test: {
+      include: ["**/*.test.ts"],
+      exclude: ["node_modules/**", ".wrangler/**"],
+      setupFiles: ["./test/setup.ts"],
+      testTimeout: 30_000,
+      hookTimeout: 30_000,
+    },
+  };
+});
