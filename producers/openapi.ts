@@ -1,0 +1,82 @@
+import { z } from "zod";
+import { ErrorSchema } from "../schemas/http.schema.ts";
+import type { RouteSpec } from "./routes.ts";
+
+const ERROR_TEXT: Record<number, string> = {
+  400: "Invalid JSON or body (details carries the zod issues)",
+  401: "Missing or unknown credential",
+  403: "Wrong kind of credential",
+  404: "Unknown resource",
+  405: "Method not allowed (see Allow)",
+  409: "Conflict",
+  413: "Body over the limit",
+  415: "Content-Type is not application/json",
+  429: "Rate limited (see Retry-After)",
+  503: "Dependency unavailable (see Retry-After); nothing was enqueued",
+};
+
+/** `/v1/counters/:scope/:key` → `/v1/counters/{scope}/{key}` */
+function openApiPath(path: string): string {
+  return path.replace(/:([A-Za-z_]+)/g, "{$1}");
+}
+
+function jsonSchema(schema: z.ZodType): unknown {
+  return z.toJSONSchema(schema, { io: "input", unrepresentable: "any" });
+}
+
+/** The OpenAPI 3.1 document for `routes`, generated from their zod schemas. */
+export function openApiDocument(routes: readonly RouteSpec[]): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  const errorContent = { "application/json": { schema: { $ref: "#/components/schemas/Error" } } };
+  for (const route of routes) {
+    const statuses = new Set(route.errors ?? []);
+    if (route.auth !== "none") [401, 403, 429].forEach((status) => statuses.add(status));
+    const responses: Record<string, unknown> = {
+      [route.response.status]: {
+        description: "Success",
+        content: { "application/json": { schema: jsonSchema(route.response.schema) } },
+      },
+    };
+    for (const status of [...statuses].toSorted((a, b) => a - b)) {
+      responses[status] = { description: ERROR_TEXT[status] ?? "Error", content: errorContent };
+    }
+    const parameters = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((match) => ({
+      name: match[1],
+      in: "path",
+      required: true,
+      schema: { type: "string" },
+    }));
+    const operation: Record<string, unknown> = {
+      summary: route.summary,
+      security: route.auth === "none" ? [] : [{ [route.auth === "admin" ? "adminToken" : "ingestKey"]: [] }],
+      responses,
+    };
+    if (parameters.length > 0) operation.parameters = parameters;
+    if (route.request) {
+      operation.requestBody = {
+        required: true,
+        content: { "application/json": { schema: jsonSchema(route.request) } },
+      };
+    }
+    const key = openApiPath(route.path);
+    paths[key] = { ...paths[key], [route.method.toLowerCase()]: operation };
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Shipyard",
+      version: "1",
+      description:
+        "Control plane for platforms hosting Cloudflare Workers and Durable Objects. Errors: " +
+        '`{"error": {"code", "message", "details"?}}`; a 4xx or 5xx answer has enqueued nothing.',
+    },
+    components: {
+      securitySchemes: {
+        ingestKey: { type: "http", scheme: "bearer", description: "An ingest key from INGEST_KEYS" },
+        adminToken: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" },
+      },
+      schemas: { Error: jsonSchema(ErrorSchema) },
+    },
+    paths,
+  };
+}

@@ -1,0 +1,29 @@
+import { z } from "zod";
+
+/** The contract's error body. */
+export const ErrorSchema = z.object({
+  error: z.object({
+    code: z.string().describe("snake_case error code"),
+    message: z.string(),
+    details: z.unknown().optional(),
+  }),
+});
+
+export const AcceptedSchema = z.object({ accepted: z.number().int().nonnegative() });
+
+export const HealthSchema = z.looseObject({
+  ok: z.literal(true),
+  service: z.string(),
+  modes: z.object({ runtime_events: z.string(), counters: z.string() }),
+  shard_count: z.number().int(),
+});
+
+export const MetricsSchema = z.object({
+  telemetry: z.object({
+    shard_count: z.number().int(),
+    buffered: z.number().int(),
+    flush_failures: z.number().int(),
+    shard_rpcs: z.number().int(),
+    d1: z.object({ round_trips: z.number().int(), statements: z.number().int(), rows_written: z.number().int() }),
+  }),
+});
