@@ -6,6 +6,9 @@ import { queue } from "./consumers/index.ts";
 import { scheduled } from "./jobs/index.ts";
 import { createRouter } from "./producers/router.ts";
 
+export { CounterShard } from "./durable/counter-shard.do.ts";
+export { DedupeStore } from "./durable/dedupe-store.do.ts";
+export { RateLimitShard } from "./durable/rate-limit-shard.do.ts";
 export { RuntimeEventShard } from "./durable/runtime-event-shard.do.ts";
 
 const router = createRouter();
