@@ -1,0 +1,79 @@
+import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, it } from "vitest";
+import { DEDUPE_SHARDS, MAX_VALUE_BYTES, dedupeStore } from "./dedupe-store.do.ts";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("DedupeStore", () => {
+  it("100 concurrent putIfAbsent on one key insert exactly once, and all see the first value", async ({ expect }) => {
+    const store = dedupeStore(env.DEDUPE_STORE, { name: `concurrency-${crypto.randomUUID()}` });
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => store.putIfAbsent("delivery-1", { deploy: `d-${i}` }, 60_000)),
+    );
+    const values = results.map((result) => {
+      if (!result.ok) throw new Error(result.error.message);
+      return result.value;
+    });
+    const inserted = values.filter((value) => value.inserted);
+    expect(inserted).toHaveLength(1);
+    const winner = inserted[0]?.value;
+    for (const value of values) expect(value.value).toEqual(winner);
+  });
+
+  it("get and forget; a forgotten key can be inserted again", async ({ expect }) => {
+    const store = dedupeStore(env.DEDUPE_STORE, { unique: true });
+    expect(await store.get("k")).toBeNull();
+    await store.putIfAbsent("k", 1, 60_000);
+    expect(await store.get<number>("k")).toMatchObject({ value: 1 });
+    expect(await store.forget("k")).toBe(true);
+    expect(await store.forget("k")).toBe(false);
+    const again = await store.putIfAbsent("k", 2, 60_000);
+    expect(again).toEqual({ ok: true, value: { inserted: true, value: 2 } });
+  });
+
+  it("entries expire: invisible after their TTL and swept by the alarm", async ({ expect }) => {
+    const stub = dedupeStore(env.DEDUPE_STORE, { unique: true });
+    await stub.putIfAbsent("short", "a", 20);
+    await stub.putIfAbsent("long", "b", 60_000);
+    await sleep(40);
+    expect(await stub.get("short")).toBeNull();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.stats()).toMatchObject({ entries: 1 });
+    // An expired key is free again.
+    expect(await stub.putIfAbsent("short", "c", 60_000)).toMatchObject({ ok: true, value: { inserted: true } });
+  });
+
+  it("entries survive an eviction", async ({ expect }) => {
+    const stub = dedupeStore(env.DEDUPE_STORE, { name: `evict-${crypto.randomUUID()}` });
+    await stub.putIfAbsent("k", { a: 1 }, 60_000);
+    await evictDurableObject(stub);
+    expect(await stub.putIfAbsent("k", { a: 2 }, 60_000)).toMatchObject({
+      ok: true,
+      value: { inserted: false, value: { a: 1 } },
+    });
+  });
+
+  it("refuses oversized values, bad TTLs and empty keys with a reason", async ({ expect }) => {
+    const stub = dedupeStore(env.DEDUPE_STORE, { unique: true });
+    expect(await stub.putIfAbsent("k", "x".repeat(MAX_VALUE_BYTES + 1), 1_000)).toMatchObject({
+      ok: false,
+      error: { reason: "value_too_large" },
+    });
+    expect(await stub.putIfAbsent("k", 1, 0)).toMatchObject({ ok: false, error: { reason: "bad_ttl" } });
+    expect(await stub.putIfAbsent("", 1, 1_000)).toMatchObject({ ok: false, error: { reason: "key_too_long" } });
+  });
+
+  it("maps a key to the same object every time, and objects are addressable by id string", async ({ expect }) => {
+    const key = `webhook:${crypto.randomUUID()}`;
+    await dedupeStore(env.DEDUPE_STORE, { key }).putIfAbsent(key, "first", 60_000);
+    const again = await dedupeStore(env.DEDUPE_STORE, { key }).putIfAbsent(key, "second", 60_000);
+    expect(again).toMatchObject({ ok: true, value: { inserted: false, value: "first" } });
+
+    const unique = dedupeStore(env.DEDUPE_STORE, { unique: true });
+    await unique.putIfAbsent("k", "v", 60_000);
+    const byId = dedupeStore(env.DEDUPE_STORE, { id: unique.id.toString() });
+    expect(await byId.get("k")).toMatchObject({ value: "v" });
+    expect(DEDUPE_SHARDS).toBeGreaterThan(1);
+  });
+});
