@@ -53,7 +53,10 @@ export class DedupeStore extends DurableObject<Env> {
     const now = Date.now();
     const existing = this.#live(key, now);
     if (existing) {
-      return ok({ inserted: false, value: parseValue<T>(existing.value), createdAt: existing.created_at });
+      // Callers use one value type per key space, so the first writer's value is a T too.
+      // oxlint-disable-next-line typescript/no-unsafe-type-assertion
+      const first = JSON.parse(existing.value) as T;
+      return ok({ inserted: false, value: first, createdAt: existing.created_at });
     }
     // An expired row for the key may still be there (the sweep is lazy): replace it.
     this.#sql.exec(
@@ -69,9 +72,11 @@ export class DedupeStore extends DurableObject<Env> {
   }
 
   /** The live value under `key`, or null. */
-  async get<T>(key: string): Promise<{ value: T; createdAt: number; expiresAt: number } | null> {
+  async get(key: string): Promise<{ value: unknown; createdAt: number; expiresAt: number } | null> {
     const row = this.#live(key, Date.now());
-    return row ? { value: parseValue<T>(row.value), createdAt: row.created_at, expiresAt: row.expires_at } : null;
+    return row
+      ? { value: JSON.parse(row.value) as unknown, createdAt: row.created_at, expiresAt: row.expires_at }
+      : null;
   }
 
   /** Deletes `key`; returns whether a live entry was there. */
@@ -122,12 +127,6 @@ export class DedupeStore extends DurableObject<Env> {
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
-}
-
-function parseValue<T>(json: string): T {
-  // Values are only ever written by putIfAbsent from a T, so reading one back as T is sound.
-  // oxlint-disable-next-line typescript/no-unsafe-type-assertion
-  return JSON.parse(json) as T;
 }
 
 /** How `dedupeStore` picks the object for a key. */

@@ -25,7 +25,7 @@ describe("DedupeStore", () => {
     const store = dedupeStore(env.DEDUPE_STORE, { unique: true });
     expect(await store.get("k")).toBeNull();
     await store.putIfAbsent("k", 1, 60_000);
-    expect(await store.get<number>("k")).toMatchObject({ value: 1 });
+    expect(await store.get("k")).toMatchObject({ value: 1 });
     expect(await store.forget("k")).toBe(true);
     expect(await store.forget("k")).toBe(false);
     const again = await store.putIfAbsent("k", 2, 60_000);
