@@ -12,8 +12,8 @@ describe("DedupeStore", () => {
       Array.from({ length: 100 }, (_, i) => store.putIfAbsent("delivery-1", { deploy: `d-${i}` }, 60_000)),
     );
     const values = results.map((result) => {
-      if (!result.ok) throw new Error(result.error.message);
-      return result.value;
+      if (result.ok) return result.value;
+      throw new Error(`putIfAbsent failed: ${JSON.stringify(result)}`);
     });
     const inserted = values.filter((value) => value.inserted);
     expect(inserted).toHaveLength(1);
