@@ -13,7 +13,10 @@ export const MAX_TTL_MS = 30 * 86_400_000;
 /** Expired rows deleted per alarm run: bounded work per invocation. */
 const SWEEP_BATCH = 5_000;
 
-export type PutIfAbsentValue<T> = { inserted: true; value: T } | { inserted: false; value: T; createdAt: number };
+/** Values come back as stored JSON; callers validate them (e.g. with their zod schema). */
+export type PutIfAbsentValue =
+  | { inserted: true; value: unknown }
+  | { inserted: false; value: unknown; createdAt: number };
 export type DedupeError = { reason: "key_too_long" | "value_too_large" | "bad_ttl"; message: string };
 
 const encoder = new TextEncoder();
@@ -39,7 +42,7 @@ export class DedupeStore extends DurableObject<Env> {
    * Stores `value` under `key` unless a live entry exists. Returns `{inserted: true}` with the value
    * stored, or `{inserted: false}` with the value stored first (and when).
    */
-  async putIfAbsent<T>(key: string, value: T, ttlMs: number): Promise<Result<PutIfAbsentValue<T>, DedupeError>> {
+  async putIfAbsent(key: string, value: unknown, ttlMs: number): Promise<Result<PutIfAbsentValue, DedupeError>> {
     if (key.length === 0 || key.length > MAX_KEY_CHARS) {
       return err({ reason: "key_too_long", message: `key must be 1..${MAX_KEY_CHARS} characters` });
     }
@@ -53,10 +56,7 @@ export class DedupeStore extends DurableObject<Env> {
     const now = Date.now();
     const existing = this.#live(key, now);
     if (existing) {
-      // Callers use one value type per key space, so the first writer's value is a T too.
-      // oxlint-disable-next-line typescript/no-unsafe-type-assertion
-      const first = JSON.parse(existing.value) as T;
-      return ok({ inserted: false, value: first, createdAt: existing.created_at });
+      return ok({ inserted: false, value: JSON.parse(existing.value) as unknown, createdAt: existing.created_at });
     }
     // An expired row for the key may still be there (the sweep is lazy): replace it.
     this.#sql.exec(
