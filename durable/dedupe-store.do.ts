@@ -1,12 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { hashToShard } from "../lib/hash.ts";
-import type { JsonValue } from "../lib/json.ts";
 import { log } from "../lib/log.ts";
 import { type Result, err, ok } from "../lib/result.ts";
 import { DEDUPE_STORE_MIGRATIONS, type EntryRow } from "./dedupe-store.migrations.ts";
 import { applySchema } from "./sql-schema.ts";
 
-/** Keys are at most this long, values at most this many bytes of JSON (well under SQLite's 2 MB row). */
+/** Keys are at most this long, values at most this many bytes (well under SQLite's 2 MB row). */
 export const MAX_KEY_CHARS = 512;
 export const MAX_VALUE_BYTES = 64 * 1024;
 /** Entries live at most this long (the alarm sweeps them after). */
@@ -43,39 +42,38 @@ export class DedupeStore extends DurableObject<Env> {
    * Stores `value` under `key` unless a live entry exists. Returns `{inserted: true}` with the value
    * stored, or `{inserted: false}` with the value stored first (and when).
    */
-  async putIfAbsent(key: string, value: JsonValue, ttlMs: number): Promise<Result<PutIfAbsentValue, DedupeError>> {
+  async putIfAbsent(key: string, value: string, ttlMs: number): Promise<Result<PutIfAbsentValue, DedupeError>> {
     if (key.length === 0 || key.length > MAX_KEY_CHARS) {
       return err({ reason: "key_too_long", message: `key must be 1..${MAX_KEY_CHARS} characters` });
     }
     if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TTL_MS) {
       return err({ reason: "bad_ttl", message: `ttlMs must be in (0, ${MAX_TTL_MS}]` });
     }
-    const json = JSON.stringify(value);
-    if (encoder.encode(json).byteLength > MAX_VALUE_BYTES) {
-      return err({ reason: "value_too_large", message: `value must be at most ${MAX_VALUE_BYTES} bytes of JSON` });
+    if (encoder.encode(value).byteLength > MAX_VALUE_BYTES) {
+      return err({ reason: "value_too_large", message: `value must be at most ${MAX_VALUE_BYTES} bytes` });
     }
     const now = Date.now();
     const existing = this.#live(key, now);
     if (existing) {
-      return ok({ inserted: false, value: parseJson(existing.value), createdAt: existing.created_at });
+      return ok({ inserted: false, value: existing.value, createdAt: existing.created_at });
     }
     // An expired row for the key may still be there (the sweep is lazy): replace it.
     this.#sql.exec(
       `INSERT INTO entries (key, value, created_at, expires_at) VALUES (?, ?, ?, ?)
        ON CONFLICT(key) DO UPDATE SET value = excluded.value, created_at = excluded.created_at, expires_at = excluded.expires_at`,
       key,
-      json,
+      value,
       now,
       now + ttlMs,
     );
     await this.#armSweep(now + ttlMs);
-    return ok({ inserted: true, value });
+    return ok({ inserted: true, value, createdAt: now });
   }
 
   /** The live value under `key`, or null. */
-  async get(key: string): Promise<{ value: JsonValue; createdAt: number; expiresAt: number } | null> {
+  async get(key: string): Promise<{ value: string; createdAt: number; expiresAt: number } | null> {
     const row = this.#live(key, Date.now());
-    return row ? { value: parseJson(row.value), createdAt: row.created_at, expiresAt: row.expires_at } : null;
+    return row ? { value: row.value, createdAt: row.created_at, expiresAt: row.expires_at } : null;
   }
 
   /** Deletes `key`; returns whether a live entry was there. */
@@ -126,12 +124,6 @@ export class DedupeStore extends DurableObject<Env> {
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
-}
-
-function parseJson(text: string): JsonValue {
-  // Only putIfAbsent writes these rows, from a JsonValue serialised with JSON.stringify.
-  // oxlint-disable-next-line typescript/no-unsafe-type-assertion
-  return JSON.parse(text) as JsonValue;
 }
 
 /** How `dedupeStore` picks the object for a key. */

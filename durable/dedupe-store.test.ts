@@ -9,7 +9,7 @@ describe("DedupeStore", () => {
   it("100 concurrent putIfAbsent on one key insert exactly once, and all see the first value", async ({ expect }) => {
     const store = dedupeStore(env.DEDUPE_STORE, { name: `concurrency-${crypto.randomUUID()}` });
     const results = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => store.putIfAbsent("delivery-1", { deploy: `d-${i}` }, 60_000)),
+      Array.from({ length: 100 }, (_, i) => store.putIfAbsent("delivery-1", `d-${i}`, 60_000)),
     );
     const values = results.map((result) => {
       if (result.ok) return result.value;
@@ -24,12 +24,12 @@ describe("DedupeStore", () => {
   it("get and forget; a forgotten key can be inserted again", async ({ expect }) => {
     const store = dedupeStore(env.DEDUPE_STORE, { unique: true });
     expect(await store.get("k")).toBeNull();
-    await store.putIfAbsent("k", 1, 60_000);
-    expect(await store.get("k")).toMatchObject({ value: 1 });
+    await store.putIfAbsent("k", "1", 60_000);
+    expect(await store.get("k")).toMatchObject({ value: "1" });
     expect(await store.forget("k")).toBe(true);
     expect(await store.forget("k")).toBe(false);
-    const again = await store.putIfAbsent("k", 2, 60_000);
-    expect(again).toEqual({ ok: true, value: { inserted: true, value: 2 } });
+    const again = await store.putIfAbsent("k", "2", 60_000);
+    expect(again).toMatchObject({ ok: true, value: { inserted: true, value: "2" } });
   });
 
   it("entries expire: invisible after their TTL and swept by the alarm", async ({ expect }) => {
@@ -46,11 +46,11 @@ describe("DedupeStore", () => {
 
   it("entries survive an eviction", async ({ expect }) => {
     const stub = dedupeStore(env.DEDUPE_STORE, { name: `evict-${crypto.randomUUID()}` });
-    await stub.putIfAbsent("k", { a: 1 }, 60_000);
+    await stub.putIfAbsent("k", "a1", 60_000);
     await evictDurableObject(stub);
-    expect(await stub.putIfAbsent("k", { a: 2 }, 60_000)).toMatchObject({
+    expect(await stub.putIfAbsent("k", "a2", 60_000)).toMatchObject({
       ok: true,
-      value: { inserted: false, value: { a: 1 } },
+      value: { inserted: false, value: "a1" },
     });
   });
 
@@ -60,8 +60,8 @@ describe("DedupeStore", () => {
       ok: false,
       error: { reason: "value_too_large" },
     });
-    expect(await stub.putIfAbsent("k", 1, 0)).toMatchObject({ ok: false, error: { reason: "bad_ttl" } });
-    expect(await stub.putIfAbsent("", 1, 1_000)).toMatchObject({ ok: false, error: { reason: "key_too_long" } });
+    expect(await stub.putIfAbsent("k", "1", 0)).toMatchObject({ ok: false, error: { reason: "bad_ttl" } });
+    expect(await stub.putIfAbsent("", "1", 1_000)).toMatchObject({ ok: false, error: { reason: "key_too_long" } });
   });
 
   it("maps a key to the same object every time, and objects are addressable by id string", async ({ expect }) => {
