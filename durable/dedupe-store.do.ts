@@ -13,10 +13,17 @@ export const MAX_TTL_MS = 30 * 86_400_000;
 /** Expired rows deleted per alarm run: bounded work per invocation. */
 const SWEEP_BATCH = 5_000;
 
-/** Values come back as stored JSON; callers validate them (e.g. with their zod schema). */
-export type PutIfAbsentValue =
-  | { inserted: true; value: unknown }
-  | { inserted: false; value: unknown; createdAt: number };
+/**
+ * Values are strings (callers store JSON and validate it on the way out with their own schema):
+ * a string crosses RPC as itself, where `unknown` would be mapped to `never` by the RPC types.
+ */
+export interface PutIfAbsentValue {
+  /** True when this call stored `value`; false when an earlier call's value is returned. */
+  inserted: boolean;
+  value: string;
+  /** When the returned value was stored (epoch ms). */
+  createdAt: number;
+}
 export type DedupeError = { reason: "key_too_long" | "value_too_large" | "bad_ttl"; message: string };
 
 const encoder = new TextEncoder();
