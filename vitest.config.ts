@@ -24,6 +24,14 @@ export default defineConfig(async () => {
             ...TEST_SECRETS,
             // Short flush delay keeps end-to-end tests fast; the 5 s default has its own test.
             FLUSH_DELAY_MS: "200",
+            // Many test files post with the same keys and the admin token, concurrently and in any
+            // order; production limits (wrangler.toml) would make them flaky. Rate-limit tests use
+            // small limits of their own (producers/rate-limit.test.ts).
+            RATE_LIMITS: JSON.stringify({
+              ingest: { limit: 1_000_000, window_s: 60 },
+              webhook: { limit: 1_000_000, window_s: 60 },
+              admin: { limit: 1_000_000, window_s: 60 },
+            }),
             TEST_MIGRATIONS: migrations,
           },
         },

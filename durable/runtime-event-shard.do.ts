@@ -7,7 +7,8 @@ import { describeError, log } from "../lib/log.ts";
 import { type Result, err, ok } from "../lib/result.ts";
 import { insertRuntimeEventStatements, writeEventAggregates } from "../lib/runtime-events.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
-import { type BufferRow, RUNTIME_EVENT_SHARD_MIGRATIONS, type StateKey } from "./runtime-event-shard.migrations.ts";
+import { type BufferRow, RUNTIME_EVENT_SHARD_MIGRATIONS } from "./runtime-event-shard.migrations.ts";
+import { FLUSH_BACKOFF_CAP_MS, type Held, ShardTables } from "./shard-kit.ts";
 import { applySchema } from "./sql-schema.ts";
 
 /** Flush as soon as this many rows are buffered. */
@@ -18,14 +19,7 @@ export const FLUSH_THRESHOLD_ROWS = 100;
  */
 export const FLUSH_BATCH_ROWS = 1_600;
 export const FLUSH_BATCHES_PER_ALARM = 4;
-/** Failed flushes back off 1 s, 2 s, 4 s, … up to this. */
-export const FLUSH_BACKOFF_CAP_MS = 5 * 60_000;
-/**
- * How long an event id is remembered. At least the queue's retention (4 days), so any redelivery
- * the queue can still make is recognised here; D1's primary key covers anything older.
- */
-export const LEDGER_RETENTION_MS = 4 * 24 * 3_600_000 + 3_600_000;
-export const PRUNE_INTERVAL_MS = 3_600_000;
+export { FLUSH_BACKOFF_CAP_MS, LEDGER_RETENTION_MS, PRUNE_INTERVAL_MS } from "./shard-kit.ts";
 
 export interface IngestValue {
   /** Events new to this shard, now durably buffered. */
@@ -54,12 +48,14 @@ export interface ShardStatus {
  */
 export class RuntimeEventShard extends DurableObject<Env> {
   readonly #sql: SqlStorage;
+  readonly #tables: ShardTables;
   readonly #d1: D1Client;
   readonly #schemaVersion: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
+    this.#tables = new ShardTables(this.#sql);
     this.#d1 = new D1Client(env.DB);
     this.#schemaVersion = applySchema(ctx.storage, RUNTIME_EVENT_SHARD_MIGRATIONS);
   }
@@ -75,12 +71,7 @@ export class RuntimeEventShard extends DurableObject<Env> {
     try {
       this.ctx.storage.transactionSync(() => {
         for (const event of events) {
-          const inserted = this.#sql.exec(
-            "INSERT INTO seen (id, seen_at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING",
-            event.id,
-            now,
-          ).rowsWritten;
-          if (inserted === 0) continue;
+          if (!this.#tables.remember(event.id, now)) continue;
           this.#sql.exec(
             "INSERT INTO buffer (id, project_id, type, ts, data, received_at) VALUES (?, ?, ?, ?, ?, ?)",
             event.id,
@@ -115,12 +106,11 @@ export class RuntimeEventShard extends DurableObject<Env> {
     const buffer = this.#sql
       .exec<{ n: number; oldest: number | null }>("SELECT COUNT(*) AS n, MIN(received_at) AS oldest FROM buffer")
       .one();
-    const ledger = this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM seen").one();
     return {
       buffered: buffer.n,
       oldestBufferedAt: buffer.oldest,
-      ledgerSize: ledger.n,
-      flushFailures: this.#state("flush_failures"),
+      ledgerSize: this.#tables.ledgerSize(),
+      flushFailures: this.#tables.get("flush_failures"),
       alarmAt: await this.ctx.storage.getAlarm(),
       d1: { ...this.#d1.stats },
       schemaVersion: this.#schemaVersion,
@@ -129,12 +119,15 @@ export class RuntimeEventShard extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     const now = Date.now();
-    if (now >= this.#state("next_prune_at")) this.#prune(now);
+    if (now >= this.#tables.get("next_prune_at")) {
+      const pruned = this.#tables.prune(now);
+      if (pruned > 0) log.info("shard_ledger_pruned", { shard: this.#name(), pruned });
+    }
     for (let i = 0; i < FLUSH_BATCHES_PER_ALARM; i++) {
       const outcome = await this.#flush();
       if (!outcome.ok) {
         // Back off: 1 s, 2 s, 4 s, … capped. The buffer stays; nothing is lost while D1 is down.
-        const failures = this.#state("flush_failures");
+        const failures = this.#tables.get("flush_failures");
         await this.ctx.storage.setAlarm(Date.now() + doublingMs(failures, 1_000, FLUSH_BACKOFF_CAP_MS));
         return;
       }
@@ -162,8 +155,8 @@ export class RuntimeEventShard extends DurableObject<Env> {
       fault("shard.flush.after_d1_commit", { shard: this.#name(), rows: rows.length });
       writeEventAggregates(this.env.EVENTS_AE, rows);
     } catch (error) {
-      const failures = this.#state("flush_failures") + 1;
-      this.#setState("flush_failures", failures);
+      const failures = this.#tables.get("flush_failures") + 1;
+      this.#tables.set("flush_failures", failures);
       const message = describeError(error);
       log.error("shard_flush_failed", {
         shard: this.#name(),
@@ -176,60 +169,17 @@ export class RuntimeEventShard extends DurableObject<Env> {
     }
     // Rows that arrived during the D1 round trip have a larger seq and stay buffered.
     this.#sql.exec("DELETE FROM buffer WHERE seq <= ?", last.seq);
-    if (this.#state("flush_failures") > 0) {
-      log.info("shard_flush_recovered", { shard: this.#name(), after_failures: this.#state("flush_failures") });
-      this.#setState("flush_failures", 0);
+    if (this.#tables.get("flush_failures") > 0) {
+      log.info("shard_flush_recovered", { shard: this.#name(), after_failures: this.#tables.get("flush_failures") });
+      this.#tables.set("flush_failures", 0);
     }
     return { ok: true, flushed: rows.length };
   }
 
-  /**
-   * Sets the alarm to the earliest thing due: a flush (now if ≥ 100 rows wait, else 5 s after the
-   * oldest row) and the ledger prune. Never moves an armed alarm later, and never earlier while
-   * flushes are failing: then the alarm holds the backoff, so a D1 outage under steady traffic
-   * never becomes a tight loop.
-   */
+  /** Arms the alarm for the next flush (now if ≥ 100 rows wait, else 5 s after the oldest) or prune. */
   async #arm(now: number): Promise<void> {
-    const buffer = this.#sql
-      .exec<{ n: number; oldest: number | null }>("SELECT COUNT(*) AS n, MIN(received_at) AS oldest FROM buffer")
-      .one();
-    const failures = this.#state("flush_failures");
-    let due: number | null = null;
-    if (buffer.n > 0 && buffer.oldest !== null) {
-      if (failures > 0) due = now + doublingMs(failures, 1_000, FLUSH_BACKOFF_CAP_MS);
-      else if (buffer.n >= FLUSH_THRESHOLD_ROWS) due = now;
-      else due = buffer.oldest + config(this.env).FLUSH_DELAY_MS;
-    }
-    if (this.#state("next_prune_at") === 0) this.#setState("next_prune_at", now + PRUNE_INTERVAL_MS);
-    const ledgerEmpty = this.#sql.exec("SELECT 1 FROM seen LIMIT 1").toArray().length === 0;
-    if (!ledgerEmpty) {
-      const pruneAt = this.#state("next_prune_at");
-      due = due === null ? pruneAt : Math.min(due, pruneAt);
-    }
-    if (due === null) return;
-    const current = await this.ctx.storage.getAlarm();
-    if (current !== null && (failures > 0 || current <= due)) return;
-    await this.ctx.storage.setAlarm(due);
-  }
-
-  #prune(now: number): void {
-    const cutoff = now - LEDGER_RETENTION_MS;
-    const pruned = this.#sql.exec("DELETE FROM seen WHERE seen_at < ?", cutoff).rowsWritten;
-    this.#setState("next_prune_at", now + PRUNE_INTERVAL_MS);
-    if (pruned > 0) log.info("shard_ledger_pruned", { shard: this.#name(), pruned });
-  }
-
-  #state(key: StateKey): number {
-    const row = this.#sql.exec<{ value: number }>("SELECT value FROM state WHERE key = ?", key).toArray()[0];
-    return row?.value ?? 0;
-  }
-
-  #setState(key: StateKey, value: number): void {
-    this.#sql.exec(
-      "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-      key,
-      value,
-    );
+    const held = this.#sql.exec<Held>("SELECT COUNT(*) AS n, MIN(received_at) AS oldest FROM buffer").one();
+    await this.#tables.arm(this.ctx.storage, now, held, FLUSH_THRESHOLD_ROWS, config(this.env).FLUSH_DELAY_MS);
   }
 
   #name(): string {

@@ -43,6 +43,3 @@ export type BufferRow = {
   data: string;
   received_at: number;
 };
-
-/** Keys of `state`. */
-export type StateKey = "flush_failures" | "next_prune_at";

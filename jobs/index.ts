@@ -1,3 +1,4 @@
+import { reconcileCounters } from "./reconcile.job.ts";
 import { pruneRuntimeEvents } from "./retention.job.ts";
 
 /** Cron expressions in wrangler.toml `[triggers]`. */
@@ -10,8 +11,10 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     case CRON_RETENTION:
       await pruneRuntimeEvents(env, controller.scheduledTime);
       return;
+    case CRON_EVERY_5_MIN:
+      await reconcileCounters(env);
+      return;
     default:
-      // Enforcement and reconcile jobs join here in later issues.
       return;
   }
 }

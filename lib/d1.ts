@@ -47,9 +47,12 @@ export class D1Client {
   }
 }
 
-/** D1 limits per statement (developers.cloudflare.com/d1/platform/limits). */
+/**
+ * D1 limits per statement (developers.cloudflare.com/d1/platform/limits): "Maximum bound
+ * parameters per query: 100", "Maximum SQL statement length: 100,000 bytes (100 KB)" (decimal KB).
+ */
 export const D1_MAX_BOUND_PARAMETERS = 100;
-export const D1_MAX_STATEMENT_BYTES = 100 * 1024;
+export const D1_MAX_STATEMENT_BYTES = 100_000;
 
 const encoder = new TextEncoder();
 
@@ -77,7 +80,12 @@ export function multiRowInserts(
   insert: MultiRowInsert,
   rows: readonly (readonly unknown[])[],
 ): D1PreparedStatement[] {
-  const rowsPerStatement = Math.max(1, Math.floor(D1_MAX_BOUND_PARAMETERS / insert.columns));
+  if (insert.columns > D1_MAX_BOUND_PARAMETERS) {
+    throw new Error(
+      `a row of ${insert.columns} columns cannot be bound in one D1 statement (at most ${D1_MAX_BOUND_PARAMETERS} parameters)`,
+    );
+  }
+  const rowsPerStatement = Math.floor(D1_MAX_BOUND_PARAMETERS / insert.columns);
   const tuple = `(${Array.from({ length: insert.columns }, () => "?").join(", ")})`;
   const fixedBytes = insert.head.length + insert.tail.length + 16;
   const statements: D1PreparedStatement[] = [];

@@ -14,7 +14,9 @@ export type FaultPoint =
   | "consumer.shard_rpc"
   | "shard.ingest"
   | "shard.ingest.after_write"
-  | "shard.flush.after_d1_commit";
+  | "shard.flush.after_d1_commit"
+  | "rate_limit.shard"
+  | "rate_limit.d1";
 
 export interface FaultSpec {
   /** How many times to fire before disarming itself (default: until disarmed). */

@@ -9,7 +9,10 @@ export type CredentialKind = "ingest" | "admin";
 
 export interface Principal {
   kind: CredentialKind;
-  /** Stable identifier for rate limiting and audit; never the secret itself. */
+  /**
+   * Stable identifier for rate limiting and audit; never the secret itself:
+   * `key:<fingerprint>` for an ingest key, `admin:<fingerprint>` for the admin token.
+   */
   id: string;
 }
 
@@ -47,28 +50,46 @@ function splitKeys(raw: string | undefined): string[] {
     .filter((key) => key.length > 0);
 }
 
+/**
+ * A credential's stable, non-secret identity: the first 16 hex digits (64 bits) of its SHA-256.
+ * Derived from the credential itself, not its position in `INGEST_KEYS`, so reordering the list
+ * (or adding a key) does not hand one key's rate-limit window and audit trail to another.
+ * Credentials are random secrets, so the truncated hash reveals nothing usable about them.
+ */
+export async function credentialFingerprint(secret: string): Promise<string> {
+  const bytes = new Uint8Array(await digest(secret)).subarray(0, 8);
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 /** Which kind of credential `token` is, comparing against every configured secret in constant time. */
 async function classify(token: string, env: AuthEnv): Promise<Principal | null> {
   let kind: CredentialKind | null = null;
-  let index = -1;
   const ingestKeys = splitKeys(env.INGEST_KEYS);
   // Compare against every key (no early exit) so timing does not reveal which one matched.
-  for (const [i, key] of ingestKeys.entries()) {
-    if ((await timingSafeEqualStrings(token, key)) && kind === null) {
-      kind = "ingest";
-      index = i;
-    }
+  for (const key of ingestKeys) {
+    if ((await timingSafeEqualStrings(token, key)) && kind === null) kind = "ingest";
   }
   if (env.ADMIN_TOKEN && (await timingSafeEqualStrings(token, env.ADMIN_TOKEN))) kind = "admin";
   if (kind === null) return null;
-  return { kind, id: kind === "admin" ? "admin" : `ingest-key-${index}` };
+  return { kind, id: `${kind === "admin" ? "admin" : "key"}:${await credentialFingerprint(token)}` };
 }
+
+/**
+ * One classification per request: the rate limiter (producers/rate-limit.ts) authenticates before
+ * the handler does, and the handler's own `authenticate` call then costs nothing.
+ */
+const classified = new WeakMap<Request, Promise<Principal | null>>();
 
 /** Authenticates the request as `required`, or throws 401/403. */
 export async function authenticate(request: Request, env: AuthEnv, required: CredentialKind): Promise<Principal> {
   const token = bearer(request);
   if (!token) throw new Unauthorized("missing Authorization: Bearer credential");
-  const principal = await classify(token, env);
+  let pending = classified.get(request);
+  if (!pending) {
+    pending = classify(token, env);
+    classified.set(request, pending);
+  }
+  const principal = await pending;
   if (!principal) throw new Unauthorized("unknown credential");
   if (principal.kind !== required) {
     throw new Forbidden(

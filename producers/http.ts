@@ -79,3 +79,27 @@ export async function readJson<S extends z.ZodType>(
   if (!parsed.success) throw invalidBody(parsed.error);
   return { body: parsed.data, raw };
 }
+
+/**
+ * The route's path parameters (itty-router sets `params` on the request), percent-decoded and
+ * checked against `schema`; 400 `invalid_path` otherwise.
+ */
+export function pathParams<S extends z.ZodType>(request: Request, schema: S): z.infer<S> {
+  const raw: unknown = "params" in request ? request.params : undefined;
+  const decoded: Record<string, string> = {};
+  if (typeof raw === "object" && raw !== null) {
+    for (const [name, value] of Object.entries(raw)) {
+      if (typeof value !== "string") continue;
+      try {
+        decoded[name] = decodeURIComponent(value);
+      } catch {
+        throw new BadRequest("invalid_path", `path parameter ${name} is not valid percent-encoding`);
+      }
+    }
+  }
+  const parsed = schema.safeParse(decoded);
+  if (!parsed.success) {
+    throw new BadRequest("invalid_path", "path parameters do not match the schema", parsed.error.issues);
+  }
+  return parsed.data;
+}

@@ -1,44 +1,57 @@
-import { config } from "../lib/config.ts";
-import { newD1Stats } from "../lib/d1.ts";
-import { pipelineStats } from "../consumers/stats.ts";
+import { counterShardName } from "../consumers/counters.consumer.ts";
+import { type PipelineStats, pipelineStats } from "../consumers/stats.ts";
 import { telemetryShardName } from "../consumers/telemetry.consumer.ts";
+import { config } from "../lib/config.ts";
+import { type D1Stats, newD1Stats } from "../lib/d1.ts";
 import { authenticate } from "./auth.ts";
 import { ok } from "./responses.ts";
 
+function addD1(total: D1Stats, more: D1Stats): void {
+  total.roundTrips += more.roundTrips;
+  total.statements += more.statements;
+  total.rowsWritten += more.rowsWritten;
+}
+
+/** The consumer's counters plus the shards' D1 accounting, in the API's snake_case. */
+function summarise(consumer: PipelineStats, shardD1: D1Stats) {
+  const d1 = newD1Stats();
+  addD1(d1, consumer.d1);
+  addD1(d1, shardD1);
+  return {
+    shard_rpcs: consumer.shardRpcs,
+    d1: { round_trips: d1.roundTrips, statements: d1.statements, rows_written: d1.rowsWritten },
+  };
+}
+
 /**
  * `GET /v1/admin/metrics` (admin): pipeline counters since the isolate started, with every
- * telemetry shard's buffer and D1 accounting. The demo and the benchmark read it to report
- * D1 round trips and Durable Object requests per 1,000 events.
+ * telemetry and counter shard's buffer and D1 accounting. The demo and the benchmark read it to
+ * report D1 round trips and Durable Object requests per 1,000 events.
  */
 export async function getMetrics(request: Request, env: Env): Promise<Response> {
   await authenticate(request, env, "admin");
   const shardCount = config(env).SHARD_COUNT;
-  const statuses = await Promise.all(
-    Array.from({ length: shardCount }, (_, index) =>
-      env.RUNTIME_EVENT_SHARD.getByName(telemetryShardName(index)).status(),
-    ),
-  );
-  const shardsD1 = newD1Stats();
-  let buffered = 0;
-  let flushFailures = 0;
-  for (const status of statuses) {
-    shardsD1.roundTrips += status.d1.roundTrips;
-    shardsD1.statements += status.d1.statements;
-    shardsD1.rowsWritten += status.d1.rowsWritten;
-    buffered += status.buffered;
-    flushFailures += status.flushFailures;
-  }
+  const indexes = Array.from({ length: shardCount }, (_, index) => index);
+  const [events, counters] = await Promise.all([
+    Promise.all(indexes.map((i) => env.RUNTIME_EVENT_SHARD.getByName(telemetryShardName(i)).status())),
+    Promise.all(indexes.map((i) => env.COUNTER_SHARD.getByName(counterShardName(i)).status())),
+  ]);
+  const eventsD1 = newD1Stats();
+  const countersD1 = newD1Stats();
+  events.forEach((status) => addD1(eventsD1, status.d1));
+  counters.forEach((status) => addD1(countersD1, status.d1));
   return ok({
     telemetry: {
       shard_count: shardCount,
-      buffered,
-      flush_failures: flushFailures,
-      shard_rpcs: pipelineStats.shardRpcs,
-      d1: {
-        round_trips: shardsD1.roundTrips + pipelineStats.d1.roundTrips,
-        statements: shardsD1.statements + pipelineStats.d1.statements,
-        rows_written: shardsD1.rowsWritten + pipelineStats.d1.rowsWritten,
-      },
+      buffered: events.reduce((sum, status) => sum + status.buffered, 0),
+      flush_failures: events.reduce((sum, status) => sum + status.flushFailures, 0),
+      ...summarise(pipelineStats.telemetry, eventsD1),
+    },
+    counters: {
+      shard_count: shardCount,
+      held: counters.reduce((sum, status) => sum + status.pending + status.inflight, 0),
+      flush_failures: counters.reduce((sum, status) => sum + status.flushFailures, 0),
+      ...summarise(pipelineStats.counters, countersD1),
     },
   });
 }

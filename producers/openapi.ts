@@ -15,6 +15,17 @@ const ERROR_TEXT: Record<number, string> = {
   503: "Dependency unavailable (see Retry-After); nothing was enqueued",
 };
 
+/** Headers on every answer of a rate-limited route once the request was authenticated. */
+const RATE_LIMIT_HEADERS = {
+  "X-RateLimit-Limit": { description: "Requests allowed per window", schema: { type: "integer" } },
+  "X-RateLimit-Remaining": { description: "Requests left in the window ending now", schema: { type: "integer" } },
+  "X-RateLimit-Reset": {
+    description: "Seconds until the oldest counted request leaves the window (a slot frees)",
+    schema: { type: "integer" },
+  },
+};
+const RETRY_AFTER_HEADER = { description: "Seconds to wait before retrying", schema: { type: "integer" } };
+
 /** `/v1/counters/:scope/:key` → `/v1/counters/{scope}/{key}` */
 function openApiPath(path: string): string {
   return path.replace(/:([A-Za-z_]+)/g, "{$1}");
@@ -31,14 +42,21 @@ export function openApiDocument(routes: readonly RouteSpec[]): Record<string, un
   for (const route of routes) {
     const statuses = new Set(route.errors ?? []);
     if (route.auth !== "none") [401, 403, 429].forEach((status) => statuses.add(status));
+    if (route.rateLimit) statuses.add(429);
+    const limitHeaders = route.rateLimit ? { headers: RATE_LIMIT_HEADERS } : {};
     const responses: Record<string, unknown> = {
       [route.response.status]: {
         description: "Success",
+        ...limitHeaders,
         content: { "application/json": { schema: jsonSchema(route.response.schema) } },
       },
     };
     for (const status of [...statuses].toSorted((a, b) => a - b)) {
-      responses[status] = { description: ERROR_TEXT[status] ?? "Error", content: errorContent };
+      const headers =
+        status === 429 && route.rateLimit
+          ? { headers: { ...RATE_LIMIT_HEADERS, "Retry-After": RETRY_AFTER_HEADER } }
+          : {};
+      responses[status] = { description: ERROR_TEXT[status] ?? "Error", ...headers, content: errorContent };
     }
     const parameters = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((match) => ({
       name: match[1],

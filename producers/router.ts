@@ -2,6 +2,7 @@ import { type IRequest, Router } from "itty-router";
 import { MethodNotAllowed, NotFound, toErrorResponse } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { ok } from "./responses.ts";
+import { withRateLimit } from "./rate-limit.ts";
 import { type Method, ROUTES, type RouteSpec } from "./routes.ts";
 
 type Args = [Env, ExecutionContext];
@@ -13,7 +14,8 @@ const LOWER = { GET: "get", POST: "post", PUT: "put", PATCH: "patch", DELETE: "d
 
 /**
  * The HTTP edge. Every endpoint comes from the route table (producers/routes.ts); any other method
- * on a known path is 405 with `Allow`, an unknown path 404. Errors of every kind become the
+ * on a known path is 405 with `Allow`, an unknown path 404. Routes with `rateLimit` are wrapped
+ * by `withRateLimit` (producers/rate-limit.ts). Errors of every kind become the
  * contract's JSON in the router's one `catch`.
  */
 export function createRouter(routes: readonly RouteSpec[] = ROUTES) {
@@ -25,7 +27,8 @@ export function createRouter(routes: readonly RouteSpec[] = ROUTES) {
 
   const allowedByPath = new Map<string, Method[]>();
   for (const route of routes) {
-    router[LOWER[route.method]](route.path, route.handler);
+    const handler = route.rateLimit ? withRateLimit(route.rateLimit, route.auth, route.handler) : route.handler;
+    router[LOWER[route.method]](route.path, handler);
     allowedByPath.set(route.path, [...(allowedByPath.get(route.path) ?? []), route.method]);
   }
   for (const [path, allowed] of allowedByPath) {

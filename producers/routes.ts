@@ -1,10 +1,14 @@
 import type { z } from "zod";
 import { AcceptedSchema, HealthSchema, MetricsSchema } from "../schemas/http.schema.ts";
+import { CounterValuesSchema, CountersRequestSchema } from "../schemas/counter.schema.ts";
+import { RateLimitResetSchema, RateLimitStatusSchema, type RouteClass } from "../schemas/rate-limit.schema.ts";
 import { EventsRequestSchema } from "../schemas/runtime-event.schema.ts";
 import type { CredentialKind } from "./auth.ts";
+import { getCounter, postCounters } from "./counters.producer.ts";
 import { postEvents } from "./events.producer.ts";
 import { getHealth } from "./health.producer.ts";
 import { getMetrics } from "./metrics.producer.ts";
+import { getRateLimits, resetRateLimits } from "./rate-limits.producer.ts";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 export type Handler = (request: Request, env: Env, ctx: ExecutionContext) => Promise<Response> | Response;
@@ -25,6 +29,12 @@ export interface RouteSpec {
   response: { status: number; schema: z.ZodType };
   /** Error statuses this endpoint can answer besides 401/403/405/429/5xx. */
   errors?: number[];
+  /**
+   * Counts every request against this class of `RATE_LIMITS` (producers/rate-limit.ts): by the
+   * credential's identity, or the client IP when `auth` is "none"; answers carry `X-RateLimit-*`,
+   * and over the limit is 429 with `Retry-After` before the handler runs.
+   */
+  rateLimit?: RouteClass;
 }
 
 export const ROUTES: readonly RouteSpec[] = [
@@ -41,17 +51,60 @@ export const ROUTES: readonly RouteSpec[] = [
     path: "/v1/events",
     summary: "Ingest runtime telemetry events (stored once per id)",
     auth: "ingest",
+    rateLimit: "ingest",
     handler: postEvents,
     request: EventsRequestSchema,
     response: { status: 202, schema: AcceptedSchema },
     errors: [400, 413, 415, 503],
   },
   {
+    method: "POST",
+    path: "/v1/counters",
+    summary: "Apply counter increments (each id exactly once; values never below 0)",
+    auth: "ingest",
+    rateLimit: "ingest",
+    handler: postCounters,
+    request: CountersRequestSchema,
+    response: { status: 202, schema: AcceptedSchema },
+    errors: [400, 413, 415, 503],
+  },
+  {
+    method: "GET",
+    path: "/v1/counters/:scope/:key",
+    summary: "A counter's values, including deltas still buffered in its shard",
+    auth: "ingest",
+    rateLimit: "ingest",
+    handler: getCounter,
+    response: { status: 200, schema: CounterValuesSchema },
+    errors: [400],
+  },
+  {
     method: "GET",
     path: "/v1/admin/metrics",
     summary: "Pipeline counters: D1 round trips, shard RPCs, buffered rows",
     auth: "admin",
+    rateLimit: "admin",
     handler: getMetrics,
     response: { status: 200, schema: MetricsSchema },
+  },
+  {
+    method: "GET",
+    path: "/v1/admin/rate-limits/:identifier",
+    summary: "An identifier's current rate-limit window per route class (counts nothing)",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: getRateLimits,
+    response: { status: 200, schema: RateLimitStatusSchema },
+    errors: [400, 503],
+  },
+  {
+    method: "POST",
+    path: "/v1/admin/rate-limits/:identifier/reset",
+    summary: "Forget every request counted for an identifier (shard, D1 fallback, this isolate)",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: resetRateLimits,
+    response: { status: 200, schema: RateLimitResetSchema },
+    errors: [400, 503],
   },
 ];

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { IncrementSchema } from "./counter.schema.ts";
 import { RuntimeEventSchema } from "./runtime-event.schema.ts";
 
 /**
@@ -21,6 +22,12 @@ export const TelemetryEventsEnvelopeSchema = z.strictObject({
   events: z.array(RuntimeEventSchema).min(1),
 });
 
+export const CounterIncrementsEnvelopeSchema = z.strictObject({
+  ...base,
+  type: z.literal("counters.increments"),
+  increments: z.array(IncrementSchema).min(1),
+});
+
 /** A message its consumer could never process, forwarded to `<queue>-dlq` with the reason. */
 export const DeadLetterEnvelopeSchema = z.strictObject({
   ...base,
@@ -33,7 +40,11 @@ export const DeadLetterEnvelopeSchema = z.strictObject({
   body: z.unknown(),
 });
 
-export const EnvelopeSchema = z.discriminatedUnion("type", [TelemetryEventsEnvelopeSchema, DeadLetterEnvelopeSchema]);
+export const EnvelopeSchema = z.discriminatedUnion("type", [
+  TelemetryEventsEnvelopeSchema,
+  CounterIncrementsEnvelopeSchema,
+  DeadLetterEnvelopeSchema,
+]);
 export type Envelope = z.infer<typeof EnvelopeSchema>;
 export type EnvelopeType = Envelope["type"];
 export type EnvelopeOf<T extends EnvelopeType> = Extract<Envelope, { type: T }>;

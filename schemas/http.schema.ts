@@ -18,12 +18,25 @@ export const HealthSchema = z.looseObject({
   shard_count: z.number().int(),
 });
 
+const D1MetricsSchema = z.object({
+  round_trips: z.number().int(),
+  statements: z.number().int(),
+  rows_written: z.number().int(),
+});
+
 export const MetricsSchema = z.object({
   telemetry: z.object({
     shard_count: z.number().int(),
-    buffered: z.number().int(),
+    buffered: z.number().int().describe("rows held in shards, not yet in D1"),
+    flush_failures: z.number().int().describe("consecutive failed flushes, summed over shards"),
+    shard_rpcs: z.number().int(),
+    d1: D1MetricsSchema,
+  }),
+  counters: z.object({
+    shard_count: z.number().int(),
+    held: z.number().int().describe("increments held in shards, not yet in D1"),
     flush_failures: z.number().int(),
     shard_rpcs: z.number().int(),
-    d1: z.object({ round_trips: z.number().int(), statements: z.number().int(), rows_written: z.number().int() }),
+    d1: D1MetricsSchema,
   }),
 });

@@ -1,0 +1,105 @@
+import { applyFlush } from "../lib/counters.ts";
+import { config } from "../lib/config.ts";
+import { D1Client } from "../lib/d1.ts";
+import { hashToShard } from "../lib/hash.ts";
+import { describeError, log } from "../lib/log.ts";
+import { assertNever } from "../lib/result.ts";
+import type { Increment } from "../schemas/counter.schema.ts";
+import { CounterIncrementsEnvelopeSchema } from "../schemas/envelope.schema.ts";
+import { deadLetter } from "./dead-letter.ts";
+import { type Parsed, callShardSafely, fanOutToShards, retryDelaySeconds } from "./fan-out.ts";
+import { pipelineStats } from "./stats.ts";
+
+export const COUNTERS_QUEUE = "shipyard-counters";
+
+/** The Durable Object name of counter shard `index`. */
+export function counterShardName(index: number): string {
+  return `counters-${index}`;
+}
+
+/** The shard owning a counter: every field of one (scope, key) lives on one shard. */
+export function counterShardOf(scope: string, key: string, shardCount: number): number {
+  return hashToShard(`${scope}:${key}`, shardCount);
+}
+
+type ParsedIncrements = Parsed<Increment> & { envelopeId: string };
+
+/**
+ * `shipyard-counters` consumer: poison to the dead-letter queue at once; then, by `COUNTER_DO_MODE`,
+ * `primary` (shards hold and flush), `shadow` (a direct exactly-once D1 write per message; shards
+ * only acknowledge) or `off` (a direct D1 write per increment). Acks per message.
+ */
+export async function consumeCounters(batch: MessageBatch, env: Env): Promise<void> {
+  const parsed: ParsedIncrements[] = [];
+  for (const message of batch.messages) {
+    const result = CounterIncrementsEnvelopeSchema.safeParse(message.body);
+    if (result.success) parsed.push({ message, items: result.data.increments, envelopeId: result.data.id });
+    else await deadLetter(env.COUNTERS_DLQ, COUNTERS_QUEUE, message, result.error);
+  }
+  if (parsed.length === 0) return;
+
+  const mode = config(env).COUNTER_DO_MODE;
+  switch (mode) {
+    case "off":
+      await writeDirect(env, parsed, "per_increment");
+      return;
+    case "shadow": {
+      const written = await writeDirect(env, parsed, "per_message");
+      await viaShards(env, written, false);
+      return;
+    }
+    case "primary":
+      await viaShards(env, parsed, true);
+      return;
+    default:
+      assertNever(mode);
+  }
+}
+
+function viaShards(env: Env, parsed: Parsed<Increment>[], persist: boolean): Promise<void> {
+  const shardCount = config(env).SHARD_COUNT;
+  return fanOutToShards(
+    parsed,
+    (inc) => counterShardOf(inc.scope, inc.key, shardCount),
+    (shard, increments) => {
+      const name = counterShardName(shard);
+      pipelineStats.counters.shardRpcs++;
+      return callShardSafely(name, increments.length, async () => {
+        const result = await env.COUNTER_SHARD.getByName(name).apply(increments, persist);
+        return result.ok ? { ok: true } : { ok: false, ...result.error };
+      });
+    },
+  );
+}
+
+/**
+ * Direct exactly-once D1 writes (lib/counters.ts). `per_increment`: one flush and one round trip
+ * per increment (flush id `direct:<increment id>`), the baseline. `per_message`: one flush per
+ * message (flush id `direct:<envelope id>`, so a redelivered message is recognised). Messages whose
+ * write failed are retried; the others are returned (and, in `off` mode, acked).
+ */
+async function writeDirect(
+  env: Env,
+  parsed: ParsedIncrements[],
+  granularity: "per_increment" | "per_message",
+): Promise<ParsedIncrements[]> {
+  const d1 = new D1Client(env.DB, pipelineStats.counters.d1);
+  const written: ParsedIncrements[] = [];
+  await Promise.all(
+    parsed.map(async (entry) => {
+      try {
+        if (granularity === "per_message") {
+          await applyFlush(d1, `direct:${entry.envelopeId}`, "direct", entry.items);
+          written.push(entry);
+        } else {
+          for (const inc of entry.items) await applyFlush(d1, `direct:${inc.id}`, "direct", [inc]);
+          entry.message.ack();
+        }
+      } catch (error) {
+        log.warn("counter_direct_write_failed", { message_id: entry.message.id, error: describeError(error) });
+        entry.message.retry({ delaySeconds: retryDelaySeconds(entry.message.attempts) });
+      }
+    }),
+  );
+  return written;
+}

@@ -1,0 +1,107 @@
+import { doublingMs } from "../lib/backoff.ts";
+
+/**
+ * Pieces shared by the buffering shards (RuntimeEventShard, CounterShard): the dedupe ledger,
+ * the small integer state table, and alarm arming. Each shard's schema creates the tables:
+ *   seen  (id TEXT PRIMARY KEY, seen_at INTEGER NOT NULL) + index on seen_at
+ *   state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)
+ */
+
+/**
+ * How long an id is remembered. At least the queue's retention (4 days) so any redelivery the
+ * queue can still make is recognised; D1 (primary keys, the increment ledger) covers anything older.
+ */
+export const LEDGER_RETENTION_MS = 4 * 24 * 3_600_000 + 3_600_000;
+export const PRUNE_INTERVAL_MS = 3_600_000;
+/** Failed flushes back off 1 s, 2 s, 4 s, … up to this. */
+export const FLUSH_BACKOFF_CAP_MS = 5 * 60_000;
+
+export type ShardStateKey = "flush_failures" | "next_prune_at";
+
+export class ShardTables {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  /** Records `id` in the ledger; true if it was new. Call inside the caller's transaction. */
+  remember(id: string, now: number): boolean {
+    return (
+      this.#sql.exec("INSERT INTO seen (id, seen_at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING", id, now).rowsWritten > 0
+    );
+  }
+
+  ledgerSize(): number {
+    return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM seen").one().n;
+  }
+
+  ledgerEmpty(): boolean {
+    return this.#sql.exec("SELECT 1 FROM seen LIMIT 1").toArray().length === 0;
+  }
+
+  /** Deletes ledger rows past retention; returns how many. */
+  prune(now: number): number {
+    const pruned = this.#sql.exec("DELETE FROM seen WHERE seen_at < ?", now - LEDGER_RETENTION_MS).rowsWritten;
+    this.set("next_prune_at", now + PRUNE_INTERVAL_MS);
+    return pruned;
+  }
+
+  get(key: ShardStateKey): number {
+    return this.#sql.exec<{ value: number }>("SELECT value FROM state WHERE key = ?", key).toArray()[0]?.value ?? 0;
+  }
+
+  set(key: ShardStateKey, value: number): void {
+    this.#sql.exec(
+      "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      key,
+      value,
+    );
+  }
+
+  /** Arms the shard's alarm for its next flush (see `flushDue`) or ledger prune, whichever is first. */
+  async arm(storage: DurableObjectStorage, now: number, held: Held, threshold: number, delayMs: number): Promise<void> {
+    const failures = this.get("flush_failures");
+    await armAlarm(storage, this.nextDue(now, flushDue(now, held, failures, threshold, delayMs)), failures > 0);
+  }
+
+  /**
+   * When the alarm should next fire: the flush deadline `flushDue` (null if nothing is buffered)
+   * or the next ledger prune, whichever is first.
+   */
+  nextDue(now: number, flushDue: number | null): number | null {
+    if (this.get("next_prune_at") === 0) this.set("next_prune_at", now + PRUNE_INTERVAL_MS);
+    if (this.ledgerEmpty()) return flushDue;
+    const pruneAt = this.get("next_prune_at");
+    return flushDue === null ? pruneAt : Math.min(flushDue, pruneAt);
+  }
+}
+
+/** A shard's buffer at a glance: how many rows it holds and when the oldest arrived. */
+export type Held = {
+  n: number;
+  oldest: number | null;
+};
+
+/**
+ * When the buffer must be flushed: at once when `threshold` rows wait, else `delayMs` after the
+ * oldest row; while flushes fail, after the backoff (1 s, 2 s, 4 s, … capped).
+ */
+export function flushDue(now: number, held: Held, failures: number, threshold: number, delayMs: number): number | null {
+  if (held.n === 0) return null;
+  if (failures > 0) return now + doublingMs(failures, 1_000, FLUSH_BACKOFF_CAP_MS);
+  if (held.n >= threshold) return now;
+  return (held.oldest ?? now) + delayMs;
+}
+
+/**
+ * Arms the alarm for `due`. Never moves an armed alarm later, and never earlier while flushes are
+ * failing (then the armed alarm holds the backoff, so an outage under steady traffic never
+ * becomes a tight loop).
+ */
+export async function armAlarm(storage: DurableObjectStorage, due: number | null, failing: boolean): Promise<void> {
+  if (due === null) return;
+  const current = await storage.getAlarm();
+  if (current !== null && (failing || current <= due)) return;
+  await storage.setAlarm(due);
+}
