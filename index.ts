@@ -8,8 +8,13 @@ import { createRouter } from "./producers/router.ts";
 
 export { CounterShard } from "./durable/counter-shard.do.ts";
 export { DedupeStore } from "./durable/dedupe-store.do.ts";
+export { DeployArtifacts } from "./durable/deploy-artifacts.do.ts";
+export { LocalPlatform } from "./durable/local-platform.do.ts";
+export { TenantObjectHost } from "./durable/tenant-object-host.do.ts";
 export { RateLimitShard } from "./durable/rate-limit-shard.do.ts";
 export { RuntimeEventShard } from "./durable/runtime-event-shard.do.ts";
+export { TenantGateway } from "./platform/tenant-gateway.ts";
+export { DeployWorkflow } from "./workflows/deploy.workflow.ts";
 
 const router = createRouter();
 

@@ -9,6 +9,7 @@ const TEST_SECRETS = {
   INGEST_KEYS: "dev-ingest-key,second-ingest-key",
   ADMIN_TOKEN: "dev-admin-token",
   WEBHOOK_SECRET: "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWZvci1zaGlweWFyZA==",
+  CF_API_TOKEN: "",
 };
 // wrangler reads required secrets from process.env when there is no .dev.vars (a fresh clone).
 Object.assign(process.env, TEST_SECRETS);
@@ -17,7 +18,8 @@ export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
   return {
     plugins: [
-      cloudflareTest({
+      // The function form reads what test/global-setup.ts provides (the fake Cloudflare API's URL).
+      cloudflareTest(({ inject }) => ({
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
           bindings: {
@@ -33,14 +35,17 @@ export default defineConfig(async () => {
               admin: { limit: 1_000_000, window_s: 60 },
             }),
             TEST_MIGRATIONS: migrations,
+            // Fake Workers for Platforms API (test/fake-cloudflare-api), started by the globalSetup.
+            CF_API_BASE_URL: inject("cfApiBaseUrl"),
           },
         },
-      }),
+      })),
     ],
     test: {
       include: ["**/*.test.ts"],
       exclude: ["node_modules/**", ".wrangler/**"],
       setupFiles: ["./test/setup.ts"],
+      globalSetup: ["./test/global-setup.ts"],
       testTimeout: 30_000,
       hookTimeout: 30_000,
     },

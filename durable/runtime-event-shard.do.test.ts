@@ -12,19 +12,19 @@ import { FLUSH_THRESHOLD_ROWS, type RuntimeEventShard } from "./runtime-event-sh
 
 /**
  * Ingests each group in turn inside the object, recording every alarm the shard sets and when
- * each ingest started. One Durable Object call, so no alarm can fire between the groups.
+ * each ingest returned. One Durable Object call, so no alarm can fire between the groups.
  */
 function ingestRecordingAlarms(stub: DurableObjectStub<RuntimeEventShard>, groups: RuntimeEvent[][]) {
   return runInDurableObject(stub, async (instance, state) => {
     const setAlarm = vi.spyOn(state.storage, "setAlarm");
     try {
-      const steps: { ok: boolean; startedAt: number; alarms: number[]; oldestBufferedAt: number | null }[] = [];
+      const steps: { ok: boolean; endedAt: number; alarms: number[]; oldestBufferedAt: number | null }[] = [];
       for (const events of groups) {
-        const startedAt = Date.now();
         setAlarm.mockClear();
         const { ok } = await instance.ingest(events);
+        const endedAt = Date.now();
         const alarms = setAlarm.mock.calls.map(([time]) => Number(time));
-        steps.push({ ok, startedAt, alarms, oldestBufferedAt: (await instance.status()).oldestBufferedAt });
+        steps.push({ ok, endedAt, alarms, oldestBufferedAt: (await instance.status()).oldestBufferedAt });
       }
       return steps;
     } finally {
@@ -48,9 +48,10 @@ describe("RuntimeEventShard flush schedule", () => {
     expect([first?.ok, second?.ok]).toEqual([true, true]);
     // 99 rows: due FLUSH_DELAY_MS after the oldest.
     expect(first?.alarms).toEqual([(first?.oldestBufferedAt ?? 0) + 200]);
-    // The 100th row pulls the alarm in to "now".
+    // The 100th row pulls the alarm in to "now": due by the time ingest returned, not 200 ms later.
     expect(second?.alarms).toHaveLength(1);
-    expect(second?.alarms[0]).toBeLessThanOrEqual(second?.startedAt ?? 0);
+    expect(second?.alarms[0]).toBeLessThan(first?.alarms[0] ?? 0);
+    expect(second?.alarms[0]).toBeLessThanOrEqual(second?.endedAt ?? 0);
     expect(await waitForRows(projectId, FLUSH_THRESHOLD_ROWS)).toBe(FLUSH_THRESHOLD_ROWS);
   });
 

@@ -1,6 +1,7 @@
 import { type IRequest, Router } from "itty-router";
 import { MethodNotAllowed, NotFound, toErrorResponse } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
+import { dispatchTenant } from "./tenant.producer.ts";
 import { ok } from "./responses.ts";
 import { withRateLimit } from "./rate-limit.ts";
 import { type Method, ROUTES, type RouteSpec } from "./routes.ts";
@@ -36,6 +37,9 @@ export function createRouter(routes: readonly RouteSpec[] = ROUTES) {
       throw new MethodNotAllowed(request.method, allowed);
     });
   }
+  // Tenant traffic: every method, any path below the project.
+  router.all("/t/:project", dispatchTenant);
+  router.all("/t/:project/*", dispatchTenant);
   router.all("*", (request) => {
     throw new NotFound(`no route for ${request.method} ${new URL(request.url).pathname}`);
   });

@@ -1,10 +1,24 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { AcceptedSchema, HealthSchema, MetricsSchema } from "../schemas/http.schema.ts";
 import { CounterValuesSchema, CountersRequestSchema } from "../schemas/counter.schema.ts";
+import {
+  DeployAcceptedSchema,
+  DeployManifestSchema,
+  DeployStatusSchema,
+  ProjectStatusSchema,
+} from "../schemas/deploy.schema.ts";
 import { RateLimitResetSchema, RateLimitStatusSchema, type RouteClass } from "../schemas/rate-limit.schema.ts";
 import { EventsRequestSchema } from "../schemas/runtime-event.schema.ts";
 import type { CredentialKind } from "./auth.ts";
 import { getCounter, postCounters } from "./counters.producer.ts";
+import {
+  deleteProject,
+  getDeployStatus,
+  getProjectStatus,
+  getProjects,
+  postDeploy,
+  postRollback,
+} from "./deploys.producer.ts";
 import { postEvents } from "./events.producer.ts";
 import { getHealth } from "./health.producer.ts";
 import { getMetrics } from "./metrics.producer.ts";
@@ -77,6 +91,66 @@ export const ROUTES: readonly RouteSpec[] = [
     handler: getCounter,
     response: { status: 200, schema: CounterValuesSchema },
     errors: [400],
+  },
+  {
+    method: "POST",
+    path: "/v1/deploys",
+    summary: "Deploy a tenant Worker (Standard Webhooks signature; the same webhook-id starts one deploy)",
+    auth: "none",
+    rateLimit: "webhook",
+    handler: postDeploy,
+    request: DeployManifestSchema,
+    response: { status: 202, schema: DeployAcceptedSchema },
+    errors: [400, 401, 413, 415, 503],
+  },
+  {
+    method: "GET",
+    path: "/v1/deploys/:id",
+    summary: "A deploy's status, steps with attempts, migration and error",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: getDeployStatus,
+    response: { status: 200, schema: DeployStatusSchema },
+    errors: [404],
+  },
+  {
+    method: "GET",
+    path: "/v1/projects",
+    summary: "Every project with its Durable Object and enforcement status",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: getProjects,
+    response: { status: 200, schema: z.object({ projects: z.array(ProjectStatusSchema) }) },
+  },
+  {
+    method: "GET",
+    path: "/v1/projects/:id",
+    summary: "One project's status",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: getProjectStatus,
+    response: { status: 200, schema: ProjectStatusSchema },
+    errors: [404],
+  },
+  {
+    method: "DELETE",
+    path: "/v1/projects/:id",
+    summary: "Delete a project (409 naming the Durable Object classes at stake unless ?confirm=<id>)",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: deleteProject,
+    response: { status: 202, schema: DeployAcceptedSchema },
+    errors: [404, 409],
+  },
+  {
+    method: "POST",
+    path: "/v1/projects/:id/rollback",
+    summary: "Re-deploy the previous version (no Durable Object migration)",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: postRollback,
+    response: { status: 202, schema: DeployAcceptedSchema },
+    errors: [404, 409],
   },
   {
     method: "GET",

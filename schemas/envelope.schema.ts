@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { IncrementSchema } from "./counter.schema.ts";
+import { DeployKindSchema, ProjectIdSchema } from "./deploy.schema.ts";
 import { RuntimeEventSchema } from "./runtime-event.schema.ts";
 
 /**
@@ -28,6 +29,17 @@ export const CounterIncrementsEnvelopeSchema = z.strictObject({
   increments: z.array(IncrementSchema).min(1),
 });
 
+/** A deploy, rollback or down to run; the manifest itself is in DeployArtifacts (it can be 25 MiB). */
+export const DeployRequestedEnvelopeSchema = z.strictObject({
+  ...base,
+  type: z.literal("deploys.requested"),
+  deploy_id: z.string().min(1).max(128),
+  project_id: ProjectIdSchema,
+  kind: DeployKindSchema,
+  /** Rollback: the deploy whose manifest to restore. */
+  source_deploy_id: z.string().min(1).max(128).nullable().default(null),
+});
+
 /** A message its consumer could never process, forwarded to `<queue>-dlq` with the reason. */
 export const DeadLetterEnvelopeSchema = z.strictObject({
   ...base,
@@ -43,6 +55,7 @@ export const DeadLetterEnvelopeSchema = z.strictObject({
 export const EnvelopeSchema = z.discriminatedUnion("type", [
   TelemetryEventsEnvelopeSchema,
   CounterIncrementsEnvelopeSchema,
+  DeployRequestedEnvelopeSchema,
   DeadLetterEnvelopeSchema,
 ]);
 export type Envelope = z.infer<typeof EnvelopeSchema>;

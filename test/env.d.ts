@@ -5,6 +5,8 @@ declare global {
     interface Env {
       /** D1 migrations read by vitest.config.ts, applied in test/setup.ts. */
       TEST_MIGRATIONS: D1Migration[];
+      /** Base URL of the fake Cloudflare API (test/fake-cloudflare-api), from test/global-setup.ts. */
+      CF_API_BASE_URL: string;
     }
   }
 }

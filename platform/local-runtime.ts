@@ -1,0 +1,78 @@
+import type { CurrentVersion, LocalPlatform, VersionCode } from "../durable/local-platform.do.ts";
+import { LOCAL_BOOTSTRAP_MODULE, generateLocalBootstrap } from "./local-bootstrap.ts";
+import { toWorkerLoaderModules } from "./modules.ts";
+
+/** Props of the gateway entrypoint a tenant isolate is given: who it is and which version it runs. */
+export interface GatewayProps {
+  script: string;
+  versionId: string;
+  versionKey: string;
+  generation: number;
+}
+
+/** The name of the LocalPlatform object of a script. */
+export function platformObjectName(script: string): string {
+  return `script:${script}`;
+}
+
+export function localPlatform(env: Env, script: string): DurableObjectStub<LocalPlatform> {
+  return env.LOCAL_PLATFORM.getByName(platformObjectName(script));
+}
+
+/** Makes a gateway stub for a version (a loopback entrypoint carrying its props). */
+export type GatewayFactory = (props: GatewayProps) => Fetcher;
+
+/**
+ * Worker Loader input for a version: the generated bootstrap as main module in front of the
+ * uploaded modules, and an env holding exactly the version's current bindings — plain text as
+ * strings, Analytics Engine and the Durable Object namespaces through the gateway.
+ */
+export function workerCode(code: VersionCode, gateway: Fetcher): WorkerLoaderWorkerCode {
+  const env: Record<string, unknown> = { __SHIPYARD_GATEWAY: gateway };
+  const durableObjects = [];
+  for (const binding of code.bindings) {
+    switch (binding.type) {
+      case "plain_text":
+        env[binding.name] = binding.text;
+        break;
+      case "analytics_engine":
+        // The gateway's writeDataPoint forwards points into Shipyard's own telemetry pipeline.
+        env[binding.name] = gateway;
+        break;
+      case "durable_object_namespace": {
+        const namespace = code.classes[binding.class_name];
+        if (namespace !== undefined) {
+          durableObjects.push({ binding: binding.name, className: binding.class_name, namespace });
+        }
+        break;
+      }
+    }
+  }
+  const bootstrap = generateLocalBootstrap({
+    innerModule: code.mainModule,
+    classes: Object.keys(code.classes),
+    bindings: durableObjects,
+    removed: code.removed,
+  });
+  return {
+    compatibilityDate: code.compatibilityDate,
+    compatibilityFlags: code.compatibilityFlags,
+    mainModule: LOCAL_BOOTSTRAP_MODULE,
+    modules: { [LOCAL_BOOTSTRAP_MODULE]: { js: bootstrap }, ...toWorkerLoaderModules(code.modules) },
+    env,
+    // Tenant code gets no network of its own locally (production's dispatch namespace decides there).
+    globalOutbound: null,
+  };
+}
+
+/**
+ * The Worker Loader stub running `current`. The loader caches isolates by `versionKey`, which
+ * changes with every upload and settings change, so a stale isolate is never reused.
+ */
+export function loadVersion(env: Env, current: CurrentVersion, gateway: GatewayFactory): WorkerStub {
+  return env.LOADER.get(current.versionKey, async () => {
+    const code = await localPlatform(env, current.script).code(current.versionId);
+    if (!code) throw new Error(`version ${current.versionId} of ${current.script} is no longer current`);
+    return workerCode(code, gateway({ ...current }));
+  });
+}

@@ -1,0 +1,45 @@
+import type { PlatformError } from "../durable/local-platform.do.ts";
+import type { Result } from "../lib/result.ts";
+import { localPlatform } from "./local-runtime.ts";
+import {
+  type ScriptBinding,
+  type ScriptHost,
+  ScriptHostError,
+  type ScriptInfo,
+  type UploadRequest,
+  type UploadResult,
+} from "./script-host.ts";
+
+function unwrap<T>(result: Result<T, PlatformError>): T {
+  if (result.ok) return result.value;
+  throw new ScriptHostError(result.error.code, result.error.message, { liveTag: result.error.liveTag });
+}
+
+/**
+ * The ScriptHost of the local platform (the default for dev, tests and the demo): each script is a
+ * `LocalPlatform` Durable Object that keeps its versions and enforces the real API's rules, and
+ * its Worker runs for real on local workerd (platform/local-runtime.ts).
+ */
+export class LocalScriptHost implements ScriptHost {
+  readonly #env: Env;
+
+  constructor(env: Env) {
+    this.#env = env;
+  }
+
+  async upload(request: UploadRequest): Promise<UploadResult> {
+    return unwrap(await localPlatform(this.#env, request.scriptName).upload(request));
+  }
+
+  async getScript(scriptName: string): Promise<ScriptInfo | null> {
+    return localPlatform(this.#env, scriptName).getScript();
+  }
+
+  async setBindings(scriptName: string, bindings: ScriptBinding[]): Promise<void> {
+    unwrap(await localPlatform(this.#env, scriptName).setBindings(bindings));
+  }
+
+  async deleteScript(scriptName: string): Promise<void> {
+    await localPlatform(this.#env, scriptName).deleteScript();
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The module list of an upload: the metering wrapper (platform/meter-wrapper.ts) in front as the
+ * main module, then the tenant's code modules in their order. Files a deploy manifest may carry but
+ * the runtime cannot load (source maps, READMEs, licences, markdown) are dropped and reported rather
+ * than uploaded, so a bundler's output directory can be posted as is.
+ */
+import { type Result, assertNever, err, ok } from "../lib/result.ts";
+import { WRAPPER_MODULE } from "./meter-wrapper.ts";
+import type { ScriptModule } from "./script-host.ts";
+
+/** Module types the platform loads; `sourcemap` is metadata and never uploaded. */
+const CODE_TYPES: ReadonlySet<string> = new Set(["esm", "cjs", "text", "data", "wasm"]);
+
+// Prefix of every module Shipyard generates (the wrapper, the local bootstrap): a tenant module
+// with such a name would replace or shadow ours.
+const RESERVED_PREFIX = "__shipyard";
+
+// Non-code files bundlers and repositories put next to the code: markdown anywhere, and READMEs and
+// licences bare or as text (a "readme.js" is code and stays).
+const DOCUMENT = /(^|\/)(readme|licen[cs]e)(\.(txt|rst))?$|\.(md|markdown)$/i;
+
+export type AssembleError = {
+  reason: "duplicate_module" | "missing_main" | "reserved_name";
+  message: string;
+};
+
+export interface AssembledModules {
+  /** Always the wrapper. */
+  mainModule: string;
+  /** The wrapper first, then the tenant's kept modules in manifest order. */
+  modules: ScriptModule[];
+  /** Names of the tenant files that were not uploaded. */
+  dropped: string[];
+}
+
+/** Why a file is not uploaded, or null to keep it. */
+function dropReason(module: ScriptModule): string | null {
+  if (!CODE_TYPES.has(module.type)) return `type ${module.type} is not a module type`;
+  if (module.name.endsWith(".map")) return "source map";
+  if (DOCUMENT.test(module.name)) return "documentation";
+  return null;
+}
+
+/**
+ * Builds the upload's module list (see the file header). Refuses duplicate names, a tenant module in
+ * Shipyard's reserved `__shipyard*` namespace, and a main module that is missing, dropped or not an
+ * ES module (the wrapper re-exports it with `export *`).
+ */
+export function assembleModules(input: {
+  wrapperSource: string;
+  tenantModules: ScriptModule[];
+  tenantMainModule: string;
+}): Result<AssembledModules, AssembleError> {
+  const names = new Set<string>();
+  for (const module of input.tenantModules) {
+    if (module.name.startsWith(RESERVED_PREFIX)) {
+      return err({
+        reason: "reserved_name",
+        message: `module ${JSON.stringify(module.name)} uses the reserved prefix ${RESERVED_PREFIX} (Shipyard's own modules, e.g. ${WRAPPER_MODULE}); rename it`,
+      });
+    }
+    if (names.has(module.name)) {
+      return err({
+        reason: "duplicate_module",
+        message: `module ${JSON.stringify(module.name)} appears more than once`,
+      });
+    }
+    names.add(module.name);
+  }
+
+  const kept: ScriptModule[] = [];
+  const dropped: string[] = [];
+  for (const module of input.tenantModules) {
+    if (dropReason(module) === null) kept.push(module);
+    else dropped.push(module.name);
+  }
+
+  const main = kept.find((module) => module.name === input.tenantMainModule);
+  if (!main) {
+    const why = names.has(input.tenantMainModule) ? "is not a code module" : "is not among the modules";
+    return err({ reason: "missing_main", message: `main module ${JSON.stringify(input.tenantMainModule)} ${why}` });
+  }
+  if (main.type !== "esm") {
+    return err({
+      reason: "missing_main",
+      message: `main module ${JSON.stringify(input.tenantMainModule)} must be an ES module (type "esm"), not ${main.type}`,
+    });
+  }
+
+  return ok({
+    mainModule: WRAPPER_MODULE,
+    modules: [{ name: WRAPPER_MODULE, type: "esm", content: input.wrapperSource }, ...kept],
+    dropped,
+  });
+}
+
+function decodeBase64(name: string, content: string): ArrayBuffer {
+  let binary: string;
+  try {
+    binary = atob(content);
+  } catch {
+    throw new Error(`module ${JSON.stringify(name)} is not valid base64`);
+  }
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes.buffer;
+}
+
+/**
+ * Manifest modules as the Worker Loader's module map: code and text as strings, data and wasm
+ * decoded from base64. Source maps have no place in a loaded Worker and are skipped. Throws on a
+ * duplicate name or bad base64: the input is expected to come from {@link assembleModules}.
+ */
+export function toWorkerLoaderModules(modules: ScriptModule[]): Record<string, WorkerLoaderModule> {
+  // Entries, not assignments: a module named "__proto__" must stay a module.
+  const entries: [string, WorkerLoaderModule][] = [];
+  const names = new Set<string>();
+  for (const module of modules) {
+    if (names.has(module.name)) throw new Error(`module ${JSON.stringify(module.name)} appears twice`);
+    names.add(module.name);
+    const converted = toWorkerLoaderModule(module);
+    if (converted) entries.push([module.name, converted]);
+  }
+  return Object.fromEntries(entries);
+}
+
+function toWorkerLoaderModule(module: ScriptModule): WorkerLoaderModule | null {
+  switch (module.type) {
+    case "esm":
+      return { js: module.content };
+    case "cjs":
+      return { cjs: module.content };
+    case "text":
+      return { text: module.content };
+    case "data":
+      return { data: decodeBase64(module.name, module.content) };
+    case "wasm":
+      return { wasm: decodeBase64(module.name, module.content) };
+    case "sourcemap":
+      return null;
+    default:
+      return assertNever(module.type);
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The ScriptHost port: where tenant Workers run. Two implementations:
+ *   - `CloudflareScriptHost` (platform/cloudflare-script-host.ts): Workers for Platforms REST API.
+ *   - `LocalScriptHost` (platform/local-script-host.ts): stores versions and runs them for real on
+ *     local workerd with the Worker Loader binding and Durable Object facets.
+ * The deploy and enforcement workflows only ever talk to this interface.
+ */
+
+/** A module as the deploy manifest carries it: text for code/text, base64 for data/wasm. */
+export interface ScriptModule {
+  name: string;
+  type: "esm" | "cjs" | "text" | "data" | "wasm" | "sourcemap";
+  content: string;
+}
+
+export type ScriptBinding =
+  | { type: "durable_object_namespace"; name: string; class_name: string }
+  | { type: "plain_text"; name: string; text: string }
+  | { type: "analytics_engine"; name: string; dataset: string };
+
+/** One step of a Durable Object migration, in wrangler's vocabulary. */
+export interface MigrationStep {
+  new_sqlite_classes?: string[];
+  new_classes?: string[];
+  renamed_classes?: { from: string; to: string }[];
+  deleted_classes?: string[];
+}
+
+/** The `migrations` field of an upload: move the live tag from `old_tag` to `new_tag` by `steps`. */
+export interface ScriptMigrations {
+  /** The tag the platform must currently have (absent for a first deploy). */
+  old_tag?: string;
+  new_tag: string;
+  steps: MigrationStep[];
+}
+
+export interface UploadRequest {
+  scriptName: string;
+  /** Name of the main module; it must be in `modules` exactly once. */
+  mainModule: string;
+  modules: ScriptModule[];
+  bindings: ScriptBinding[];
+  compatibilityDate: string;
+  compatibilityFlags?: string[];
+  migrations?: ScriptMigrations;
+}
+
+export interface UploadResult {
+  /** The platform's id for the uploaded version. */
+  versionId: string;
+  /** The live migration tag after the upload (unchanged when no migration was sent). */
+  migrationTag: string | null;
+}
+
+export interface ScriptInfo {
+  scriptName: string;
+  migrationTag: string | null;
+  bindings: ScriptBinding[];
+  versionId: string;
+}
+
+export type ScriptHostErrorCode =
+  /** `migrations.old_tag` does not match the live tag: re-read it and recompute. */
+  | "migration_tag_mismatch"
+  /** The platform refused the script (bad modules, a binding to a class without migration…): never retry as is. */
+  | "invalid_script"
+  | "not_found"
+  /** 429 / 5xx / network: retry later. */
+  | "unavailable";
+
+/** Errors of every ScriptHost, with a code the workflows switch on. */
+export class ScriptHostError extends Error {
+  override name = "ScriptHostError";
+  constructor(
+    readonly code: ScriptHostErrorCode,
+    message: string,
+    readonly details?: { liveTag?: string | null; status?: number },
+  ) {
+    super(message);
+  }
+}
+
+export interface ScriptHost {
+  /** Uploads a new version and makes it current, applying `migrations` atomically with it. */
+  upload(request: UploadRequest): Promise<UploadResult>;
+  /** The current version's tag and bindings, or null if there is no such script. */
+  getScript(scriptName: string): Promise<ScriptInfo | null>;
+  /** Replaces the current version's bindings (settings PATCH); the code stays. */
+  setBindings(scriptName: string, bindings: ScriptBinding[]): Promise<void>;
+  /** Deletes the script and, with it, its Durable Object storage. Deleting a missing script is a no-op. */
+  deleteScript(scriptName: string): Promise<void>;
+}

@@ -1,0 +1,202 @@
+import { z } from "zod";
+import { DEPLOYS_QUEUE } from "../consumers/deploys.consumer.ts";
+import { dedupeStore } from "../durable/dedupe-store.do.ts";
+import { auditStatement } from "../lib/audit.ts";
+import {
+  enforcedProjects,
+  getDeploy,
+  getDeploySteps,
+  getProject,
+  insertDeployStatement,
+  listProjects,
+  parseClasses,
+  projectStatus,
+} from "../lib/deploys.ts";
+import { describeError, log } from "../lib/log.ts";
+import { sendAll } from "../lib/queue.ts";
+import {
+  type DeployAccepted,
+  DeployManifestSchema,
+  type DeployKind,
+  ProjectIdSchema,
+} from "../schemas/deploy.schema.ts";
+import { envelope } from "../schemas/envelope.schema.ts";
+import { type Principal, authenticate } from "./auth.ts";
+import { Conflict, NotFound, ServiceUnavailable, invalidBody } from "./errors.ts";
+import { DEPLOY_BODY_LIMIT_BYTES, parseJsonBytes, pathParams, readBodyBytes, requireJsonContentType } from "./http.ts";
+import { accepted, ok } from "./responses.ts";
+import { verifyWebhook } from "./webhook.ts";
+
+/** How long a webhook delivery id is remembered (senders retry for hours, Standard Webhooks for ~3 days). */
+const WEBHOOK_DEDUPE_TTL_MS = 7 * 86_400_000;
+
+const ProjectParamsSchema = z.object({ id: ProjectIdSchema });
+const DeployParamsSchema = z.object({ id: z.string().min(1).max(128) });
+const StoredAnswerSchema = z.object({ deploy_id: z.string(), status_url: z.string(), project_id: z.string() });
+
+function statusUrl(deployId: string): string {
+  return `/v1/deploys/${deployId}`;
+}
+
+/**
+ * Records a deploy/rollback/down and enqueues it. The D1 row and the audit entry are written
+ * first (idempotent), then the queue send is awaited; a failed send is a 503.
+ */
+async function enqueueDeploy(
+  env: Env,
+  deploy: { id: string; projectId: string; kind: DeployKind; webhookId?: string; sourceDeployId?: string | null },
+  actor: string,
+): Promise<DeployAccepted> {
+  await env.DB.batch([
+    insertDeployStatement(env.DB, deploy),
+    auditStatement(env.DB, {
+      id: `${deploy.id}:requested`,
+      type:
+        deploy.kind === "deploy"
+          ? "deploy.requested"
+          : deploy.kind === "rollback"
+            ? "rollback.requested"
+            : "down.requested",
+      actor,
+      projectId: deploy.projectId,
+      details: { deploy_id: deploy.id, webhook_id: deploy.webhookId, source_deploy_id: deploy.sourceDeployId },
+    }),
+  ]);
+  await sendAll(env.DEPLOYS_QUEUE, DEPLOYS_QUEUE, [
+    envelope("deploys.requested", {
+      deploy_id: deploy.id,
+      project_id: deploy.projectId,
+      kind: deploy.kind,
+      source_deploy_id: deploy.sourceDeployId ?? null,
+    }),
+  ]);
+  return { deploy_id: deploy.id, status_url: statusUrl(deploy.id), project_id: deploy.projectId };
+}
+
+/**
+ * `POST /v1/deploys`: a CI system's signed webhook. Verified over the raw bytes before anything is
+ * parsed; the same `webhook-id` twice starts one deploy (the second answer repeats the first).
+ */
+export async function postDeploy(request: Request, env: Env): Promise<Response> {
+  requireJsonContentType(request);
+  const raw = await readBodyBytes(request, DEPLOY_BODY_LIMIT_BYTES);
+  const delivery = await verifyWebhook(request.headers, raw, env.WEBHOOK_SECRET);
+  const parsed = DeployManifestSchema.safeParse(parseJsonBytes(raw));
+  if (!parsed.success) throw invalidBody(parsed.error);
+  const manifest = parsed.data;
+
+  const deployId = crypto.randomUUID();
+  const answer = { deploy_id: deployId, status_url: statusUrl(deployId), project_id: manifest.project_id };
+  const store = dedupeStore(env.DEDUPE_STORE, { key: `webhook:${delivery.id}` });
+  const claimed = await store.putIfAbsent(`webhook:${delivery.id}`, JSON.stringify(answer), WEBHOOK_DEDUPE_TTL_MS);
+  if (!claimed.ok) throw new ServiceUnavailable("dedupe_unavailable", claimed.error.message, 5);
+  if (!claimed.value.inserted) {
+    const first = StoredAnswerSchema.safeParse(JSON.parse(claimed.value.value));
+    if (first.success) return accepted({ ...first.data, duplicate: true });
+  }
+  try {
+    await env.DEPLOY_ARTIFACTS.getByName(deployId).put(JSON.stringify(manifest));
+    return accepted(
+      await enqueueDeploy(
+        env,
+        { id: deployId, projectId: manifest.project_id, kind: "deploy", webhookId: delivery.id },
+        "webhook",
+      ),
+    );
+  } catch (error) {
+    // Free the delivery id so the sender's retry can start the deploy.
+    await store.forget(`webhook:${delivery.id}`);
+    log.error("deploy_enqueue_failed", { webhook_id: delivery.id, error: describeError(error) });
+    throw new ServiceUnavailable("deploy_unavailable", "could not record the deploy; retry the delivery", 5);
+  }
+}
+
+/** `GET /v1/deploys/:id` (admin): status, steps with attempts, the migration, the error. */
+export async function getDeployStatus(request: Request, env: Env): Promise<Response> {
+  await authenticate(request, env, "admin");
+  const { id } = pathParams(request, DeployParamsSchema);
+  const deploy = await getDeploy(env.DB, id);
+  if (!deploy) throw new NotFound(`no deploy ${id}`);
+  const steps = await getDeploySteps(env.DB, id);
+  return ok({
+    deploy_id: deploy.id,
+    project_id: deploy.project_id,
+    kind: deploy.kind,
+    status: deploy.status,
+    steps: steps.map((step) => ({
+      ...step,
+      output: step.output === null ? null : (JSON.parse(step.output) as unknown),
+    })),
+    migration: deploy.migration === null ? null : (JSON.parse(deploy.migration) as unknown),
+    error: deploy.error,
+    version_id: deploy.version_id,
+    created_at: deploy.created_at,
+    updated_at: deploy.updated_at,
+  });
+}
+
+/** `GET /v1/projects` (admin). */
+export async function getProjects(request: Request, env: Env): Promise<Response> {
+  await authenticate(request, env, "admin");
+  const rows = await listProjects(env.DB);
+  const enforced = await enforcedProjects(
+    env.DB,
+    rows.map((row) => row.id),
+  );
+  return ok({ projects: rows.map((row) => projectStatus(row, enforced.has(row.id))) });
+}
+
+/** `GET /v1/projects/:id` (admin). */
+export async function getProjectStatus(request: Request, env: Env): Promise<Response> {
+  await authenticate(request, env, "admin");
+  const { id } = pathParams(request, ProjectParamsSchema);
+  const row = await getProject(env.DB, id);
+  if (!row) throw new NotFound(`no project ${id}`);
+  const enforced = await enforcedProjects(env.DB, [id]);
+  return ok(projectStatus(row, enforced.has(id)));
+}
+
+function actorOf(principal: Principal): string {
+  return principal.id;
+}
+
+/** `POST /v1/projects/:id/rollback` (admin): re-deploys the previous version, no Durable Object migration. */
+export async function postRollback(request: Request, env: Env): Promise<Response> {
+  const principal = await authenticate(request, env, "admin");
+  const { id } = pathParams(request, ProjectParamsSchema);
+  const row = await getProject(env.DB, id);
+  if (!row || row.status !== "active") throw new NotFound(`no active project ${id}`);
+  if (!row.previous_deploy_id)
+    throw new Conflict("no_previous_deploy", `project ${id} has no previous deploy to roll back to`);
+  return accepted(
+    await enqueueDeploy(
+      env,
+      { id: crypto.randomUUID(), projectId: id, kind: "rollback", sourceDeployId: row.previous_deploy_id },
+      actorOf(principal),
+    ),
+  );
+}
+
+/**
+ * `DELETE /v1/projects/:id` (admin): 409 naming the Durable Object classes whose storage would be
+ * destroyed, unless `?confirm=<project id>`; then a workflow deletes the script and soft-deletes.
+ */
+export async function deleteProject(request: Request, env: Env): Promise<Response> {
+  const principal = await authenticate(request, env, "admin");
+  const { id } = pathParams(request, ProjectParamsSchema);
+  const row = await getProject(env.DB, id);
+  if (!row || row.status !== "active") throw new NotFound(`no active project ${id}`);
+  const classes = parseClasses(row);
+  if (new URL(request.url).searchParams.get("confirm") !== id) {
+    throw new Conflict(
+      "confirmation_required",
+      classes.length > 0
+        ? `deleting ${id} destroys the storage of its Durable Object classes ${classes.join(", ")}; repeat with ?confirm=${id}`
+        : `deleting ${id} removes its Worker; repeat with ?confirm=${id}`,
+      { do_classes: classes, confirm: `?confirm=${id}` },
+    );
+  }
+  return accepted(
+    await enqueueDeploy(env, { id: crypto.randomUUID(), projectId: id, kind: "down" }, actorOf(principal)),
+  );
+}

@@ -1,0 +1,101 @@
+import { z } from "zod";
+
+/** Project ids double as script names on the platform: lowercase slugs. */
+export const ProjectIdSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9-]{0,62}$/,
+    "lowercase letters, digits and dashes, 1..63 characters, not starting with a dash",
+  );
+
+const IdentifierSchema = z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, "a JavaScript identifier");
+const BindingNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a binding name");
+
+export const ModuleTypeSchema = z.enum(["esm", "cjs", "text", "data", "wasm", "sourcemap"]);
+
+export const DeployModuleSchema = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[A-Za-z0-9_.\-/@+]+$/, "module names are paths of letters, digits, and _ . - / @ +")
+    .refine((name) => !name.split("/").includes(".."), "module names may not contain '..'"),
+  type: ModuleTypeSchema,
+  content: z.string().describe("text for esm/cjs/text/sourcemap, base64 for data/wasm"),
+});
+export type DeployModule = z.infer<typeof DeployModuleSchema>;
+
+export const DeclaredMigrationSchema = z.strictObject({
+  tag: z.string().min(1).max(64),
+  new_sqlite_classes: z.array(IdentifierSchema).optional(),
+  new_classes: z.array(IdentifierSchema).optional(),
+  renamed_classes: z.array(z.strictObject({ from: IdentifierSchema, to: IdentifierSchema })).optional(),
+  deleted_classes: z.array(IdentifierSchema).optional(),
+});
+
+export const DeployManifestSchema = z.strictObject({
+  project_id: ProjectIdSchema,
+  compatibility_date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "YYYY-MM-DD"),
+  compatibility_flags: z.array(z.string().min(1).max(64)).max(32).optional(),
+  main_module: z.string().min(1).max(256),
+  modules: z.array(DeployModuleSchema).min(1).max(1000),
+  config: z
+    .strictObject({
+      durable_objects: z
+        .strictObject({
+          bindings: z.array(z.strictObject({ name: BindingNameSchema, class_name: IdentifierSchema })).max(64),
+        })
+        .optional(),
+      migrations: z.array(DeclaredMigrationSchema).max(256).optional(),
+      vars: z.record(BindingNameSchema, z.string().max(5_120)).optional(),
+    })
+    .default({}),
+});
+export type DeployManifest = z.infer<typeof DeployManifestSchema>;
+
+export const DeployKindSchema = z.enum(["deploy", "rollback", "down"]);
+export type DeployKind = z.infer<typeof DeployKindSchema>;
+
+export const DeployAcceptedSchema = z.object({
+  deploy_id: z.string(),
+  status_url: z.string(),
+  project_id: z.string().optional(),
+});
+export type DeployAccepted = z.infer<typeof DeployAcceptedSchema>;
+
+export const DeployStepSchema = z.object({
+  name: z.string(),
+  state: z.enum(["running", "complete", "errored"]),
+  attempts: z.number().int(),
+  started_at: z.number().int().nullable(),
+  finished_at: z.number().int().nullable(),
+  output: z.unknown().optional(),
+  error: z.string().nullable(),
+});
+
+export const DeployStatusSchema = z.object({
+  deploy_id: z.string(),
+  project_id: z.string(),
+  kind: DeployKindSchema,
+  status: z.enum(["queued", "running", "complete", "errored"]),
+  steps: z.array(DeployStepSchema),
+  migration: z.unknown().nullable(),
+  error: z.string().nullable(),
+  version_id: z.string().nullable(),
+  created_at: z.number().int(),
+  updated_at: z.number().int(),
+});
+
+export const ProjectStatusSchema = z.object({
+  project_id: z.string(),
+  status: z.enum(["active", "deleted"]),
+  has_durable_objects: z.boolean(),
+  do_classes: z.array(z.string()),
+  do_migration_tag: z.string().nullable(),
+  do_enforcement_status: z.enum(["none", "enforced"]),
+  current_deploy_id: z.string().nullable(),
+  previous_deploy_id: z.string().nullable(),
+  created_at: z.number().int(),
+  updated_at: z.number().int(),
+});
+export type ProjectStatus = z.infer<typeof ProjectStatusSchema>;

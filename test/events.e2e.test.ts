@@ -1,0 +1,211 @@
+/**
+ * `POST /v1/events` end to end: the real HTTP edge, the real `shipyard-telemetry` queue and
+ * consumer, the RuntimeEventShard Durable Objects and D1 `runtime_events`, in each
+ * `RUNTIME_EVENT_DO_MODE`. Every test uses its own project id: D1 is shared by the tests of a file.
+ */
+import type { MessageBatchMessage } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, it, vi } from "vitest";
+import { config } from "../lib/config.ts";
+import { jsonBytes } from "../schemas/runtime-event.schema.ts";
+import { TelemetryEventsEnvelopeSchema } from "../schemas/envelope.schema.ts";
+import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
+import {
+  SENT,
+  WAIT,
+  countRows,
+  deliver,
+  makeEvents,
+  observeShardIngests,
+  postEvents,
+  shardsHold,
+  uid,
+  waitForRows,
+} from "./helpers.ts";
+
+/** Cloudflare Queues limits, as Miniflare enforces them (bytes). */
+const QUEUE_MESSAGE_LIMIT = 128_000;
+const QUEUE_BATCH_LIMIT = 256_000;
+/** Per-message metadata the platform adds to what we send. */
+const QUEUE_MESSAGE_OVERHEAD = 100;
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/**
+ * POSTs through the real edge but captures what it enqueues instead of sending it, so a test can
+ * hand the messages to the consumer with a different configuration.
+ */
+async function postAndCapture(events: RuntimeEvent[]): Promise<{ status: number; messages: MessageBatchMessage[] }> {
+  const sendBatch = vi.spyOn(env.TELEMETRY_QUEUE, "sendBatch").mockResolvedValue(SENT);
+  const response = await postEvents({ events });
+  const messages = sendBatch.mock.calls
+    .flatMap(([batch]) => [...batch])
+    .map((request) => ({ id: uid("msg"), timestamp: new Date(), attempts: 1, body: request.body }));
+  sendBatch.mockRestore();
+  return { status: response.status, messages };
+}
+
+type StoredRow = { id: string; project_id: string; type: string; ts: number; data: string };
+
+async function storedRows(projectId: string): Promise<StoredRow[]> {
+  const { results } = await env.DB.prepare(
+    "SELECT id, project_id, type, ts, data FROM runtime_events WHERE project_id = ? ORDER BY id",
+  )
+    .bind(projectId)
+    .all<StoredRow>();
+  return results;
+}
+
+function asRows(events: RuntimeEvent[]): StoredRow[] {
+  return events
+    .map((event) => ({ ...event, data: JSON.stringify(event.data) }))
+    .toSorted((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+describe("RUNTIME_EVENT_DO_MODE", () => {
+  it("primary (the default): queue → shards → D1, every field stored as sent", async ({ expect }) => {
+    expect(config(env).RUNTIME_EVENT_DO_MODE).toBe("primary");
+    const projectId = uid("primary");
+    const events = makeEvents(projectId, 25);
+    const response = await postEvents({ events });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ accepted: 25 });
+
+    expect(await waitForRows(projectId, 25)).toBe(25);
+    expect(await storedRows(projectId)).toEqual(asRows(events));
+    // Through the shards: each remembers its ids and has flushed its buffer.
+    await vi.waitUntil(async () => (await shardsHold(events.map((e) => e.id))).buffered === 0, WAIT);
+    expect(await shardsHold(events.map((e) => e.id))).toEqual({ seen: 25, buffered: 0 });
+  });
+
+  it("shadow: D1 written directly at once, and the shards store and flush the same events without doubling", async ({
+    expect,
+  }) => {
+    const shadowEnv: Env = { ...env, RUNTIME_EVENT_DO_MODE: "shadow" };
+    expect(config(shadowEnv).RUNTIME_EVENT_DO_MODE).toBe("shadow");
+    const projectId = uid("shadow");
+    const events = makeEvents(projectId, 25);
+    const ids = events.map((e) => e.id);
+    const { status, messages } = await postAndCapture(events);
+    expect(status).toBe(202);
+    expect(messages.length).toBeGreaterThan(0);
+
+    const result = await deliver(messages, shadowEnv);
+    expect(result.explicitAcks.toSorted()).toEqual(messages.map((m) => m.id).toSorted());
+    expect(result.retryMessages).toEqual([]);
+    // The direct write was awaited by the consumer: no flush needed to see the rows.
+    expect(await countRows(projectId)).toBe(25);
+    expect((await shardsHold(ids)).seen).toBe(25);
+
+    await vi.waitUntil(async () => (await shardsHold(ids)).buffered === 0, WAIT);
+    expect(await storedRows(projectId)).toEqual(asRows(events));
+  });
+
+  it("off: one direct insert per event, the shards are never touched", async ({ expect }) => {
+    const offEnv: Env = { ...env, RUNTIME_EVENT_DO_MODE: "off" };
+    expect(config(offEnv).RUNTIME_EVENT_DO_MODE).toBe("off");
+    const projectId = uid("off");
+    const events = makeEvents(projectId, 25);
+    const { status, messages } = await postAndCapture(events);
+    expect(status).toBe(202);
+
+    const result = await deliver(messages, offEnv);
+    expect(result.explicitAcks.toSorted()).toEqual(messages.map((m) => m.id).toSorted());
+    expect(result.retryMessages).toEqual([]);
+    expect(await storedRows(projectId)).toEqual(asRows(events));
+    expect(await shardsHold(events.map((e) => e.id))).toEqual({ seen: 0, buffered: 0 });
+
+    // A redelivery (at least once) adds nothing.
+    const again = await deliver(
+      messages.map((m) => ({ ...m, attempts: 2 })),
+      offEnv,
+    );
+    expect(again.retryMessages).toEqual([]);
+    expect(await countRows(projectId)).toBe(25);
+  });
+});
+
+describe("dedupe end to end", () => {
+  it("20% repeated ids across requests → exactly the unique rows in D1, duplicates dropped by the shards", async ({
+    expect,
+  }) => {
+    const projectId = uid("repeats");
+    const shardReplies = observeShardIngests();
+    const sent: RuntimeEvent[] = [];
+    const requests: RuntimeEvent[][] = [];
+    for (let r = 0; r < 5; r++) {
+      const fresh = makeEvents(projectId, 80).map((e) => ({ ...e, id: `${e.id}-r${r}` }));
+      // 20 of every 100 events repeat an id: from earlier requests, or (first request) from itself.
+      const pool = r === 0 ? fresh : sent;
+      const repeats = Array.from({ length: 20 }, (_, i) => pool[(i * 7 + r) % pool.length]).filter(
+        (e): e is RuntimeEvent => e !== undefined,
+      );
+      sent.push(...fresh);
+      requests.push([...fresh, ...repeats]);
+    }
+    const unique = new Set(requests.flat().map((e) => e.id));
+    expect(unique.size).toBe(400);
+
+    const responses = await Promise.all(requests.map((events) => postEvents({ events })));
+    for (const response of responses) {
+      expect(response.status).toBe(202);
+      expect(await response.json()).toEqual({ accepted: 100 });
+    }
+
+    expect(await waitForRows(projectId, 400)).toBe(400);
+    expect(await shardReplies.waitFor(projectId, 500)).toMatchObject({ stored: 400, duplicates: 100, failed: 0 });
+    expect(await countRows(projectId)).toBe(400);
+  });
+
+  it("row 2: client retries after a lost 2xx → one row each", async ({ expect }) => {
+    const projectId = uid("row2");
+    const shardReplies = observeShardIngests();
+    const body = { events: makeEvents(projectId, 10) };
+    expect((await postEvents(body)).status).toBe(202);
+    expect(await waitForRows(projectId, 10)).toBe(10);
+
+    // The 202 never reached the client, which sends the same ids again (after the first flush).
+    const retry = await postEvents(body);
+    expect(retry.status).toBe(202);
+    expect(await shardReplies.waitFor(projectId, 20)).toMatchObject({ stored: 10, duplicates: 10, failed: 0 });
+    expect(await countRows(projectId)).toBe(10);
+  });
+});
+
+describe("large requests", () => {
+  it("a 1 MiB request of large events is packed within the queue's limits and stored intact", async ({ expect }) => {
+    const projectId = uid("mib");
+    const events = makeEvents(projectId, 64, { dataBytes: 16_000 });
+    const body = { events };
+    const bodyBytes = jsonBytes(body);
+    expect(bodyBytes).toBeGreaterThan(1_000_000);
+    expect(bodyBytes).toBeLessThanOrEqual(1024 * 1024);
+    const sendBatch = vi.spyOn(env.TELEMETRY_QUEUE, "sendBatch");
+
+    const response = await postEvents(body);
+    expect(response.status).toBe(202);
+
+    const batches = sendBatch.mock.calls.map(([batch]) => [...batch]);
+    expect(batches.length).toBeGreaterThan(1);
+    const enqueued: string[] = [];
+    for (const batch of batches) {
+      expect(batch.length).toBeLessThanOrEqual(100);
+      const sizes = batch.map((message) => jsonBytes(message.body) + QUEUE_MESSAGE_OVERHEAD);
+      for (const size of sizes) expect(size).toBeLessThanOrEqual(QUEUE_MESSAGE_LIMIT);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(QUEUE_BATCH_LIMIT);
+      for (const message of batch) {
+        expect(message.contentType).toBe("json");
+        enqueued.push(...TelemetryEventsEnvelopeSchema.parse(message.body).events.map((e) => e.id));
+      }
+    }
+    expect(enqueued).toEqual(events.map((e) => e.id));
+
+    expect(await waitForRows(projectId, 64)).toBe(64);
+    const size = await env.DB.prepare("SELECT SUM(LENGTH(data)) AS bytes FROM runtime_events WHERE project_id = ?")
+      .bind(projectId)
+      .first<{ bytes: number }>();
+    expect(size?.bytes).toBe(events.reduce((sum, e) => sum + JSON.stringify(e.data).length, 0));
+  });
+});

@@ -1,0 +1,585 @@
+/**
+ * A local fake of the Workers for Platforms script API, for tests and local runs: plain Node
+ * `node:http`, state in memory, answers in the real API's envelope `{success, errors, messages, result}`.
+ *
+ * It enforces the rules a deploy can trip over, with the real error codes where they are known:
+ *   - the bearer token must match (else 403, code 10000 "Authentication error");
+ *   - `metadata.main_module` names exactly one uploaded module part; module parts carry a known
+ *     content type; `compatibility_date` is required (code 10021, validation error);
+ *   - `migrations.old_tag` equals the live tag, and is absent only when there is none
+ *     (code 10079 "Migration tag precondition failed; current tag is <tag>");
+ *   - a `durable_object_namespace` binding names a class declared by the script's migrations
+ *     (cumulative new_sqlite_classes/new_classes/renamed `to`, minus deleted), code 10061;
+ *   - deleting a script that has Durable Object classes needs `?force=true`.
+ * Codes and messages marked "(fake)" are this fake's own where the real text is not known.
+ *
+ * Test controls live outside the API prefix: `POST /__control` with a `ControlCommand` (fail the next
+ * N requests with 429 + Retry-After or 5xx, or reset), `GET /__control/requests?script=` for the
+ * request log with the fake's receive timestamps, `GET /__control/scripts/<name>` for what was stored.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  type ControlCommand,
+  FAKE_CF_API_PREFIX,
+  FAKE_CF_API_TOKEN,
+  type FaultCommand,
+  type LoggedRequest,
+} from "./protocol.ts";
+
+/** Part content types the upload API accepts for modules (wrangler's module types). */
+const MODULE_CONTENT_TYPES = new Set([
+  "application/javascript+module",
+  "application/javascript",
+  "text/plain",
+  "application/octet-stream",
+  "application/wasm",
+  "application/source-map",
+]);
+const MAIN_MODULE_CONTENT_TYPES = new Set(["application/javascript+module", "application/javascript"]);
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+const SCRIPT_PATH =
+  /^\/accounts\/(?<account>[^/]+)\/workers\/dispatch\/namespaces\/(?<namespace>[^/]+)\/scripts\/(?<script>[^/]+)(?<settings>\/settings)?$/;
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+
+interface StoredModule {
+  contentType: string;
+  bytes: Uint8Array;
+}
+
+interface StoredScript {
+  mainModule: string;
+  modules: Map<string, StoredModule>;
+  bindings: JsonObject[];
+  compatibilityDate: string;
+  compatibilityFlags: string[];
+  migrationTag: string | null;
+  /** Durable Object classes declared by the migrations applied so far. */
+  classes: Set<string>;
+  etag: string;
+  deploymentId: string;
+  createdOn: string;
+  modifiedOn: string;
+}
+
+/** An API error the fake answers with: HTTP status plus the envelope's `errors[0]`. */
+class ApiError extends Error {
+  readonly status: number;
+  readonly code: number;
+  constructor(status: number, code: number, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const invalid = (message: string, code = 10021) => new ApiError(400, code, message);
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function optionalString(object: JsonObject, key: string, where: string): string | undefined {
+  const value = object[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") throw invalid(`${where}.${key} must be a string (fake)`);
+  return value;
+}
+
+function stringArray(object: JsonObject, key: string, where: string): string[] {
+  const value = object[key];
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
+    throw invalid(`${where}.${key} must be an array of strings (fake)`);
+  }
+  return value.filter((item) => typeof item === "string");
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw invalid(`${what} is not valid JSON (fake)`);
+  }
+}
+
+/** Bindings as the API takes them: objects with a `type` and a unique `name`. */
+function parseBindings(value: Json | undefined): JsonObject[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw invalid("bindings must be an array (fake)");
+  const names = new Set<string>();
+  return value.map((binding, index) => {
+    if (!isObject(binding) || typeof binding.type !== "string" || typeof binding.name !== "string") {
+      throw invalid(`bindings[${index}] needs a string type and name (fake)`);
+    }
+    if (names.has(binding.name)) throw invalid(`Binding name '${binding.name}' is used more than once (fake)`);
+    names.add(binding.name);
+    if (binding.type === "durable_object_namespace" && typeof binding.class_name !== "string") {
+      throw invalid(`binding ${binding.name} of type durable_object_namespace needs a class_name (fake)`);
+    }
+    return binding;
+  });
+}
+
+/**
+ * Applies `migrations` to the script's live tag and classes, or throws the API's error. Returns
+ * the new tag and classes; nothing is stored until the whole upload has been checked.
+ */
+function applyMigrations(
+  migrations: Json | undefined,
+  liveTag: string | null,
+  liveClasses: ReadonlySet<string>,
+): { tag: string | null; classes: Set<string> } {
+  const classes = new Set(liveClasses);
+  if (migrations === undefined || migrations === null) return { tag: liveTag, classes };
+  if (!isObject(migrations)) throw invalid("migrations must be an object (fake)");
+  const oldTag = optionalString(migrations, "old_tag", "migrations") ?? null;
+  const newTag = optionalString(migrations, "new_tag", "migrations");
+  if (oldTag !== liveTag) {
+    // The real API's text when the script has a tag; with none the wording is the fake's.
+    throw new ApiError(
+      400,
+      10079,
+      liveTag === null
+        ? "Migration tag precondition failed; the script has no migration tag (fake)"
+        : `Migration tag precondition failed; current tag is ${liveTag}`,
+    );
+  }
+  const steps = migrations.steps ?? [];
+  if (!Array.isArray(steps)) throw invalid("migrations.steps must be an array (fake)");
+  for (const [index, step] of steps.entries()) {
+    const where = `migrations.steps[${index}]`;
+    if (!isObject(step)) throw invalid(`${where} must be an object (fake)`);
+    for (const name of [
+      ...stringArray(step, "new_classes", where),
+      ...stringArray(step, "new_sqlite_classes", where),
+    ]) {
+      if (classes.has(name)) {
+        throw invalid(`Cannot apply new-class migration to class '${name}' that already exists (fake)`, 10074);
+      }
+      classes.add(name);
+    }
+    const renamed = step.renamed_classes ?? [];
+    if (!Array.isArray(renamed)) throw invalid(`${where}.renamed_classes must be an array (fake)`);
+    for (const rename of renamed) {
+      if (!isObject(rename) || typeof rename.from !== "string" || typeof rename.to !== "string") {
+        throw invalid(`${where}.renamed_classes entries need string from and to (fake)`);
+      }
+      if (!classes.has(rename.from)) throw invalid(`Cannot rename non-existent class '${rename.from}' (fake)`);
+      if (classes.has(rename.to)) throw invalid(`Cannot rename to existing class '${rename.to}' (fake)`);
+      classes.delete(rename.from);
+      classes.add(rename.to);
+    }
+    for (const name of stringArray(step, "deleted_classes", where)) {
+      if (!classes.delete(name)) throw invalid(`Cannot apply deleted_classes migration to non-existent class ${name}`);
+    }
+  }
+  if (newTag === undefined) {
+    if (steps.length > 0) throw invalid("migrations.new_tag is required with steps (fake)");
+    return { tag: liveTag, classes };
+  }
+  return { tag: newTag, classes };
+}
+
+/** Every Durable Object binding of this script must name a class its migrations declared. */
+function checkDurableObjectBindings(bindings: readonly JsonObject[], classes: ReadonlySet<string>): void {
+  for (const binding of bindings) {
+    if (binding.type !== "durable_object_namespace") continue;
+    // A binding to another script's class is that script's business.
+    if (typeof binding.script_name === "string") continue;
+    const className = binding.class_name;
+    if (typeof className === "string" && !classes.has(className)) {
+      throw invalid(
+        `Cannot create binding for class '${className}' because it is not currently configured to implement Durable Objects. Ensure a --new-class migration has been applied to it.`,
+        10061,
+      );
+    }
+  }
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks);
+}
+
+/** Parses a multipart body with the Web `Request.formData()`, as the real API reads it. */
+async function readForm(request: IncomingMessage, body: Buffer): Promise<FormData> {
+  const contentType = request.headers["content-type"] ?? "";
+  if (!contentType.startsWith("multipart/form-data")) {
+    throw new ApiError(415, 10021, "Content-Type must be multipart/form-data (fake)");
+  }
+  try {
+    return await new Request("http://fake.invalid/", {
+      method: "POST",
+      headers: { "content-type": contentType },
+      body: new Uint8Array(body),
+    }).formData();
+  } catch (error) {
+    throw invalid(`Could not parse the multipart body: ${String(error)} (fake)`);
+  }
+}
+
+async function jsonPart(form: FormData, name: string): Promise<JsonObject> {
+  const parts = form.getAll(name);
+  const [part] = parts;
+  if (part === undefined || parts.length > 1) throw invalid(`Expected exactly one '${name}' part (fake)`);
+  const value = parseJson(typeof part === "string" ? part : await part.text(), `The '${name}' part`);
+  if (!isObject(value)) throw invalid(`The '${name}' part must be a JSON object (fake)`);
+  return value;
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+/** The fake API. `start()` listens on an ephemeral port and returns the API base URL. */
+export class FakeCloudflareApi {
+  readonly #token: string;
+  readonly #scripts = new Map<string, StoredScript>();
+  #faults: FaultCommand[] = [];
+  #log: LoggedRequest[] = [];
+  #server: Server | undefined;
+
+  constructor(options: { token?: string } = {}) {
+    this.#token = options.token ?? FAKE_CF_API_TOKEN;
+  }
+
+  /** Listens on `host:port` (port 0 = ephemeral) and returns e.g. `http://127.0.0.1:4711/client/v4`. */
+  async start(port = 0, host = "127.0.0.1"): Promise<string> {
+    const server = createServer((request, response) => {
+      void this.#handle(request, response);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+    this.#server = server;
+    const address: AddressInfo | string | null = server.address();
+    if (address === null || typeof address === "string") throw new Error("fake Cloudflare API: no TCP address");
+    return `http://${host}:${address.port}${FAKE_CF_API_PREFIX}`;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (server === undefined) return;
+    this.#server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+  }
+
+  /** Every API request received so far, oldest first. */
+  get requests(): readonly LoggedRequest[] {
+    return this.#log;
+  }
+
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const receivedAt = Date.now();
+    const url = new URL(request.url ?? "/", "http://fake.invalid");
+    const method = request.method ?? "GET";
+    try {
+      const body = await readBody(request);
+      if (url.pathname === "/__control" || url.pathname.startsWith("/__control/")) {
+        this.#control(method, url, body, response);
+        return;
+      }
+      const match = url.pathname.startsWith(FAKE_CF_API_PREFIX)
+        ? SCRIPT_PATH.exec(url.pathname.slice(FAKE_CF_API_PREFIX.length))
+        : null;
+      const script = match?.groups?.script === undefined ? null : decodeURIComponent(match.groups.script);
+      const status = await this.#api(method, url, request, body, match, script, response);
+      this.#log.push({ method, path: url.pathname, script, status, receivedAt });
+    } catch (error) {
+      // Only a bug in the fake gets here; answer like the real API's 500 so it stays visible.
+      send(response, 500, envelopeError(10013, `fake Cloudflare API crashed: ${String(error)}`));
+    }
+  }
+
+  async #api(
+    method: string,
+    url: URL,
+    request: IncomingMessage,
+    body: Buffer,
+    match: RegExpExecArray | null,
+    script: string | null,
+    response: ServerResponse,
+  ): Promise<number> {
+    const fault = this.#takeFault(script);
+    if (fault !== undefined) {
+      const headers: Record<string, string> = fault.retryAfter === undefined ? {} : { "retry-after": fault.retryAfter };
+      const [code, message] =
+        fault.status === 429
+          ? [971, "Please wait and consider throttling your request speed"]
+          : fault.status >= 500
+            ? [10013, "An unknown error has occurred (fake fault)"]
+            : [10021, `Injected fault ${fault.status} (fake)`];
+      return send(response, fault.status, envelopeError(code, message), headers);
+    }
+    try {
+      if (request.headers.authorization !== `Bearer ${this.#token}`) {
+        throw new ApiError(403, 10000, "Authentication error");
+      }
+      if (match?.groups === undefined || script === null) {
+        throw new ApiError(404, 7003, "Could not route to this path (fake)");
+      }
+      const key = `${match.groups.account}/${match.groups.namespace}/${script}`;
+      const settings = match.groups.settings !== undefined;
+      let result: Json;
+      if (!settings && method === "PUT") result = await this.#upload(key, script, request, body);
+      else if (!settings && method === "GET") result = this.#details(key, script, match.groups.namespace ?? "");
+      else if (!settings && method === "DELETE") result = this.#delete(key, url);
+      else if (settings && method === "GET") result = settingsOf(this.#existing(key));
+      else if (settings && method === "PATCH") result = await this.#patchSettings(key, request, body);
+      else throw new ApiError(405, 10405, `Method ${method} not allowed here (fake)`);
+      return send(response, 200, { success: true, errors: [], messages: [], result });
+    } catch (error) {
+      if (error instanceof ApiError) return send(response, error.status, envelopeError(error.code, error.message));
+      throw error;
+    }
+  }
+
+  #takeFault(script: string | null): FaultCommand | undefined {
+    const index = this.#faults.findIndex((fault) => fault.script === undefined || fault.script === script);
+    const fault = this.#faults[index];
+    if (fault === undefined) return undefined;
+    if (fault.count > 0) {
+      fault.count -= 1;
+      if (fault.count === 0) this.#faults.splice(index, 1);
+    }
+    return fault;
+  }
+
+  #existing(key: string): StoredScript {
+    const stored = this.#scripts.get(key);
+    if (stored === undefined) throw new ApiError(404, 10007, "workers.api.error.script_not_found");
+    return stored;
+  }
+
+  async #upload(key: string, script: string, request: IncomingMessage, body: Buffer): Promise<Json> {
+    const form = await readForm(request, body);
+    const metadata = await jsonPart(form, "metadata");
+    const mainModule = optionalString(metadata, "main_module", "metadata");
+    if (mainModule === undefined) throw invalid("metadata.main_module is required for module Workers (fake)");
+    const compatibilityDate = optionalString(metadata, "compatibility_date", "metadata");
+    if (compatibilityDate === undefined || !/^\d{4}-\d{2}-\d{2}$/.test(compatibilityDate)) {
+      throw invalid("metadata.compatibility_date is required, as YYYY-MM-DD (fake)");
+    }
+    const compatibilityFlags = stringArray(metadata, "compatibility_flags", "metadata");
+
+    const modules = new Map<string, StoredModule>();
+    for (const [name, part] of form.entries()) {
+      if (name === "metadata") continue;
+      if (typeof part === "string") throw invalid(`Part '${name}' must be a file part with a content type (fake)`);
+      if (modules.has(name)) throw invalid(`Module '${name}' was uploaded more than once (fake)`);
+      // The Web parser keeps the part's Content-Type as the File type, parameters included.
+      const contentType = part.type.split(";")[0]?.trim() ?? "";
+      if (!MODULE_CONTENT_TYPES.has(contentType)) {
+        throw invalid(`Part '${name}' has unsupported content type '${part.type}' (fake)`);
+      }
+      const bytes = new Uint8Array(await part.arrayBuffer());
+      if (contentType === "application/wasm" && !WASM_MAGIC.every((byte, index) => bytes[index] === byte)) {
+        throw invalid(`Part '${name}' is not a WebAssembly module (fake)`);
+      }
+      modules.set(name, { contentType, bytes });
+    }
+    const main = modules.get(mainModule);
+    if (main === undefined) throw invalid(`main_module '${mainModule}' is not one of the uploaded parts (fake)`);
+    if (!MAIN_MODULE_CONTENT_TYPES.has(main.contentType)) {
+      throw invalid(`main_module '${mainModule}' must be JavaScript, not ${main.contentType} (fake)`);
+    }
+
+    const bindings = parseBindings(metadata.bindings);
+    const previous = this.#scripts.get(key);
+    const migrated = applyMigrations(
+      metadata.migrations,
+      previous?.migrationTag ?? null,
+      previous?.classes ?? new Set(),
+    );
+    checkDurableObjectBindings(bindings, migrated.classes);
+
+    const hash = createHash("sha256");
+    for (const [name, module] of [...modules].toSorted(([a], [b]) => a.localeCompare(b))) {
+      hash.update(`${name}\0${module.contentType}\0`).update(module.bytes);
+    }
+    const modifiedOn = now();
+    const stored: StoredScript = {
+      mainModule,
+      modules,
+      bindings,
+      compatibilityDate,
+      compatibilityFlags,
+      migrationTag: migrated.tag,
+      classes: migrated.classes,
+      etag: hash.digest("hex"),
+      deploymentId: randomUUID(),
+      createdOn: previous?.createdOn ?? modifiedOn,
+      modifiedOn,
+    };
+    this.#scripts.set(key, stored);
+    return {
+      ...scriptObject(script, stored),
+      deployment_id: stored.deploymentId,
+      startup_time_ms: 1,
+    };
+  }
+
+  #details(key: string, script: string, namespace: string): Json {
+    const stored = this.#existing(key);
+    return {
+      created_on: stored.createdOn,
+      modified_on: stored.modifiedOn,
+      dispatch_namespace: namespace,
+      script: scriptObject(script, stored),
+    };
+  }
+
+  #delete(key: string, url: URL): Json {
+    const stored = this.#existing(key);
+    if (stored.classes.size > 0 && url.searchParams.get("force") !== "true") {
+      throw invalid(
+        `This script has Durable Object classes (${[...stored.classes].join(", ")}); deleting it destroys their storage, pass force=true (fake)`,
+      );
+    }
+    this.#scripts.delete(key);
+    return null;
+  }
+
+  async #patchSettings(key: string, request: IncomingMessage, body: Buffer): Promise<Json> {
+    const stored = this.#existing(key);
+    const form = await readForm(request, body);
+    const settings = await jsonPart(form, "settings");
+    // Settings may carry migrations too (SettingEditParams.settings.migrations).
+    const migrated = applyMigrations(settings.migrations, stored.migrationTag, stored.classes);
+    const bindings = settings.bindings === undefined ? stored.bindings : parseBindings(settings.bindings);
+    checkDurableObjectBindings(bindings, migrated.classes);
+    const compatibilityDate = optionalString(settings, "compatibility_date", "settings");
+    const updated: StoredScript = {
+      ...stored,
+      bindings,
+      migrationTag: migrated.tag,
+      classes: migrated.classes,
+      compatibilityDate: compatibilityDate ?? stored.compatibilityDate,
+      compatibilityFlags:
+        settings.compatibility_flags === undefined
+          ? stored.compatibilityFlags
+          : stringArray(settings, "compatibility_flags", "settings"),
+      modifiedOn: now(),
+    };
+    this.#scripts.set(key, updated);
+    return settingsOf(updated);
+  }
+
+  #control(method: string, url: URL, body: Buffer, response: ServerResponse): void {
+    if (method === "GET" && url.pathname === "/__control/requests") {
+      const script = url.searchParams.get("script");
+      send(
+        response,
+        200,
+        this.#log.filter((entry) => script === null || entry.script === script),
+      );
+      return;
+    }
+    if (method === "GET" && url.pathname.startsWith("/__control/scripts/")) {
+      const name = decodeURIComponent(url.pathname.slice("/__control/scripts/".length));
+      const found = [...this.#scripts].find(([key]) => key.endsWith(`/${name}`))?.[1];
+      if (found === undefined) {
+        send(response, 404, { error: "no such script" });
+        return;
+      }
+      send(response, 200, {
+        main_module: found.mainModule,
+        classes: [...found.classes],
+        modules: [...found.modules].map(([moduleName, module]) => ({
+          name: moduleName,
+          content_type: module.contentType,
+          size: module.bytes.byteLength,
+          text: module.contentType.startsWith("application/javascript") ? new TextDecoder().decode(module.bytes) : null,
+          bytes: Array.from(module.bytes.subarray(0, 16)),
+        })),
+      });
+      return;
+    }
+    if (method === "POST" && url.pathname === "/__control") {
+      const command = parseControl(body.toString("utf8"));
+      if (command === undefined) {
+        send(response, 400, { error: "expected a ControlCommand" });
+        return;
+      }
+      if (command.action === "reset") {
+        this.#faults = [];
+        this.#log = [];
+        this.#scripts.clear();
+      } else {
+        this.#faults.push(command);
+      }
+      send(response, 200, { ok: true });
+      return;
+    }
+    send(response, 404, { error: "unknown control endpoint" });
+  }
+}
+
+function parseControl(text: string): ControlCommand | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(value)) return undefined;
+  if (value.action === "reset") return { action: "reset" };
+  const { status, count, retryAfter, script } = value;
+  if (value.action !== "fail" || typeof status !== "number" || typeof count !== "number") return undefined;
+  if (retryAfter !== undefined && typeof retryAfter !== "string") return undefined;
+  if (script !== undefined && typeof script !== "string") return undefined;
+  return {
+    action: "fail",
+    status,
+    count,
+    ...(retryAfter === undefined ? {} : { retryAfter }),
+    ...(script === undefined ? {} : { script }),
+  };
+}
+
+/** The `Script` object of the real API (workers/scripts Script), as far as the fake knows it. */
+function scriptObject(script: string, stored: StoredScript): JsonObject {
+  return {
+    id: script,
+    etag: stored.etag,
+    created_on: stored.createdOn,
+    modified_on: stored.modifiedOn,
+    compatibility_date: stored.compatibilityDate,
+    compatibility_flags: stored.compatibilityFlags,
+    has_modules: true,
+    handlers: ["fetch"],
+    usage_model: "standard",
+    // Absent, like the real API, until a migration has set one.
+    ...(stored.migrationTag === null ? {} : { migration_tag: stored.migrationTag }),
+  };
+}
+
+function settingsOf(stored: StoredScript): JsonObject {
+  return {
+    bindings: stored.bindings,
+    compatibility_date: stored.compatibilityDate,
+    compatibility_flags: stored.compatibilityFlags,
+    logpush: false,
+    tags: [],
+    tail_consumers: null,
+    usage_model: "standard",
+  };
+}
+
+function envelopeError(code: number, message: string): Json {
+  return { success: false, errors: [{ code, message }], messages: [], result: null };
+}
+
+function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): number {
+  response.writeHead(status, { "content-type": "application/json", ...headers });
+  response.end(JSON.stringify(body));
+  return status;
+}

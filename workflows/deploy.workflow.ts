@@ -1,0 +1,268 @@
+import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep, type WorkflowStepConfig } from "cloudflare:workers";
+import { NonRetryableError } from "cloudflare:workflows";
+import { auditStatement } from "../lib/audit.ts";
+import {
+  type ProjectRow,
+  getProject,
+  parseClasses,
+  setDeployStatus,
+  stepFinished,
+  stepStarted,
+} from "../lib/deploys.ts";
+import { describeError, log } from "../lib/log.ts";
+import { type DeployPlan, assemble, loadManifest, planMigration, uploadRequest } from "../platform/deploy-plan.ts";
+import { scriptHost } from "../platform/index.ts";
+import { ScriptHostError } from "../platform/script-host.ts";
+import type { DeployKind } from "../schemas/deploy.schema.ts";
+
+/** Step names: stable, because a Workflow replays completed steps by name. */
+export const STEP_LOAD_PROJECT = "load project";
+export const STEP_GENERATE_WRAPPER = "generate metering wrapper";
+export const STEP_ASSEMBLE_MODULES = "assemble modules";
+export const STEP_COMPUTE_MIGRATION = "compute migration";
+export const STEP_UPLOAD = "upload";
+export const STEP_RECORD = "record deployment";
+export const STEP_CLEAR_ENFORCEMENT = "clear enforcement";
+export const STEP_DELETE_SCRIPT = "delete script";
+export const STEP_SOFT_DELETE = "soft-delete project";
+export const STEP_MARK_FAILED = "mark failed";
+
+export interface DeployParams {
+  deployId: string;
+  projectId: string;
+  kind: DeployKind;
+  /** Rollback: the deploy whose manifest to put back. */
+  sourceDeployId?: string | null;
+}
+
+/** Every step: 5 retries, 2 s doubling, bounded time. */
+const STEP_CONFIG = {
+  retries: { limit: 5, delay: "2 seconds", backoff: "exponential" },
+  timeout: "5 minutes",
+} satisfies WorkflowStepConfig;
+
+/** What the workflow knows about the project before it acts. */
+interface ProjectSnapshot {
+  exists: boolean;
+  storedTag: string | null;
+  storedClasses: string[];
+  currentDeployId: string | null;
+}
+
+function snapshot(row: ProjectRow | null): ProjectSnapshot {
+  return {
+    exists: row !== null && row.status === "active",
+    storedTag: row?.do_migration_tag ?? null,
+    storedClasses: parseClasses(row),
+    currentDeployId: row?.current_deploy_id ?? null,
+  };
+}
+
+/**
+ * Drives one deploy, rollback or down of a tenant project with durable retries. Every step checks
+ * before it acts, so a step retried after its side effect (or the whole instance replayed) does no
+ * harm; input that can never succeed fails at once with `NonRetryableError`. Step states and
+ * attempts are mirrored into D1 `deploy_steps` for `GET /v1/deploys/:id`.
+ */
+export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
+  override async run(event: WorkflowEvent<DeployParams>, step: WorkflowStep): Promise<{ versionId: string | null }> {
+    const params = event.payload;
+    try {
+      await setDeployStatus(this.env.DB, params.deployId, "running");
+      const result = params.kind === "down" ? await this.#down(params, step) : await this.#deploy(params, step);
+      await setDeployStatus(this.env.DB, params.deployId, "complete", { versionId: result.versionId });
+      return result;
+    } catch (error) {
+      const message = describeError(error);
+      await step.do(STEP_MARK_FAILED, STEP_CONFIG, async () => {
+        await setDeployStatus(this.env.DB, params.deployId, "errored", { error: message });
+        await auditStatement(this.env.DB, {
+          id: `${params.deployId}:failed`,
+          type: "deploy.failed",
+          actor: "system",
+          projectId: params.projectId,
+          details: { deploy_id: params.deployId, kind: params.kind, error: message },
+        }).run();
+        return message;
+      });
+      log.error("deploy_failed", {
+        deploy_id: params.deployId,
+        project_id: params.projectId,
+        kind: params.kind,
+        error: message,
+      });
+      throw error;
+    }
+  }
+
+  async #deploy(params: DeployParams, step: WorkflowStep): Promise<{ versionId: string | null }> {
+    const track = this.#tracker(params.deployId, step);
+    const manifestDeployId = params.kind === "rollback" ? (params.sourceDeployId ?? "") : params.deployId;
+
+    const project = await track(1, STEP_LOAD_PROJECT, async () =>
+      snapshot(await getProject(this.env.DB, params.projectId)),
+    );
+    await track(2, STEP_GENERATE_WRAPPER, async () => {
+      const manifest = await loadManifest(this.env, manifestDeployId);
+      const plan = assemble(params.projectId, manifest);
+      return { module: plan.mainModule, bytes: plan.wrapperBytes, classes: plan.classes };
+    });
+    await track(3, STEP_ASSEMBLE_MODULES, async () => {
+      const plan = assemble(params.projectId, await loadManifest(this.env, manifestDeployId));
+      return { main_module: plan.mainModule, modules: plan.modules.map((m) => m.name), dropped: plan.dropped };
+    });
+    // A rollback is forward-only: it never migrates Durable Objects, it reuses the live classes.
+    const migration = await track(4, STEP_COMPUTE_MIGRATION, async () =>
+      params.kind === "rollback"
+        ? { kind: "none" as const, tag: project.storedTag, classes: project.storedClasses }
+        : planMigration(await loadManifest(this.env, manifestDeployId), project.storedTag, project.storedClasses),
+    );
+    const uploaded = await track(5, STEP_UPLOAD, async () => {
+      const manifest = await loadManifest(this.env, manifestDeployId);
+      return this.#upload(params, assemble(params.projectId, manifest), manifest, migration);
+    });
+    await track(6, STEP_RECORD, async () => {
+      const manifest = await loadManifest(this.env, manifestDeployId);
+      const now = Date.now();
+      const previous = project.currentDeployId === params.deployId ? null : project.currentDeployId;
+      await this.env.DB.batch([
+        this.env.DB.prepare(
+          `INSERT INTO projects (id, status, do_migration_tag, do_classes, do_bindings, current_deploy_id, previous_deploy_id, created_at, updated_at)
+           VALUES (?1, 'active', ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+           ON CONFLICT(id) DO UPDATE SET status = 'active', deleted_at = NULL, do_migration_tag = ?2, do_classes = ?3,
+             do_bindings = ?4, current_deploy_id = ?5,
+             previous_deploy_id = CASE WHEN projects.current_deploy_id = ?5 THEN projects.previous_deploy_id ELSE ?6 END,
+             updated_at = ?7`,
+        ).bind(
+          params.projectId,
+          uploaded.migrationTag,
+          JSON.stringify(uploaded.classes),
+          JSON.stringify(manifest.config.durable_objects?.bindings ?? []),
+          params.kind === "rollback" ? manifestDeployId : params.deployId,
+          previous,
+          now,
+        ),
+        this.env.DB.prepare("UPDATE deploys SET version_id = ?, migration = ?, updated_at = ? WHERE id = ?").bind(
+          uploaded.versionId,
+          JSON.stringify(migration),
+          now,
+          params.deployId,
+        ),
+        auditStatement(
+          this.env.DB,
+          {
+            id: `${params.deployId}:completed`,
+            type: params.kind === "rollback" ? "rollback.completed" : "deploy.completed",
+            actor: "system",
+            projectId: params.projectId,
+            details: {
+              deploy_id: params.deployId,
+              version_id: uploaded.versionId,
+              migration_tag: uploaded.migrationTag,
+            },
+          },
+          now,
+        ),
+      ]);
+      return { version_id: uploaded.versionId, migration_tag: uploaded.migrationTag };
+    });
+    await track(7, STEP_CLEAR_ENFORCEMENT, async () => {
+      // The upload carried the manifest's full bindings, so a redeploy or rollback has already put
+      // back any removed Durable Object binding; what is left is to forget the enforcement.
+      const cleared = await this.env.DB.batch([
+        this.env.DB.prepare("DELETE FROM do_enforcement WHERE project_id = ?").bind(params.projectId),
+      ]);
+      const changes = cleared[0]?.meta.changes ?? 0;
+      if (changes > 0) {
+        await auditStatement(this.env.DB, {
+          id: `${params.deployId}:enforcement-cleared`,
+          type: "enforcement.cleared",
+          actor: "system",
+          projectId: params.projectId,
+          details: { reason: params.kind, deploy_id: params.deployId },
+        }).run();
+      }
+      return { cleared: changes > 0 };
+    });
+    return { versionId: uploaded.versionId };
+  }
+
+  /**
+   * Uploads, and when the platform says the old migration tag does not match, re-reads the live
+   * tag and recomputes the migration from it (a crash after an earlier upload of this very step
+   * lands here too: the live tag is already the new one, so the plan becomes "no migration").
+   */
+  async #upload(
+    params: DeployParams,
+    plan: DeployPlan,
+    manifest: Awaited<ReturnType<typeof loadManifest>>,
+    migration: Awaited<ReturnType<typeof planMigration>>,
+  ): Promise<{ versionId: string; migrationTag: string | null; classes: string[]; recomputed: number }> {
+    const host = scriptHost(this.env);
+    let current = migration;
+    for (let recomputed = 0; ; recomputed++) {
+      try {
+        const result = await host.upload(
+          uploadRequest(params.projectId, plan, manifest, current, params.kind === "rollback"),
+        );
+        return { versionId: result.versionId, migrationTag: result.migrationTag, classes: current.classes, recomputed };
+      } catch (error) {
+        if (!(error instanceof ScriptHostError)) throw error;
+        if (error.code === "invalid_script") throw new NonRetryableError(error.message, "InvalidScript");
+        if (error.code !== "migration_tag_mismatch" || recomputed >= 3) throw error;
+        const live = await host.getScript(params.projectId);
+        const liveTag = error.details?.liveTag !== undefined ? error.details.liveTag : (live?.migrationTag ?? null);
+        log.warn("deploy_migration_tag_mismatch", { deploy_id: params.deployId, live_tag: liveTag });
+        current = planMigration(manifest, liveTag, migration.kind === "migrate" ? current.classes : migration.classes);
+      }
+    }
+  }
+
+  async #down(params: DeployParams, step: WorkflowStep): Promise<{ versionId: null }> {
+    const track = this.#tracker(params.deployId, step);
+    await track(1, STEP_DELETE_SCRIPT, async () => {
+      await scriptHost(this.env).deleteScript(params.projectId);
+      return { deleted: params.projectId };
+    });
+    await track(2, STEP_SOFT_DELETE, async () => {
+      const now = Date.now();
+      await this.env.DB.batch([
+        this.env.DB.prepare("DELETE FROM do_enforcement WHERE project_id = ?").bind(params.projectId),
+        this.env.DB.prepare(
+          `UPDATE projects SET status = 'deleted', deleted_at = COALESCE(deleted_at, ?1), do_migration_tag = NULL,
+             do_classes = '[]', do_bindings = '[]', current_deploy_id = NULL, previous_deploy_id = NULL, updated_at = ?1
+           WHERE id = ?2`,
+        ).bind(now, params.projectId),
+        auditStatement(
+          this.env.DB,
+          {
+            id: `${params.deployId}:completed`,
+            type: "down.completed",
+            actor: "system",
+            projectId: params.projectId,
+            details: { deploy_id: params.deployId },
+          },
+          now,
+        ),
+      ]);
+      return { soft_deleted: true };
+    });
+    return { versionId: null };
+  }
+
+  /** `step.do` with the step's state and attempts mirrored into D1. */
+  #tracker(deployId: string, step: WorkflowStep) {
+    return <T extends Rpc.Serializable<T>>(position: number, name: string, fn: () => Promise<T>): Promise<T> =>
+      step.do(name, STEP_CONFIG, async () => {
+        await stepStarted(this.env.DB, deployId, position, name);
+        try {
+          const output = await fn();
+          await stepFinished(this.env.DB, deployId, name, { ok: true, output });
+          return output;
+        } catch (error) {
+          await stepFinished(this.env.DB, deployId, name, { ok: false, error: describeError(error) });
+          throw error;
+        }
+      });
+  }
+}
