@@ -15,6 +15,7 @@ export type FaultPoint =
   | "shard.ingest"
   | "shard.ingest.after_write"
   | "shard.flush.after_d1_commit"
+  | "workflow.step.after_effect"
   | "rate_limit.shard"
   | "rate_limit.d1";
 

@@ -27,9 +27,9 @@ export interface DeployPlan {
 /** Reads and validates the manifest stored for `deployId`; a missing or invalid one can never succeed. */
 export async function loadManifest(env: Env, deployId: string): Promise<DeployManifest> {
   const json = await env.DEPLOY_ARTIFACTS.getByName(deployId).get();
-  if (json === null) throw new NonRetryableError(`no manifest stored for deploy ${deployId}`, "ManifestMissing");
+  if (json === null) throw new NonRetryableError(`no manifest stored for deploy ${deployId}`);
   const parsed = DeployManifestSchema.safeParse(JSON.parse(json));
-  if (!parsed.success) throw new NonRetryableError(`stored manifest of ${deployId} is invalid`, "ManifestInvalid");
+  if (!parsed.success) throw new NonRetryableError(`stored manifest of ${deployId} is invalid`);
   return parsed.data;
 }
 
@@ -49,14 +49,14 @@ export function assemble(projectId: string, manifest: DeployManifest): DeployPla
       durableObjectClasses: classes,
     });
   } catch (error) {
-    throw new NonRetryableError(`cannot generate the metering wrapper: ${String(error)}`, "InvalidManifest");
+    throw new NonRetryableError(`cannot generate the metering wrapper: ${String(error)}`);
   }
   const assembled = assembleModules({
     wrapperSource,
     tenantModules: manifest.modules,
     tenantMainModule: manifest.main_module,
   });
-  if (!assembled.ok) throw new NonRetryableError(assembled.error.message, "InvalidModules");
+  if (!assembled.ok) throw new NonRetryableError(assembled.error.message);
   return {
     mainModule: assembled.value.mainModule,
     modules: assembled.value.modules,
@@ -78,7 +78,7 @@ export function planMigration(
     manifestClasses: boundClasses(manifest),
     declared: manifest.config.migrations,
   });
-  if (!plan.ok) throw new NonRetryableError(plan.error.message, plan.error.reason);
+  if (!plan.ok) throw new NonRetryableError(`${plan.error.reason}: ${plan.error.message}`);
   return plan.value;
 }
 

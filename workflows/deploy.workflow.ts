@@ -9,6 +9,7 @@ import {
   stepFinished,
   stepStarted,
 } from "../lib/deploys.ts";
+import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";
 import { type DeployPlan, assemble, loadManifest, planMigration, uploadRequest } from "../platform/deploy-plan.ts";
 import { scriptHost } from "../platform/index.ts";
@@ -208,7 +209,7 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
         return { versionId: result.versionId, migrationTag: result.migrationTag, classes: current.classes, recomputed };
       } catch (error) {
         if (!(error instanceof ScriptHostError)) throw error;
-        if (error.code === "invalid_script") throw new NonRetryableError(error.message, "InvalidScript");
+        if (error.code === "invalid_script") throw new NonRetryableError(error.message);
         if (error.code !== "migration_tag_mismatch" || recomputed >= 3) throw error;
         const live = await host.getScript(params.projectId);
         const liveTag = error.details?.liveTag !== undefined ? error.details.liveTag : (live?.migrationTag ?? null);
@@ -257,6 +258,8 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
         await stepStarted(this.env.DB, deployId, position, name);
         try {
           const output = await fn();
+          // A crash after the step's side effect and before the engine recorded its result.
+          fault("workflow.step.after_effect", { deployId, step: name });
           await stepFinished(this.env.DB, deployId, name, { ok: true, output });
           return output;
         } catch (error) {
