@@ -15,6 +15,7 @@ export { RateLimitShard } from "./durable/rate-limit-shard.do.ts";
 export { RuntimeEventShard } from "./durable/runtime-event-shard.do.ts";
 export { TenantGateway } from "./platform/tenant-gateway.ts";
 export { DeployWorkflow } from "./workflows/deploy.workflow.ts";
+export { EnforcementWorkflow } from "./workflows/enforcement.workflow.ts";
 
 const router = createRouter();
 

@@ -1,3 +1,5 @@
+import { describeError, log } from "../lib/log.ts";
+import { startEnforcement } from "../workflows/enforcement.workflow.ts";
 import { reconcileCounters } from "./reconcile.job.ts";
 import { pruneRuntimeEvents } from "./retention.job.ts";
 
@@ -11,9 +13,18 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     case CRON_RETENTION:
       await pruneRuntimeEvents(env, controller.scheduledTime);
       return;
-    case CRON_EVERY_5_MIN:
-      await reconcileCounters(env);
+    case CRON_EVERY_5_MIN: {
+      // Both run every cycle; one failing must not stop the other.
+      const [reconcile, enforcement] = await Promise.allSettled([
+        reconcileCounters(env),
+        startEnforcement(env, controller.scheduledTime, { trigger: "cron" }),
+      ]);
+      for (const outcome of [reconcile, enforcement]) {
+        if (outcome.status === "rejected")
+          log.error("cron_job_failed", { cron: controller.cron, error: describeError(outcome.reason) });
+      }
       return;
+    }
     default:
       return;
   }

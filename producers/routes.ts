@@ -19,10 +19,34 @@ import {
   postDeploy,
   postRollback,
 } from "./deploys.producer.ts";
+import {
+  EnforcementRunRequestSchema,
+  getDoUsage,
+  getEnforcementRun,
+  postEnforcementRestore,
+  postEnforcementRun,
+} from "./enforcement.producer.ts";
 import { postEvents } from "./events.producer.ts";
 import { getHealth } from "./health.producer.ts";
 import { getMetrics } from "./metrics.producer.ts";
 import { getRateLimits, resetRateLimits } from "./rate-limits.producer.ts";
+
+const DoUsageSchema = z.object({
+  project_id: z.string(),
+  window_hours: z.number(),
+  wall_ms: z.number().int(),
+  invocations: z.number(),
+  threshold_ms: z.number().int(),
+  do_enforcement_status: z.enum(["none", "enforced"]),
+  removed_bindings: z.array(z.object({ name: z.string(), class_name: z.string() })),
+  enforced_at: z.number().int().nullable(),
+});
+
+const RestoreSchema = z.object({
+  project_id: z.string(),
+  restored: z.array(z.string()),
+  do_enforcement_status: z.literal("none"),
+});
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 export type Handler = (request: Request, env: Env, ctx: ExecutionContext) => Promise<Response> | Response;
@@ -151,6 +175,50 @@ export const ROUTES: readonly RouteSpec[] = [
     handler: postRollback,
     response: { status: 202, schema: DeployAcceptedSchema },
     errors: [404, 409],
+  },
+  {
+    method: "GET",
+    path: "/v1/projects/:id/do-usage",
+    summary: "Rolling 24 h Durable Object wall time, threshold, enforcement status and removed bindings",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: getDoUsage,
+    response: { status: 200, schema: DoUsageSchema },
+    errors: [404],
+  },
+  {
+    method: "POST",
+    path: "/v1/projects/:id/enforcement/restore",
+    summary: "Put back the Durable Object bindings enforcement removed",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: postEnforcementRestore,
+    response: { status: 200, schema: RestoreSchema },
+    errors: [404, 409],
+  },
+  {
+    method: "POST",
+    path: "/v1/admin/enforcement/run",
+    summary: "Run the enforcement check now (optionally with a lower threshold_ms for this run)",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: postEnforcementRun,
+    request: EnforcementRunRequestSchema,
+    response: { status: 202, schema: z.object({ run_id: z.string(), status_url: z.string() }) },
+    errors: [400],
+  },
+  {
+    method: "GET",
+    path: "/v1/admin/enforcement/runs/:id",
+    summary: "An enforcement run's status and outcome",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: getEnforcementRun,
+    response: {
+      status: 200,
+      schema: z.object({ run_id: z.string(), status: z.string(), output: z.unknown(), error: z.string().nullable() }),
+    },
+    errors: [404],
   },
   {
     method: "GET",

@@ -25,7 +25,28 @@ export interface FaultCommand {
   script?: string;
 }
 
-export type ControlCommand = FaultCommand | { action: "reset" };
+/** The `script` of Analytics Engine SQL requests in the fake's log and fault filters. */
+export const ANALYTICS_ENGINE_SCRIPT = "__analytics_engine__";
+
+/** A metering data point as Analytics Engine stores it (dataset `shipyard_do_usage`). */
+export interface UsagePoint {
+  project: string;
+  className: string;
+  handler: string;
+  wallMs: number;
+  /** Epoch ms; defaults to now. */
+  timestamp?: number;
+  /** Analytics Engine's sampling weight; defaults to 1. */
+  sampleInterval?: number;
+}
+
+/** Adds data points to the fake's Analytics Engine dataset. */
+export interface UsagePointsCommand {
+  action: "ae_points";
+  points: UsagePoint[];
+}
+
+export type ControlCommand = FaultCommand | UsagePointsCommand | { action: "reset" };
 
 /** One API request the fake received (control requests are not logged). */
 export interface LoggedRequest {

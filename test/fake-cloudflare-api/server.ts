@@ -26,6 +26,8 @@ import {
   FAKE_CF_API_TOKEN,
   type FaultCommand,
   type LoggedRequest,
+  type UsagePoint,
+  ANALYTICS_ENGINE_SCRIPT,
 } from "./protocol.ts";
 
 /** Part content types the upload API accepts for modules (wrangler's module types). */
@@ -39,6 +41,13 @@ const MODULE_CONTENT_TYPES = new Set([
 ]);
 const MAIN_MODULE_CONTENT_TYPES = new Set(["application/javascript+module", "application/javascript"]);
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+/** `POST /accounts/{id}/analytics_engine/sql`: the Analytics Engine SQL API. */
+const AE_SQL_PATH = /^\/accounts\/[^/]+\/analytics_engine\/sql$/;
+/** The one dataset the fake holds, and the query shape the UsageSource sends. */
+const AE_DATASET = "shipyard_do_usage";
+const AE_USAGE_QUERY =
+  /^SELECT blob1 AS project_id, SUM\(_sample_interval \* double1\) AS wall_ms, SUM\(_sample_interval\) AS invocations FROM (\w+) WHERE timestamp > NOW\(\) - INTERVAL '(\d+)' HOUR(?: AND blob1 = '([a-z0-9-]+)')? GROUP BY project_id$/;
 
 const SCRIPT_PATH =
   /^\/accounts\/(?<account>[^/]+)\/workers\/dispatch\/namespaces\/(?<namespace>[^/]+)\/scripts\/(?<script>[^/]+)(?<settings>\/settings)?$/;
@@ -242,6 +251,7 @@ export class FakeCloudflareApi {
   readonly #token: string;
   readonly #scripts = new Map<string, StoredScript>();
   #faults: FaultCommand[] = [];
+  #points: UsagePoint[] = [];
   #log: LoggedRequest[] = [];
   #server: Server | undefined;
 
@@ -285,6 +295,14 @@ export class FakeCloudflareApi {
       const body = await readBody(request);
       if (url.pathname === "/__control" || url.pathname.startsWith("/__control/")) {
         this.#control(method, url, body, response);
+        return;
+      }
+      if (
+        url.pathname.startsWith(FAKE_CF_API_PREFIX) &&
+        AE_SQL_PATH.test(url.pathname.slice(FAKE_CF_API_PREFIX.length))
+      ) {
+        const status = this.#analyticsSql(method, request, body, response);
+        this.#log.push({ method, path: url.pathname, script: ANALYTICS_ENGINE_SCRIPT, status, receivedAt });
         return;
       }
       const match = url.pathname.startsWith(FAKE_CF_API_PREFIX)
@@ -473,6 +491,61 @@ export class FakeCloudflareApi {
     return settingsOf(updated);
   }
 
+  /**
+   * The Analytics Engine SQL API, for the query shape Shipyard sends: bearer token, a known
+   * dataset, a window in hours. Answers like the real API: JSON `{meta, data, rows}` with numbers
+   * as JSON numbers; errors as plain text with a 4xx status. Faults apply as for the other routes.
+   */
+  #analyticsSql(method: string, request: IncomingMessage, body: Buffer, response: ServerResponse): number {
+    // Faults for this route are addressed to the pseudo-script ANALYTICS_ENGINE_SCRIPT, so they
+    // never collide with the script tests running at the same time against the same fake.
+    const fault = this.#takeFault(ANALYTICS_ENGINE_SCRIPT);
+    if (fault !== undefined) {
+      const headers: Record<string, string> = fault.retryAfter === undefined ? {} : { "retry-after": fault.retryAfter };
+      response.writeHead(fault.status, { "content-type": "text/plain", ...headers });
+      response.end("Injected fault (fake)");
+      return fault.status;
+    }
+    const fail = (status: number, message: string): number => {
+      response.writeHead(status, { "content-type": "text/plain" });
+      response.end(message);
+      return status;
+    };
+    if (request.headers.authorization !== `Bearer ${this.#token}`) return fail(401, "Authentication error");
+    if (method !== "POST") return fail(405, "method not allowed");
+    const sql = body.toString("utf8").trim();
+    const query = AE_USAGE_QUERY.exec(sql);
+    if (!query) return fail(422, `unsupported query (fake): ${sql.slice(0, 200)}`);
+    const [, dataset, hours, project] = query;
+    if (dataset !== AE_DATASET) return fail(422, `unknown table ${dataset ?? ""}`);
+    const since = Date.now() - Number(hours) * 3_600_000;
+    const totals = new Map<string, { wall: number; invocations: number }>();
+    for (const point of this.#points) {
+      if ((point.timestamp ?? Date.now()) <= since) continue;
+      if (project !== undefined && point.project !== project) continue;
+      const weight = point.sampleInterval ?? 1;
+      const total = totals.get(point.project) ?? { wall: 0, invocations: 0 };
+      total.wall += point.wallMs * weight;
+      total.invocations += weight;
+      totals.set(point.project, total);
+    }
+    const data = [...totals].map(([projectId, total]) => ({
+      project_id: projectId,
+      wall_ms: total.wall,
+      invocations: total.invocations,
+    }));
+    return send(response, 200, {
+      meta: [
+        { name: "project_id", type: "String" },
+        { name: "wall_ms", type: "Float64" },
+        { name: "invocations", type: "UInt64" },
+      ],
+      data,
+      rows: data.length,
+      rows_before_limit_at_least: data.length,
+    });
+  }
+
   #control(method: string, url: URL, body: Buffer, response: ServerResponse): void {
     if (method === "GET" && url.pathname === "/__control/requests") {
       const script = url.searchParams.get("script");
@@ -509,7 +582,10 @@ export class FakeCloudflareApi {
         send(response, 400, { error: "expected a ControlCommand" });
         return;
       }
-      if (command.action === "reset") {
+      if (command.action === "ae_points") {
+        this.#points.push(...command.points);
+      } else if (command.action === "reset") {
+        this.#points = [];
         this.#faults = [];
         this.#log = [];
         this.#scripts.clear();
@@ -532,6 +608,26 @@ function parseControl(text: string): ControlCommand | undefined {
   }
   if (!isObject(value)) return undefined;
   if (value.action === "reset") return { action: "reset" };
+  if (value.action === "ae_points") {
+    const points = value.points;
+    if (!Array.isArray(points)) return undefined;
+    const parsed: UsagePoint[] = [];
+    for (const point of points) {
+      if (!isObject(point)) return undefined;
+      const { project, className, handler, wallMs, timestamp, sampleInterval } = point;
+      if (typeof project !== "string" || typeof className !== "string" || typeof handler !== "string") return undefined;
+      if (typeof wallMs !== "number") return undefined;
+      parsed.push({
+        project,
+        className,
+        handler,
+        wallMs,
+        ...(typeof timestamp === "number" ? { timestamp } : {}),
+        ...(typeof sampleInterval === "number" ? { sampleInterval } : {}),
+      });
+    }
+    return { action: "ae_points", points: parsed };
+  }
   const { status, count, retryAfter, script } = value;
   if (value.action !== "fail" || typeof status !== "number" || typeof count !== "number") return undefined;
   if (retryAfter !== undefined && typeof retryAfter !== "string") return undefined;

@@ -16,7 +16,10 @@ export class Counter extends DurableObject {
       .one().n;
   }
 
-  async fetch() {
+  async fetch(request) {
+    // `?work=<ms>` holds the object busy for a while (up to 1 s): wall time for metering to see.
+    const work = Math.min(Number(new URL(request.url).searchParams.get("work") ?? 0) || 0, 1000);
+    if (work > 0) await new Promise((resolve) => setTimeout(resolve, work));
     return Response.json({ count: await this.increment(), version: VERSION });
   }
 }

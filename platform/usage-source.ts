@@ -1,0 +1,199 @@
+import { z } from "zod";
+import { backoffMs } from "../lib/backoff.ts";
+import { describeError, log } from "../lib/log.ts";
+import { USAGE_DATASET } from "./deploy-plan.ts";
+
+/** Durable Object usage of one project over a window. */
+export interface ProjectUsage {
+  wallMs: number;
+  invocations: number;
+}
+
+/**
+ * The UsageSource port: "Durable Object wall time per project over the last 24 h". Production
+ * asks Analytics Engine (where the metering wrapper's data points go); locally the same points
+ * travel through the telemetry pipeline as `do_usage` events and are rolled up hourly in D1.
+ */
+export interface UsageSource {
+  /** Usage per project (projects with no usage are absent) over `windowMs` up to `now`. */
+  usageByProject(windowMs: number, now: number): Promise<Map<string, ProjectUsage>>;
+  /** Usage of one project. */
+  usageOf(projectId: string, windowMs: number, now: number): Promise<ProjectUsage>;
+}
+
+export const HOUR_MS = 3_600_000;
+/** How many recent hours a refresh recomputes: the current one and the one before (late events). */
+export const REFRESH_HOURS = 2;
+
+const UsageRowSchema = z.object({
+  project_id: z.string(),
+  wall_ms: z.coerce.number(),
+  invocations: z.coerce.number(),
+});
+
+/**
+ * D1 hourly rollups (`do_usage_hourly`). `refresh` recomputes the recent hours from
+ * `runtime_events` (type `do_usage`) with one `INSERT … SELECT … GROUP BY` — a recompute, not an
+ * increment, so any number of refreshes give the same rows. The window is counted in whole hours
+ * (the hour containing `now - windowMs` onwards), a deliberate over-count of at most one hour.
+ */
+export class D1UsageSource implements UsageSource {
+  readonly #db: D1Database;
+
+  constructor(db: D1Database) {
+    this.#db = db;
+  }
+
+  /** Recomputes the last `hours` hourly buckets; returns how many rows were written. */
+  async refresh(now: number, hours: number = REFRESH_HOURS): Promise<number> {
+    const from = Math.floor(now / HOUR_MS) * HOUR_MS - (hours - 1) * HOUR_MS;
+    const result = await this.#db
+      .prepare(
+        `INSERT INTO do_usage_hourly (project_id, hour, wall_ms, invocations, errors, refreshed_at)
+         SELECT project_id, (ts / ${HOUR_MS}) * ${HOUR_MS} AS hour,
+                SUM(COALESCE(json_extract(data, '$.wall_ms'), 0)), COUNT(*),
+                SUM(json_extract(data, '$.outcome') = 'error'), ?2
+         FROM runtime_events WHERE type = 'do_usage' AND ts >= ?1
+         GROUP BY project_id, hour
+         ON CONFLICT(project_id, hour) DO UPDATE SET wall_ms = excluded.wall_ms,
+           invocations = excluded.invocations, errors = excluded.errors, refreshed_at = excluded.refreshed_at`,
+      )
+      .bind(from, now)
+      .run();
+    return result.meta.changes;
+  }
+
+  async usageByProject(windowMs: number, now: number): Promise<Map<string, ProjectUsage>> {
+    const { results } = await this.#db
+      .prepare(
+        `SELECT project_id, SUM(wall_ms) AS wall_ms, SUM(invocations) AS invocations
+         FROM do_usage_hourly WHERE hour >= ? GROUP BY project_id`,
+      )
+      .bind(windowStart(windowMs, now))
+      .all();
+    return toMap(results);
+  }
+
+  async usageOf(projectId: string, windowMs: number, now: number): Promise<ProjectUsage> {
+    const row = await this.#db
+      .prepare(
+        `SELECT ? AS project_id, COALESCE(SUM(wall_ms), 0) AS wall_ms, COALESCE(SUM(invocations), 0) AS invocations
+         FROM do_usage_hourly WHERE project_id = ? AND hour >= ?`,
+      )
+      .bind(projectId, projectId, windowStart(windowMs, now))
+      .first();
+    const parsed = UsageRowSchema.safeParse(row);
+    return parsed.success
+      ? { wallMs: parsed.data.wall_ms, invocations: parsed.data.invocations }
+      : { wallMs: 0, invocations: 0 };
+  }
+}
+
+function windowStart(windowMs: number, now: number): number {
+  return Math.floor((now - windowMs) / HOUR_MS) * HOUR_MS;
+}
+
+function toMap(rows: readonly unknown[]): Map<string, ProjectUsage> {
+  const usage = new Map<string, ProjectUsage>();
+  for (const row of rows) {
+    const parsed = UsageRowSchema.safeParse(row);
+    if (parsed.success)
+      usage.set(parsed.data.project_id, { wallMs: parsed.data.wall_ms, invocations: parsed.data.invocations });
+  }
+  return usage;
+}
+
+const SqlResponseSchema = z.object({
+  data: z.array(z.record(z.string(), z.unknown())),
+  rows: z.number().optional(),
+});
+
+export interface AnalyticsEngineOptions {
+  accountId: string;
+  apiToken: string;
+  baseUrl?: string;
+  dataset?: string;
+  fetch?: typeof fetch;
+  attempts?: number;
+}
+
+/**
+ * Analytics Engine SQL API (`POST /accounts/{id}/analytics_engine/sql`, the query as the body).
+ * Points are sampled at high volume, so sums are weighted by `_sample_interval`. The metering
+ * wrapper writes `blobs: [project, class, handler, outcome]`, `doubles: [wall ms]`.
+ * 429/5xx/network errors are retried with backoff; anything else is an error with the API's text.
+ */
+export class AnalyticsEngineUsageSource implements UsageSource {
+  readonly #options: Required<Omit<AnalyticsEngineOptions, "fetch">> & { fetch: typeof fetch };
+
+  constructor(options: AnalyticsEngineOptions) {
+    this.#options = {
+      baseUrl: "https://api.cloudflare.com/client/v4",
+      dataset: USAGE_DATASET,
+      attempts: 4,
+      ...options,
+      // workerd's fetch must be called unbound from globalThis, not as a method of this object.
+      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    };
+    if (!/^[A-Za-z0-9_]+$/.test(this.#options.dataset))
+      throw new Error(`invalid dataset name ${this.#options.dataset}`);
+  }
+
+  async usageByProject(windowMs: number, _now: number): Promise<Map<string, ProjectUsage>> {
+    return toMap(await this.#query(this.#sql(windowMs)));
+  }
+
+  async usageOf(projectId: string, windowMs: number, _now: number): Promise<ProjectUsage> {
+    if (!/^[a-z0-9-]+$/.test(projectId)) throw new Error(`invalid project id ${projectId}`);
+    const usage = toMap(await this.#query(this.#sql(windowMs, projectId)));
+    return usage.get(projectId) ?? { wallMs: 0, invocations: 0 };
+  }
+
+  #sql(windowMs: number, projectId?: string): string {
+    const hours = Math.max(1, Math.ceil(windowMs / HOUR_MS));
+    const where = projectId === undefined ? "" : ` AND blob1 = '${projectId}'`;
+    return (
+      `SELECT blob1 AS project_id, SUM(_sample_interval * double1) AS wall_ms, SUM(_sample_interval) AS invocations ` +
+      `FROM ${this.#options.dataset} WHERE timestamp > NOW() - INTERVAL '${hours}' HOUR${where} GROUP BY project_id`
+    );
+  }
+
+  async #query(sql: string): Promise<unknown[]> {
+    const { accountId, apiToken, baseUrl, attempts } = this.#options;
+    const url = `${baseUrl}/accounts/${encodeURIComponent(accountId)}/analytics_engine/sql`;
+    for (let attempt = 1; ; attempt++) {
+      let retryable = true;
+      let reason: string;
+      try {
+        const response = await this.#options.fetch(url, {
+          method: "POST",
+          headers: { authorization: `Bearer ${apiToken}`, "content-type": "text/plain" },
+          body: sql,
+        });
+        const text = await response.text();
+        if (response.ok) {
+          const parsed = SqlResponseSchema.safeParse(JSON.parse(text));
+          if (!parsed.success) throw new Error(`unexpected Analytics Engine answer: ${text.slice(0, 200)}`);
+          return parsed.data.data;
+        }
+        retryable = response.status === 429 || response.status >= 500;
+        reason = `HTTP ${response.status}: ${text.slice(0, 300)}`;
+      } catch (error) {
+        if (error instanceof Error && error.message.startsWith("unexpected Analytics Engine answer")) throw error;
+        reason = describeError(error);
+      }
+      if (!retryable || attempt >= attempts) throw new Error(`Analytics Engine SQL query failed: ${reason}`);
+      const delay = backoffMs(attempt, 250, 5_000);
+      log.warn("ae_sql_retry", { attempt, delay_ms: delay, reason });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** The UsageSource of this deployment: Analytics Engine with Cloudflare credentials, D1 rollups otherwise. */
+export function usageSource(env: Env): UsageSource {
+  if (env.SCRIPT_HOST === "cloudflare" && env.CF_ACCOUNT_ID && env.CF_API_TOKEN) {
+    return new AnalyticsEngineUsageSource({ accountId: env.CF_ACCOUNT_ID, apiToken: env.CF_API_TOKEN });
+  }
+  return new D1UsageSource(env.DB);
+}

@@ -1,0 +1,119 @@
+import { z } from "zod";
+import { audit } from "../lib/audit.ts";
+import { config } from "../lib/config.ts";
+import { getProject } from "../lib/deploys.ts";
+import { log } from "../lib/log.ts";
+import { scriptHost } from "../platform/index.ts";
+import type { ScriptBinding } from "../platform/script-host.ts";
+import { usageSource } from "../platform/usage-source.ts";
+import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
+import { WINDOW_MS, startEnforcement } from "../workflows/enforcement.workflow.ts";
+import { authenticate } from "./auth.ts";
+import { Conflict, NotFound } from "./errors.ts";
+import { pathParams, readJson } from "./http.ts";
+import { accepted, ok } from "./responses.ts";
+
+const ProjectParamsSchema = z.object({ id: ProjectIdSchema });
+
+export const EnforcementRunRequestSchema = z.strictObject({
+  threshold_ms: z.number().int().nonnegative().optional().describe("overrides ENFORCEMENT_THRESHOLD_MS for this run"),
+});
+
+const BindingSchema = z.object({
+  type: z.literal("durable_object_namespace"),
+  name: z.string(),
+  class_name: z.string(),
+});
+
+interface EnforcementRow {
+  project_id: string;
+  removed_bindings: string;
+  wall_ms: number;
+  threshold_ms: number;
+  enforced_at: number;
+}
+
+async function enforcementRow(db: D1Database, projectId: string): Promise<EnforcementRow | null> {
+  return db.prepare("SELECT * FROM do_enforcement WHERE project_id = ?").bind(projectId).first<EnforcementRow>();
+}
+
+function removedBindings(row: EnforcementRow | null): z.infer<typeof BindingSchema>[] {
+  if (!row) return [];
+  const parsed = z.array(BindingSchema).safeParse(JSON.parse(row.removed_bindings));
+  return parsed.success ? parsed.data : [];
+}
+
+/** `POST /v1/admin/enforcement/run` (admin): starts an enforcement cycle now. */
+export async function postEnforcementRun(request: Request, env: Env): Promise<Response> {
+  const principal = await authenticate(request, env, "admin");
+  const hasBody = request.headers.get("content-length") !== "0" && request.body !== null;
+  const body = hasBody ? (await readJson(request, EnforcementRunRequestSchema)).body : {};
+  const now = Date.now();
+  const run = await startEnforcement(env, now, {
+    trigger: "manual",
+    id: `enforcement-manual-${crypto.randomUUID()}`,
+    ...(body.threshold_ms === undefined ? {} : { thresholdMs: body.threshold_ms }),
+  });
+  await audit(env.DB, {
+    type: "admin.action",
+    actor: principal.id,
+    details: { action: "enforcement.run", run_id: run.id, threshold_ms: body.threshold_ms ?? null },
+  });
+  return accepted({ run_id: run.id, status_url: `/v1/admin/enforcement/runs/${run.id}` });
+}
+
+/** `GET /v1/admin/enforcement/runs/:id` (admin): the workflow's status and outcome. */
+export async function getEnforcementRun(request: Request, env: Env): Promise<Response> {
+  await authenticate(request, env, "admin");
+  const { id } = pathParams(request, z.object({ id: z.string().regex(/^enforcement-[A-Za-z0-9-]+$/) }));
+  let status: InstanceStatus;
+  try {
+    status = await (await env.ENFORCEMENT_WORKFLOW.get(id)).status();
+  } catch {
+    throw new NotFound(`no enforcement run ${id}`);
+  }
+  return ok({ run_id: id, status: status.status, output: status.output ?? null, error: status.error?.message ?? null });
+}
+
+/** `POST /v1/projects/:id/enforcement/restore` (admin): puts the removed bindings back. */
+export async function postEnforcementRestore(request: Request, env: Env): Promise<Response> {
+  const principal = await authenticate(request, env, "admin");
+  const { id } = pathParams(request, ProjectParamsSchema);
+  const row = await enforcementRow(env.DB, id);
+  if (!row) throw new Conflict("not_enforced", `project ${id} has no removed bindings to restore`);
+  const host = scriptHost(env);
+  const script = await host.getScript(id);
+  if (!script) throw new NotFound(`project ${id} has no deployed Worker`);
+  const present = new Set(script.bindings.map((binding) => binding.name));
+  const restoring: ScriptBinding[] = removedBindings(row).filter((binding) => !present.has(binding.name));
+  // Put back first, forget after: a failure in between leaves the row, and a retry restores nothing twice.
+  if (restoring.length > 0) await host.setBindings(id, [...script.bindings, ...restoring]);
+  await env.DB.prepare("DELETE FROM do_enforcement WHERE project_id = ?").bind(id).run();
+  await audit(env.DB, {
+    type: "enforcement.cleared",
+    actor: principal.id,
+    projectId: id,
+    details: { reason: "restore", bindings: restoring.map((binding) => binding.name) },
+  });
+  log.info("enforcement_restored", { project_id: id, bindings: restoring.length });
+  return ok({ project_id: id, restored: restoring.map((binding) => binding.name), do_enforcement_status: "none" });
+}
+
+/** `GET /v1/projects/:id/do-usage` (admin): rolling 24 h wall time, threshold, status, removed bindings. */
+export async function getDoUsage(request: Request, env: Env): Promise<Response> {
+  await authenticate(request, env, "admin");
+  const { id } = pathParams(request, ProjectParamsSchema);
+  if (!(await getProject(env.DB, id))) throw new NotFound(`no project ${id}`);
+  const now = Date.now();
+  const [usage, row] = await Promise.all([usageSource(env).usageOf(id, WINDOW_MS, now), enforcementRow(env.DB, id)]);
+  return ok({
+    project_id: id,
+    window_hours: WINDOW_MS / 3_600_000,
+    wall_ms: Math.round(usage.wallMs),
+    invocations: usage.invocations,
+    threshold_ms: config(env).ENFORCEMENT_THRESHOLD_MS,
+    do_enforcement_status: row ? "enforced" : "none",
+    removed_bindings: removedBindings(row).map((binding) => ({ name: binding.name, class_name: binding.class_name })),
+    enforced_at: row?.enforced_at ?? null,
+  });
+}

@@ -1,0 +1,167 @@
+import { createScheduledController } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { afterEach, describe, it, vi } from "vitest";
+import worker from "../index.ts";
+import { armFault, disarmFaults } from "../lib/faults.ts";
+import { LocalScriptHost } from "../platform/local-script-host.ts";
+import { CYCLE_MS, STEP_REMOVE_PREFIX, enforcementInstanceId } from "../workflows/enforcement.workflow.ts";
+import { ADMIN, BASE_URL, deployAndWait, projectId, sampleManifest, tenant, tenantJson } from "./deploy-helpers.ts";
+
+afterEach(() => disarmFaults());
+
+interface RunStatus {
+  status: string;
+  output: { enforced: string[]; over: number } | null;
+  error: string | null;
+}
+
+async function runEnforcement(thresholdMs: number): Promise<RunStatus> {
+  const response = await exports.default.fetch(`${BASE_URL}/v1/admin/enforcement/run`, {
+    method: "POST",
+    headers: { ...ADMIN, "content-type": "application/json" },
+    body: JSON.stringify({ threshold_ms: thresholdMs }),
+  });
+  if (response.status !== 202) throw new Error(`run → ${response.status}: ${await response.text()}`);
+  const { status_url } = await response.json<{ status_url: string }>();
+  let last: RunStatus | undefined;
+  await vi.waitUntil(
+    async () => {
+      last = await (await exports.default.fetch(`${BASE_URL}${status_url}`, { headers: ADMIN })).json<RunStatus>();
+      return last.status === "complete" || last.status === "errored";
+    },
+    { timeout: 20_000, interval: 100 },
+  );
+  if (!last || last.status !== "complete") throw new Error(`enforcement run ended ${JSON.stringify(last)}`);
+  return last;
+}
+
+/** Waits until the project's metered Durable Object time (do_usage events) reached `minMs`. */
+async function waitForUsage(project: string, minMs: number): Promise<void> {
+  await vi.waitUntil(
+    async () => {
+      const row = await env.DB.prepare(
+        "SELECT COALESCE(SUM(json_extract(data, '$.wall_ms')), 0) AS ms FROM runtime_events WHERE project_id = ? AND type = 'do_usage'",
+      )
+        .bind(project)
+        .first<{ ms: number }>();
+      return (row?.ms ?? 0) >= minMs;
+    },
+    { timeout: 15_000, interval: 200 },
+  );
+}
+
+async function doUsage(project: string) {
+  return (await exports.default.fetch(`${BASE_URL}/v1/projects/${project}/do-usage`, { headers: ADMIN })).json<{
+    wall_ms: number;
+    do_enforcement_status: string;
+    removed_bindings: { name: string }[];
+  }>();
+}
+
+describe("metering and enforcement", () => {
+  it("over budget → DO route 503 do_binding_removed, plain route 200 → redeploy restores and the counter continues", async ({
+    expect,
+  }) => {
+    const project = projectId("enforce");
+    await deployAndWait(sampleManifest(project));
+    for (let i = 1; i <= 3; i++) {
+      expect(await tenantJson(project, "/counter/main?work=30")).toMatchObject({ count: i });
+    }
+    await waitForUsage(project, 60);
+
+    const run = await runEnforcement(50);
+    expect(run.output?.enforced).toContain(project);
+    expect(await doUsage(project)).toMatchObject({
+      do_enforcement_status: "enforced",
+      removed_bindings: [{ name: "COUNTER" }],
+    });
+    expect((await doUsage(project)).wall_ms).toBeGreaterThanOrEqual(60);
+    const project_status = await (
+      await exports.default.fetch(`${BASE_URL}/v1/projects/${project}`, { headers: ADMIN })
+    ).json();
+    expect(project_status).toMatchObject({ do_enforcement_status: "enforced" });
+
+    const blocked = await tenant(project, "/counter/main");
+    expect(blocked.status).toBe(503);
+    expect(await blocked.json()).toMatchObject({ error: { code: "do_binding_removed" } });
+    expect((await tenant(project, "/hello")).status).toBe(200);
+
+    // A second run does not enforce it again (it is already enforced).
+    expect((await runEnforcement(50)).output?.enforced).not.toContain(project);
+
+    await deployAndWait(sampleManifest(project, "v2"));
+    expect(await tenantJson(project, "/counter/main")).toMatchObject({ count: 4, version: "v2" });
+    expect(await doUsage(project)).toMatchObject({ do_enforcement_status: "none", removed_bindings: [] });
+    const audit = await env.DB.prepare(
+      "SELECT type FROM audit_log WHERE project_id = ? AND type LIKE 'enforcement.%' ORDER BY at",
+    )
+      .bind(project)
+      .all<{ type: string }>();
+    expect(audit.results.map((row) => row.type)).toEqual(["enforcement.applied", "enforcement.cleared"]);
+  });
+
+  it("on-call restore puts the bindings back; restoring twice is 409", async ({ expect }) => {
+    const project = projectId("restore");
+    await deployAndWait(sampleManifest(project));
+    await tenantJson(project, "/counter/a?work=40");
+    await waitForUsage(project, 30);
+    await runEnforcement(10);
+    expect((await tenant(project, "/counter/a")).status).toBe(503);
+    const restore = await exports.default.fetch(`${BASE_URL}/v1/projects/${project}/enforcement/restore`, {
+      method: "POST",
+      headers: ADMIN,
+    });
+    expect(restore.status).toBe(200);
+    expect(await restore.json()).toMatchObject({ restored: ["COUNTER"] });
+    expect(await tenantJson(project, "/counter/a")).toMatchObject({ count: 2 });
+    const again = await exports.default.fetch(`${BASE_URL}/v1/projects/${project}/enforcement/restore`, {
+      method: "POST",
+      headers: ADMIN,
+    });
+    expect(again.status).toBe(409);
+  });
+
+  it("a remove step retried after its effect changes nothing: bindings stored once, removed once", async ({
+    expect,
+  }) => {
+    const project = projectId("retry");
+    await deployAndWait(sampleManifest(project));
+    await tenantJson(project, "/counter/a?work=40");
+    await waitForUsage(project, 30);
+    const fired = armFault("workflow.step.after_effect", {
+      times: 1,
+      when: ({ step }) => step === `${STEP_REMOVE_PREFIX} ${project}`,
+    });
+    const run = await runEnforcement(10);
+    expect(fired()).toBe(1);
+    expect(run.output?.enforced).toContain(project);
+    // The stored bindings are the ones removed, not the empty list a retry would see.
+    expect(await doUsage(project)).toMatchObject({ removed_bindings: [{ name: "COUNTER" }] });
+    const bindings = (await new LocalScriptHost(env).getScript(project))?.bindings ?? [];
+    expect(bindings.filter((binding) => binding.type === "durable_object_namespace")).toEqual([]);
+    const applied = await env.DB.prepare(
+      "SELECT COUNT(*) AS n FROM audit_log WHERE project_id = ? AND type = 'enforcement.applied'",
+    )
+      .bind(project)
+      .first<{ n: number }>();
+    expect(applied?.n).toBe(1);
+  });
+
+  it("overlapping cron triggers in one 5-minute window start one enforcement cycle", async ({ expect }) => {
+    const scheduledTime = Math.floor(Date.now() / CYCLE_MS) * CYCLE_MS + 1_000;
+    const controller = createScheduledController({ scheduledTime, cron: "*/5 * * * *" });
+    const again = createScheduledController({ scheduledTime: scheduledTime + 30_000, cron: "*/5 * * * *" });
+    await worker.scheduled(controller, env);
+    await worker.scheduled(again, env);
+    const instance = await env.ENFORCEMENT_WORKFLOW.get(enforcementInstanceId(scheduledTime));
+    await vi.waitUntil(async () => (await instance.status()).status === "complete", { timeout: 20_000, interval: 100 });
+    expect(enforcementInstanceId(scheduledTime)).toBe(enforcementInstanceId(scheduledTime + 30_000));
+    const other = enforcementInstanceId(scheduledTime + CYCLE_MS);
+    await expect(env.ENFORCEMENT_WORKFLOW.get(other)).rejects.toThrow();
+  });
+
+  it("do-usage needs the admin token and a known project", async ({ expect }) => {
+    expect((await exports.default.fetch(`${BASE_URL}/v1/projects/nope/do-usage`, { headers: ADMIN })).status).toBe(404);
+    expect((await exports.default.fetch(`${BASE_URL}/v1/projects/nope/do-usage`)).status).toBe(401);
+  });
+});
