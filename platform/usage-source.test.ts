@@ -79,21 +79,21 @@ describe("AnalyticsEngineUsageSource (real client, local SQL API)", () => {
   });
 });
 
-describe("D1UsageSource (hourly rollups)", () => {
-  async function usageEvent(project: string, ts: number, wallMs: number, outcome = "ok") {
-    await env.DB.prepare(
-      "INSERT INTO runtime_events (id, project_id, type, ts, data, received_at) VALUES (?, ?, 'do_usage', ?, ?, ?)",
+async function usageEvent(project: string, ts: number, wallMs: number, outcome = "ok") {
+  await env.DB.prepare(
+    "INSERT INTO runtime_events (id, project_id, type, ts, data, received_at) VALUES (?, ?, 'do_usage', ?, ?, ?)",
+  )
+    .bind(
+      crypto.randomUUID(),
+      project,
+      ts,
+      JSON.stringify({ class: "Counter", handler: "fetch", outcome, wall_ms: wallMs }),
+      ts,
     )
-      .bind(
-        crypto.randomUUID(),
-        project,
-        ts,
-        JSON.stringify({ class: "Counter", handler: "fetch", outcome, wall_ms: wallMs }),
-        ts,
-      )
-      .run();
-  }
+    .run();
+}
 
+describe("D1UsageSource (hourly rollups)", () => {
   it("refresh recomputes recent hours (idempotent), and the 24 h window sums whole hours", async ({ expect }) => {
     const project = uid("d1");
     const source = new D1UsageSource(env.DB);

@@ -77,7 +77,7 @@ export class EnforcementWorkflow extends WorkflowEntrypoint<Env, EnforcementPara
       const over = results
         .map((row) => ({ project: row.id, wallMs: usage.get(row.id)?.wallMs ?? 0 }))
         .filter((entry) => entry.wallMs > thresholdMs)
-        .sort((a, b) => b.wallMs - a.wallMs);
+        .toSorted((a, b) => b.wallMs - a.wallMs);
       if (over.length > MAX_ENFORCED_PER_RUN) {
         log.warn("enforcement_backlog", { over: over.length, acting_on: MAX_ENFORCED_PER_RUN });
       }
