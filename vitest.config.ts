@@ -43,7 +43,8 @@ export default defineConfig(async () => {
     ],
     test: {
       include: ["**/*.test.ts"],
-      exclude: ["node_modules/**", ".wrangler/**"],
+      // cli/ tests run on Node against a live local stack (`npm run test:cli`), not in workerd.
+      exclude: ["node_modules/**", ".wrangler/**", "cli/**"],
       setupFiles: ["./test/setup.ts"],
       globalSetup: ["./test/global-setup.ts"],
       testTimeout: 30_000,

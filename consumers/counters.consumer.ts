@@ -8,6 +8,7 @@ import type { Increment } from "../schemas/counter.schema.ts";
 import { CounterIncrementsEnvelopeSchema } from "../schemas/envelope.schema.ts";
 import { deadLetter } from "./dead-letter.ts";
 import { type Parsed, callShardSafely, fanOutToShards, retryDelaySeconds } from "./fan-out.ts";
+import { type Failure, retryWithReasons } from "./failures.ts";
 import { pipelineStats } from "./stats.ts";
 
 export const COUNTERS_QUEUE = "shipyard-counters";
@@ -69,6 +70,7 @@ function viaShards(env: Env, parsed: Parsed<Increment>[], persist: boolean): Pro
         return result.ok ? { ok: true } : { ok: false, ...result.error };
       });
     },
+    { db: env.DB, queue: COUNTERS_QUEUE },
   );
 }
 
@@ -85,6 +87,7 @@ async function writeDirect(
 ): Promise<ParsedIncrements[]> {
   const d1 = new D1Client(env.DB, pipelineStats.counters.d1);
   const written: ParsedIncrements[] = [];
+  const failures: Failure[] = [];
   await Promise.all(
     parsed.map(async (entry) => {
       try {
@@ -97,9 +100,14 @@ async function writeDirect(
         }
       } catch (error) {
         log.warn("counter_direct_write_failed", { message_id: entry.message.id, error: describeError(error) });
-        entry.message.retry({ delaySeconds: retryDelaySeconds(entry.message.attempts) });
+        failures.push({
+          message: entry.message,
+          reason: `direct D1 write failed: ${describeError(error)}`,
+          delaySeconds: retryDelaySeconds(entry.message.attempts),
+        });
       }
     }),
   );
+  await retryWithReasons(env.DB, COUNTERS_QUEUE, failures);
   return written;
 }

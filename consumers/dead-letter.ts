@@ -1,13 +1,10 @@
 import { z } from "zod";
 import { envelope } from "../schemas/envelope.schema.ts";
 import { describeError, log } from "../lib/log.ts";
-
-/** Longest reason kept with a dead letter. */
-const MAX_REASON_CHARS = 4_000;
+import { clipReason } from "./failures.ts";
 
 function describeReason(reason: z.ZodError | string): string {
-  const text = typeof reason === "string" ? reason : `envelope failed its schema: ${z.prettifyError(reason)}`;
-  return text.length > MAX_REASON_CHARS ? `${text.slice(0, MAX_REASON_CHARS)}…` : text;
+  return clipReason(typeof reason === "string" ? reason : `envelope failed its schema: ${z.prettifyError(reason)}`);
 }
 
 /**

@@ -2,6 +2,7 @@ import { describeError, log } from "../lib/log.ts";
 import { DeployRequestedEnvelopeSchema } from "../schemas/envelope.schema.ts";
 import { deadLetter } from "./dead-letter.ts";
 import { retryDelaySeconds } from "./fan-out.ts";
+import { type Failure, retryWithReasons } from "./failures.ts";
 
 export const DEPLOYS_QUEUE = "shipyard-deploys";
 
@@ -16,6 +17,7 @@ function alreadyExists(error: unknown): boolean {
  * it as started: one deploy, however often it is triggered.
  */
 export async function consumeDeploys(batch: MessageBatch, env: Env): Promise<void> {
+  const failures: Failure[] = [];
   for (const message of batch.messages) {
     const parsed = DeployRequestedEnvelopeSchema.safeParse(message.body);
     if (!parsed.success) {
@@ -37,7 +39,12 @@ export async function consumeDeploys(batch: MessageBatch, env: Env): Promise<voi
         continue;
       }
       log.warn("deploy_start_failed", { deploy_id, error: describeError(error) });
-      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+      failures.push({
+        message,
+        reason: `starting the deploy workflow failed: ${describeError(error)}`,
+        delaySeconds: retryDelaySeconds(message.attempts),
+      });
     }
   }
+  await retryWithReasons(env.DB, DEPLOYS_QUEUE, failures);
 }

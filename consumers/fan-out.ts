@@ -1,6 +1,7 @@
 import { backoffMs } from "../lib/backoff.ts";
 import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";
+import { type Failure, retryWithReasons } from "./failures.ts";
 
 /** Retry delays for messages whose shard failed: 2 s, 4 s, 8 s, … (jittered), capped at 5 min. */
 const RETRY_BASE_MS = 2_000;
@@ -23,18 +24,26 @@ export interface Parsed<T> {
   items: T[];
 }
 
-export type ShardOutcome = { ok: true } | { ok: false; overloaded: boolean };
+/** A failed shard call says why: the reason is recorded with the messages it makes retry. */
+export type ShardOutcome = { ok: true } | { ok: false; overloaded: boolean; reason: string };
+
+/** Where the reasons of retried messages are recorded (consumers/failures.ts). */
+export interface FailureSink {
+  db: D1Database;
+  queue: string;
+}
 
 /**
  * Groups the items of a batch by shard, makes one call per shard (in parallel), then acks every
  * message whose shards all succeeded and retries the others with backoff (longer if a shard said it
- * was overloaded). A retried message carries all of its items again; the shards' ledgers drop
- * the ones they already stored, so a partial success is harmless.
+ * was overloaded), recording why in `sink`. A retried message carries all of its items again; the
+ * shards' ledgers drop the ones they already stored, so a partial success is harmless.
  */
 export async function fanOutToShards<T>(
   parsed: readonly Parsed<T>[],
   shardOf: (item: T) => number,
   call: (shard: number, items: T[]) => Promise<ShardOutcome>,
+  sink: FailureSink,
 ): Promise<void> {
   const byShard = new Map<number, { items: T[]; messages: Set<number> }>();
   parsed.forEach(({ items }, messageIndex) => {
@@ -50,22 +59,33 @@ export async function fanOutToShards<T>(
     }
   });
 
-  const failed = new Map<number, { overloaded: boolean }>();
+  const failed = new Map<number, { overloaded: boolean; reasons: string[] }>();
   await Promise.all(
     [...byShard].map(async ([shard, { items, messages }]) => {
       const outcome = await call(shard, items);
       if (outcome.ok) return;
       for (const index of messages) {
-        failed.set(index, { overloaded: (failed.get(index)?.overloaded ?? false) || outcome.overloaded });
+        const entry = failed.get(index) ?? { overloaded: false, reasons: [] };
+        entry.overloaded ||= outcome.overloaded;
+        entry.reasons.push(outcome.reason);
+        failed.set(index, entry);
       }
     }),
   );
 
+  const retries: Failure[] = [];
   parsed.forEach(({ message }, index) => {
     const failure = failed.get(index);
-    if (failure) message.retry({ delaySeconds: retryDelaySeconds(message.attempts, failure.overloaded) });
-    else message.ack();
+    if (!failure) message.ack();
+    else {
+      retries.push({
+        message,
+        reason: failure.reasons.join("; "),
+        delaySeconds: retryDelaySeconds(message.attempts, failure.overloaded),
+      });
+    }
   });
+  await retryWithReasons(sink.db, sink.queue, retries);
 }
 
 /**
@@ -83,11 +103,15 @@ export async function callShardSafely(
     const result = await rpc();
     if (result.ok) return { ok: true };
     log.warn("shard_rejected_ingest", { shard: shardName, reason: result.reason, message: result.message });
-    return { ok: false, overloaded: false };
+    return { ok: false, overloaded: false, reason: `shard ${shardName} refused: ${result.reason}: ${result.message}` };
   } catch (error) {
     const overloaded =
       typeof error === "object" && error !== null && "overloaded" in error && error.overloaded === true;
     log.warn("shard_rpc_failed", { shard: shardName, items, overloaded, error: describeError(error) });
-    return { ok: false, overloaded };
+    return {
+      ok: false,
+      overloaded,
+      reason: `shard ${shardName} ${overloaded ? "overloaded" : "call failed"}: ${describeError(error)}`,
+    };
   }
 }

@@ -8,6 +8,7 @@ import { TelemetryEventsEnvelopeSchema } from "../schemas/envelope.schema.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
 import { deadLetter } from "./dead-letter.ts";
 import { type Parsed, callShardSafely, fanOutToShards, retryDelaySeconds } from "./fan-out.ts";
+import { type Failure, retryWithReasons } from "./failures.ts";
 import { pipelineStats } from "./stats.ts";
 
 export const TELEMETRY_QUEUE = "shipyard-telemetry";
@@ -64,6 +65,7 @@ function viaShards(env: Env, parsed: Parsed<RuntimeEvent>[]): Promise<void> {
         return result.ok ? { ok: true } : { ok: false, ...result.error };
       });
     },
+    { db: env.DB, queue: TELEMETRY_QUEUE },
   );
 }
 
@@ -73,6 +75,7 @@ function viaShards(env: Env, parsed: Parsed<RuntimeEvent>[]): Promise<void> {
  */
 async function writeEachDirect(env: Env, parsed: Parsed<RuntimeEvent>[]): Promise<void> {
   const d1 = new D1Client(env.DB, pipelineStats.telemetry.d1);
+  const failures: Failure[] = [];
   await Promise.all(
     parsed.map(async ({ message, items }) => {
       try {
@@ -81,10 +84,15 @@ async function writeEachDirect(env: Env, parsed: Parsed<RuntimeEvent>[]): Promis
         message.ack();
       } catch (error) {
         log.warn("direct_write_failed", { message_id: message.id, error: describeError(error) });
-        message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+        failures.push({
+          message,
+          reason: `direct D1 write failed: ${describeError(error)}`,
+          delaySeconds: retryDelaySeconds(message.attempts),
+        });
       }
     }),
   );
+  await retryWithReasons(env.DB, TELEMETRY_QUEUE, failures);
 }
 
 /** Shadow path: the whole batch in one D1 batch of multi-row idempotent inserts. */

@@ -1,3 +1,4 @@
+import { pruneAuditOutbox, relayAuditOutbox } from "../lib/audit.ts";
 import { describeError, log } from "../lib/log.ts";
 import { startEnforcement } from "../workflows/enforcement.workflow.ts";
 import { reconcileCounters } from "./reconcile.job.ts";
@@ -12,12 +13,15 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
   switch (controller.cron) {
     case CRON_RETENTION:
       await pruneRuntimeEvents(env, controller.scheduledTime);
+      await pruneAuditOutbox(env, controller.scheduledTime);
       return;
     case CRON_EVERY_5_MIN: {
-      // Both run every cycle; one failing must not stop the other.
+      // All run every cycle; one failing must not stop the others.
       const [reconcile, enforcement] = await Promise.allSettled([
         reconcileCounters(env),
         startEnforcement(env, controller.scheduledTime, { trigger: "cron" }),
+        // Ships audit entries no query has pulled yet into the AuditLog objects (never throws).
+        relayAuditOutbox(env),
       ]);
       for (const outcome of [reconcile, enforcement]) {
         if (outcome.status === "rejected")

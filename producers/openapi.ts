@@ -35,6 +35,24 @@ function jsonSchema(schema: z.ZodType): unknown {
   return z.toJSONSchema(schema, { io: "input", unrepresentable: "any" });
 }
 
+const JsonObjectSchema = z.object({
+  properties: z.record(z.string(), z.looseObject({ description: z.string().optional() })).default({}),
+  required: z.array(z.string()).default([]),
+});
+
+/** OpenAPI query parameters from a zod object schema: one per property. */
+function queryParameters(schema: z.ZodObject | undefined): Record<string, unknown>[] {
+  if (!schema) return [];
+  const { properties, required } = JsonObjectSchema.parse(jsonSchema(schema));
+  return Object.entries(properties).map(([name, property]) => ({
+    name,
+    in: "query",
+    required: required.includes(name),
+    ...(property.description === undefined ? {} : { description: property.description }),
+    schema: property,
+  }));
+}
+
 /** The OpenAPI 3.1 document for `routes`, generated from their zod schemas. */
 export function openApiDocument(routes: readonly RouteSpec[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -48,7 +66,15 @@ export function openApiDocument(routes: readonly RouteSpec[]): Record<string, un
       [route.response.status]: {
         description: "Success",
         ...limitHeaders,
-        content: { "application/json": { schema: jsonSchema(route.response.schema) } },
+        content: {
+          "application/json": { schema: jsonSchema(route.response.schema) },
+          ...Object.fromEntries(
+            Object.entries(route.response.alternatives ?? {}).map(([type, description]) => [
+              type,
+              { schema: { type: "string", description } },
+            ]),
+          ),
+        },
       },
     };
     for (const status of [...statuses].toSorted((a, b) => a - b)) {
@@ -58,12 +84,13 @@ export function openApiDocument(routes: readonly RouteSpec[]): Record<string, un
           : {};
       responses[status] = { description: ERROR_TEXT[status] ?? "Error", ...headers, content: errorContent };
     }
-    const parameters = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((match) => ({
+    const parameters: Record<string, unknown>[] = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((match) => ({
       name: match[1],
       in: "path",
       required: true,
       schema: { type: "string" },
     }));
+    parameters.push(...queryParameters(route.query));
     const operation: Record<string, unknown> = {
       summary: route.summary,
       security: route.auth === "none" ? [] : [{ [route.auth === "admin" ? "adminToken" : "ingestKey"]: [] }],

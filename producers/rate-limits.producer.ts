@@ -1,4 +1,5 @@
 import type { Rule } from "../durable/rate-limit-shard.do.ts";
+import { audit } from "../lib/audit.ts";
 import { type RateLimit, config } from "../lib/config.ts";
 import { assertNever } from "../lib/result.ts";
 import { RateLimitParamsSchema, type RouteClass } from "../schemas/rate-limit.schema.ts";
@@ -67,14 +68,20 @@ export async function getRateLimits(request: Request, env: Env): Promise<Respons
  * isolates' fallback memory ages out within one window).
  */
 export async function resetRateLimits(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
+  const principal = await authenticate(request, env, "admin");
   const { identifier } = pathParams(request, RateLimitParamsSchema);
   const result = await callRateLimitShard(env, identifier, (shard) => shard.reset(identifier));
   if (!result.ok) throw shardFailure(identifier, result.error);
+  const clearedFallbackWindows = await resetRateLimitFallbacks(env, identifier);
+  await audit(env.DB, {
+    type: "admin.action",
+    actor: principal.id,
+    details: { action: "rate_limit.reset", identifier, cleared_hits: result.value.clearedHits },
+  });
   return ok({
     identifier,
     shard: rateLimitShardName(identifier),
     cleared_hits: result.value.clearedHits,
-    cleared_fallback_windows: await resetRateLimitFallbacks(env, identifier),
+    cleared_fallback_windows: clearedFallbackWindows,
   });
 }

@@ -26,7 +26,8 @@ export function createRouter(routes: readonly RouteSpec[] = ROUTES) {
   const document = openApiDocument(routes);
   router.get("/v1/openapi.json", () => ok(document));
 
-  const allowedByPath = new Map<string, Method[]>();
+  // The document's path is a known path too: another method on it is 405, not 404.
+  const allowedByPath = new Map<string, Method[]>([["/v1/openapi.json", ["GET"]]]);
   for (const route of routes) {
     const handler = route.rateLimit ? withRateLimit(route.rateLimit, route.auth, route.handler) : route.handler;
     router[LOWER[route.method]](route.path, handler);

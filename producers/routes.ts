@@ -1,5 +1,19 @@
 import { z } from "zod";
+import { AuditListSchema, AuditQueryParamsSchema } from "../schemas/audit.schema.ts";
 import { AcceptedSchema, HealthSchema, MetricsSchema } from "../schemas/http.schema.ts";
+import {
+  DeadLetterSchema,
+  DlqDeletedSchema,
+  DlqListQuerySchema,
+  DlqListSchema,
+  DlqPurgeRequestSchema,
+  DlqPurgeSchema,
+  QueueSendAcceptedSchema,
+  QueueSendRequestSchema,
+  RedriveAcceptedSchema,
+  RedriveRequestSchema,
+  RedriveStatusSchema,
+} from "../schemas/dlq.schema.ts";
 import { CounterValuesSchema, CountersRequestSchema } from "../schemas/counter.schema.ts";
 import {
   DeployAcceptedSchema,
@@ -28,6 +42,17 @@ import {
 } from "./enforcement.producer.ts";
 import { postEvents } from "./events.producer.ts";
 import { getHealth } from "./health.producer.ts";
+import { getAudit } from "./audit.producer.ts";
+import {
+  deleteDeadLetterById,
+  getDeadLetterById,
+  getDeadLetters,
+  getRedrive,
+  postPurge,
+  postRedrive,
+  postRedriveCancel,
+} from "./dlq.producer.ts";
+import { postQueueSend } from "./queues.producer.ts";
 import { getMetrics } from "./metrics.producer.ts";
 import { getRateLimits, resetRateLimits } from "./rate-limits.producer.ts";
 
@@ -63,8 +88,13 @@ export interface RouteSpec {
   auth: CredentialKind | "none";
   handler: Handler;
   request?: z.ZodType;
-  /** Success status and body schema. */
-  response: { status: number; schema: z.ZodType };
+  /** Query parameters, documented from the same schema the handler validates them with. */
+  query?: z.ZodObject;
+  /**
+   * Success status and body schema; `alternatives` lists other media types the success answer can
+   * take (e.g. `text/csv` chosen by a `format` parameter), with what they hold.
+   */
+  response: { status: number; schema: z.ZodType; alternatives?: Record<string, string> };
   /** Error statuses this endpoint can answer besides 401/403/405/429/5xx. */
   errors?: number[];
   /**
@@ -219,6 +249,108 @@ export const ROUTES: readonly RouteSpec[] = [
       schema: z.object({ run_id: z.string(), status: z.string(), output: z.unknown(), error: z.string().nullable() }),
     },
     errors: [404],
+  },
+  {
+    method: "GET",
+    path: "/v1/admin/audit",
+    summary: "The audit trail (admin actions, deploys, rollbacks, downs, enforcement, redrives) as JSON or CSV",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: getAudit,
+    query: AuditQueryParamsSchema,
+    response: {
+      status: 200,
+      schema: AuditListSchema,
+      alternatives: {
+        "text/csv":
+          "format=csv: an attachment with columns id,time,at,type,actor,project_id,details (RFC 4180, formula-safe); X-Next-Cursor pages on",
+      },
+    },
+    errors: [400, 503],
+  },
+  {
+    method: "GET",
+    path: "/v1/admin/dlq",
+    summary: "Dead-lettered messages, newest first: source queue, attempts, last error, failure times, body",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: getDeadLetters,
+    query: DlqListQuerySchema,
+    response: { status: 200, schema: DlqListSchema },
+    errors: [400],
+  },
+  {
+    method: "POST",
+    path: "/v1/admin/dlq/purge",
+    summary: "Delete the archived messages matching a filter or ids (dry_run counts only)",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: postPurge,
+    request: DlqPurgeRequestSchema,
+    response: { status: 200, schema: DlqPurgeSchema },
+    errors: [400, 413, 415],
+  },
+  {
+    method: "POST",
+    path: "/v1/admin/dlq/redrive",
+    summary: "Start a redrive task: move archived messages back to their queue at max_per_second at most",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: postRedrive,
+    request: RedriveRequestSchema,
+    response: { status: 202, schema: RedriveAcceptedSchema },
+    errors: [400, 409, 413, 415, 503],
+  },
+  {
+    method: "GET",
+    path: "/v1/admin/dlq/redrive/:task_id",
+    summary: "A redrive task's status, counts and latest rounds",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: getRedrive,
+    response: { status: 200, schema: RedriveStatusSchema },
+    errors: [400, 404],
+  },
+  {
+    method: "POST",
+    path: "/v1/admin/dlq/redrive/:task_id/cancel",
+    summary: "Cancel a redrive task (what was moved stays moved)",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: postRedriveCancel,
+    response: { status: 200, schema: RedriveStatusSchema },
+    errors: [400, 404, 409],
+  },
+  {
+    method: "GET",
+    path: "/v1/admin/dlq/:id",
+    summary: "One archived message",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: getDeadLetterById,
+    response: { status: 200, schema: DeadLetterSchema },
+    errors: [400, 404],
+  },
+  {
+    method: "DELETE",
+    path: "/v1/admin/dlq/:id",
+    summary: "Delete one archived message",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: deleteDeadLetterById,
+    response: { status: 200, schema: DlqDeletedSchema },
+    errors: [400, 404],
+  },
+  {
+    method: "POST",
+    path: "/v1/admin/queues/:queue/send",
+    summary: "Put one raw, unvalidated message on a queue or dead-letter queue (on-call repair tool)",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: postQueueSend,
+    request: QueueSendRequestSchema,
+    response: { status: 202, schema: QueueSendAcceptedSchema },
+    errors: [400, 404, 413, 415, 503],
   },
   {
     method: "GET",

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { StoredTextSchema } from "./text.schema.ts";
 
 /** Largest `data` object accepted per event, measured as UTF-8 JSON. */
 export const MAX_EVENT_DATA_BYTES = 16 * 1024;
@@ -12,14 +13,29 @@ export function jsonBytes(value: unknown): number {
   return encoder.encode(JSON.stringify(value)).byteLength;
 }
 
-export const RuntimeEventSchema = z.strictObject({
-  id: z.string().min(1).max(128),
-  project_id: z.string().min(1).max(64),
-  type: z.string().min(1).max(64),
-  ts: z.number().int().nonnegative().describe("epoch milliseconds"),
-  data: z.record(z.string(), z.unknown()).refine((data) => jsonBytes(data) <= MAX_EVENT_DATA_BYTES, {
+/**
+ * `data` is stored as sent. zod copies a record into a fresh object and silently skips an own
+ * `__proto__` key (assigning it would replace the copy's prototype), so such data would be stored
+ * without that key: it is refused instead of changed.
+ */
+const EventDataSchema = z.preprocess(
+  (data, ctx) => {
+    if (typeof data === "object" && data !== null && Object.hasOwn(data, "__proto__")) {
+      ctx.addIssue({ code: "custom", message: "data may not have a __proto__ key", input: data });
+    }
+    return data;
+  },
+  z.record(z.string(), z.unknown()).refine((data) => jsonBytes(data) <= MAX_EVENT_DATA_BYTES, {
     message: `data must be at most ${MAX_EVENT_DATA_BYTES} bytes of JSON`,
   }),
+);
+
+export const RuntimeEventSchema = z.strictObject({
+  id: StoredTextSchema.min(1).max(128),
+  project_id: StoredTextSchema.min(1).max(64),
+  type: StoredTextSchema.min(1).max(64),
+  ts: z.number().int().nonnegative().describe("epoch milliseconds"),
+  data: EventDataSchema,
 });
 export type RuntimeEvent = z.infer<typeof RuntimeEventSchema>;
 

@@ -1,0 +1,208 @@
+/**
+ * `deploy <dir>`, `rollback <project>`, `down <project>`: start a deploy, rollback or down and,
+ * with `--wait`, follow its workflow step by step until it completes or errors.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { z } from "zod";
+import { type Api, ApiError, apiFrom } from "../api.ts";
+import { intOption, parseCommand, positionalArgs } from "../args.ts";
+import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../command.ts";
+import { DEFAULT_WEBHOOK_SECRET, readManifest, signWebhook } from "../manifest.ts";
+import { confirm, interactive, keyValues, note, print, printJson } from "../output.ts";
+
+const AcceptedSchema = z.looseObject({
+  deploy_id: z.string(),
+  status_url: z.string(),
+  project_id: z.string().optional(),
+});
+
+const StepSchema = z.looseObject({
+  name: z.string(),
+  state: z.string(),
+  attempts: z.number(),
+  started_at: z.number().nullable(),
+  finished_at: z.number().nullable(),
+  error: z.string().nullable(),
+});
+
+const DeployStatusSchema = z.looseObject({
+  deploy_id: z.string(),
+  project_id: z.string(),
+  kind: z.string(),
+  status: z.string(),
+  steps: z.array(StepSchema),
+  error: z.string().nullable(),
+  version_id: z.string().nullable(),
+  migration: z.unknown(),
+});
+type DeployStatus = z.infer<typeof DeployStatusSchema>;
+
+const WAIT_OPTIONS = {
+  wait: { type: "boolean" },
+  timeout: { type: "string" },
+} as const;
+
+const WAIT_HELP = `  --wait           follow the workflow until it completes or errors (exit 1 if it errors)
+  --timeout <s>    give up waiting after this many seconds (default 120)`;
+
+function stepLine(step: z.infer<typeof StepSchema>): string {
+  const mark = step.state === "complete" ? "✓" : step.state === "errored" ? "✗" : "…";
+  const took =
+    step.started_at !== null && step.finished_at !== null ? `, ${step.finished_at - step.started_at} ms` : "";
+  const attempts = `${step.attempts} attempt${step.attempts === 1 ? "" : "s"}`;
+  return `  ${mark} ${step.name} (${attempts}${took})${step.error ? `: ${step.error}` : ""}`;
+}
+
+/**
+ * Polls `GET /v1/deploys/:id` until the deploy is complete or errored, printing each step once it
+ * finishes (people) or the final status (`--json`). Exit 0 complete, 1 errored or timed out.
+ */
+export async function followDeploy(api: Api, deployId: string, json: boolean, timeoutS: number): Promise<number> {
+  const printed = new Set<string>();
+  const deadline = Date.now() + timeoutS * 1000;
+  let status: DeployStatus | null = null;
+  for (;;) {
+    status = await api.json("GET", `/v1/deploys/${encodeURIComponent(deployId)}`, DeployStatusSchema);
+    if (!json) {
+      for (const step of status.steps) {
+        const key = `${step.name}:${step.state}`;
+        if (step.state !== "running" && !printed.has(key)) {
+          printed.add(key);
+          print(stepLine(step));
+        }
+      }
+    }
+    if (status.status === "complete" || status.status === "errored") break;
+    if (Date.now() > deadline) {
+      note(`error: deploy ${deployId} is still ${status.status} after ${timeoutS} s (GET /v1/deploys/${deployId})`);
+      if (json) printJson(status);
+      return EXIT_FAILURE;
+    }
+    await sleep(500);
+  }
+  if (json) printJson(status);
+  else if (status.status === "complete") {
+    print(`${status.kind} ${deployId} complete${status.version_id ? ` (version ${status.version_id})` : ""}`);
+  } else print(`${status.kind} ${deployId} errored: ${status.error ?? "unknown error"}`);
+  return status.status === "complete" ? EXIT_OK : EXIT_FAILURE;
+}
+
+function accepted(json: boolean, what: string, answer: z.infer<typeof AcceptedSchema>, wait: boolean): void {
+  if (json) {
+    if (!wait) printJson(answer);
+    return;
+  }
+  print(`${what} ${answer.deploy_id} queued (status: ${answer.status_url})`);
+}
+
+const deploy: Command = {
+  path: ["deploy"],
+  synopsis: "<dir> [--project <id>] [--config <file>] [--wait]",
+  summary: "sign and post a tenant Worker's wrangler config and modules (Standard Webhooks)",
+  options: `  --project <id>   project id (default: the config's \`name\`)
+  --config <file>  wrangler config inside <dir> (default wrangler.toml)
+  --webhook-id <id> delivery id (default a new one; repeat one to make a retry idempotent)
+${WAIT_HELP}
+Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .dev.vars.example)`,
+  async run(args) {
+    const { values, positionals } = parseCommand(args, {
+      ...WAIT_OPTIONS,
+      project: { type: "string" },
+      config: { type: "string" },
+      "webhook-id": { type: "string" },
+    });
+    const [dir = "."] = positionalArgs(positionals, ["dir"]);
+    const timeout = intOption("timeout", values.timeout) ?? 120;
+    const api = apiFrom(values);
+    const manifest = await readManifest(dir, {
+      ...(values.project === undefined ? {} : { projectId: values.project }),
+      ...(values.config === undefined ? {} : { config: values.config }),
+    });
+    const body = JSON.stringify(manifest);
+    const id = values["webhook-id"] ?? `msg_${crypto.randomUUID()}`;
+    const timestamp = Math.floor(Date.now() / 1000);
+    const secret = process.env.SHIPYARD_WEBHOOK_SECRET || DEFAULT_WEBHOOK_SECRET;
+    if (!values.json) {
+      note(`deploying ${manifest.project_id}: ${manifest.modules.length} modules, main ${manifest.main_module}`);
+    }
+    const answer = await api.json("POST", "/v1/deploys", AcceptedSchema, {
+      auth: false,
+      rawBody: body,
+      headers: {
+        "webhook-id": id,
+        "webhook-timestamp": String(timestamp),
+        "webhook-signature": signWebhook(secret, id, timestamp, body),
+      },
+    });
+    accepted(values.json === true, "deploy", answer, values.wait === true);
+    return values.wait ? followDeploy(api, answer.deploy_id, values.json === true, timeout) : EXIT_OK;
+  },
+};
+
+const rollback: Command = {
+  path: ["rollback"],
+  synopsis: "<project> [--wait]",
+  summary: "re-deploy the project's previous version (no Durable Object migration)",
+  options: WAIT_HELP,
+  async run(args) {
+    const { values, positionals } = parseCommand(args, WAIT_OPTIONS);
+    const [project = ""] = positionalArgs(positionals, ["project"]);
+    const timeout = intOption("timeout", values.timeout) ?? 120;
+    const api = apiFrom(values);
+    const answer = await api.json("POST", `/v1/projects/${encodeURIComponent(project)}/rollback`, AcceptedSchema);
+    accepted(values.json === true, "rollback", answer, values.wait === true);
+    return values.wait ? followDeploy(api, answer.deploy_id, values.json === true, timeout) : EXIT_OK;
+  },
+};
+
+const ConfirmDetailsSchema = z.looseObject({ do_classes: z.array(z.string()).default([]) });
+
+const down: Command = {
+  path: ["down"],
+  synopsis: "<project> [--yes] [--wait]",
+  summary: "delete a project's Worker (warns which Durable Object storage is destroyed; asks y/N)",
+  options: `  --yes            do not ask (scripts); without it a non-interactive run exits 2
+${WAIT_HELP}`,
+  async run(args) {
+    const { values, positionals } = parseCommand(args, { ...WAIT_OPTIONS, yes: { type: "boolean" } });
+    const [project = ""] = positionalArgs(positionals, ["project"]);
+    const timeout = intOption("timeout", values.timeout) ?? 120;
+    const api = apiFrom(values);
+    const path = `/v1/projects/${encodeURIComponent(project)}`;
+    // Ask the API first: its 409 names the Durable Object classes whose storage would be destroyed.
+    let warning: ApiError;
+    try {
+      const answer = await api.json("DELETE", path, AcceptedSchema);
+      accepted(values.json === true, "down", answer, values.wait === true);
+      return values.wait ? followDeploy(api, answer.deploy_id, values.json === true, timeout) : EXIT_OK;
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 409) throw error;
+      warning = error;
+    }
+    const classes = ConfirmDetailsSchema.safeParse(warning.details);
+    note(`WARNING: ${warning.message}`);
+    if (classes.success && classes.data.do_classes.length > 0) {
+      note(
+        keyValues([
+          ["Durable Object classes", classes.data.do_classes.join(", ")],
+          ["data loss", "every object of these classes and all its storage, permanently"],
+        ]),
+      );
+    }
+    if (!values.yes) {
+      if (!interactive()) {
+        note(`refusing to delete ${project} without confirmation: not a terminal; pass --yes to confirm`);
+        return EXIT_USAGE;
+      }
+      if (!(await confirm(`Delete ${project}?`))) {
+        note("aborted; nothing was deleted");
+        return EXIT_FAILURE;
+      }
+    }
+    const answer = await api.json("DELETE", path, AcceptedSchema, { query: { confirm: project } });
+    accepted(values.json === true, "down", answer, values.wait === true);
+    return values.wait ? followDeploy(api, answer.deploy_id, values.json === true, timeout) : EXIT_OK;
+  },
+};
+
+export const DEPLOY_COMMANDS: readonly Command[] = [deploy, rollback, down];
