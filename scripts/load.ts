@@ -1,0 +1,174 @@
+/**
+ * `npm run load`: a bounded load test on loopback. N concurrent clients send a mix of requests
+ * for a fixed time, then it stops by itself and reports throughput, latency percentiles and every
+ * non-2xx by status and code. The goal is zero 5xx. Not part of `npm test`.
+ *
+ *   npm run load                                  boots a fresh local stack on a free port
+ *   npm run load -- --url http://127.0.0.1:8787   against a running `npm run dev`
+ *   npm run load -- --clients 200 --seconds 60 --events-per-request 100
+ *
+ * Traffic only ever goes to 127.0.0.1 (the stack this script starts, or --url, which must be
+ * loopback). Rate limits are raised for the booted stack so the test measures the pipeline, not the
+ * limiter; against --url, 429s are counted and reported separately (they are not failures).
+ */
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { INGEST_KEY, type Stack, startStack } from "./lib/stack.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: "string" },
+    clients: { type: "string", default: "200" },
+    seconds: { type: "string", default: "60" },
+    "events-per-request": { type: "string", default: "50" },
+  },
+});
+
+const clients = Number(args.clients);
+const seconds = Number(args.seconds);
+const eventsPerRequest = Number(args["events-per-request"]);
+if (
+  !(clients > 0 && clients <= 2000 && seconds > 0 && seconds <= 600 && eventsPerRequest > 0 && eventsPerRequest <= 1000)
+) {
+  console.error("load: --clients 1..2000, --seconds 1..600, --events-per-request 1..1000");
+  process.exit(2);
+}
+
+let stack: Stack | null = null;
+let base = args.url;
+if (base) {
+  const host = new URL(base).hostname;
+  if (!["127.0.0.1", "localhost", "[::1]", "::1"].includes(host)) {
+    console.error("load: --url must be a loopback address");
+    process.exit(2);
+  }
+} else {
+  stack = await startStack({
+    name: "load",
+    vars: {
+      RATE_LIMITS: JSON.stringify({
+        ingest: { limit: 10_000_000, window_s: 60 },
+        webhook: { limit: 10_000, window_s: 60 },
+        admin: { limit: 100_000, window_s: 60 },
+      }),
+    },
+  });
+  base = stack.url;
+}
+
+const auth = { authorization: `Bearer ${INGEST_KEY}`, "content-type": "application/json" };
+const latencies: number[] = [];
+const outcomes = new Map<string, number>();
+let requests = 0;
+let events = 0;
+let sequence = 0;
+
+function count(key: string): void {
+  outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+}
+
+/** One request of the mix: mostly telemetry, some counter increments and reads, a few health checks. */
+async function oneRequest(client: number): Promise<void> {
+  const n = sequence++;
+  const kind = n % 20;
+  let response: Response;
+  const started = performance.now();
+  if (kind < 14) {
+    const batch = Array.from({ length: eventsPerRequest }, (_, i) => ({
+      id: `load-${client}-${n}-${i}`,
+      project_id: `load-p${n % 50}`,
+      type: "request",
+      ts: Date.now(),
+      data: { status: 200, ms: i },
+    }));
+    response = await fetch(`${base}/v1/events`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ events: batch }),
+    });
+    if (response.ok) events += batch.length;
+  } else if (kind < 18) {
+    const increments = Array.from({ length: 10 }, (_, i) => ({
+      id: `load-inc-${client}-${n}-${i}`,
+      scope: "post",
+      key: `load-${n % 100}`,
+      field: "views",
+      delta: 1,
+    }));
+    response = await fetch(`${base}/v1/counters`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ increments }),
+    });
+  } else if (kind < 19) {
+    response = await fetch(`${base}/v1/counters/post/load-${n % 100}`, { headers: auth });
+  } else {
+    response = await fetch(`${base}/v1/health`);
+  }
+  const body = await response.text();
+  latencies.push(performance.now() - started);
+  requests++;
+  if (response.ok) {
+    count(String(response.status));
+    return;
+  }
+  const parsed = ErrorBodySchema.safeParse(safeJson(body));
+  count(`${response.status} ${parsed.success ? parsed.data.error.code : "(not the contract's JSON)"}`);
+}
+
+const ErrorBodySchema = z.object({ error: z.object({ code: z.string() }) });
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+console.log(
+  `load: ${clients} clients for ${seconds} s against ${base} (${eventsPerRequest} events per telemetry request)`,
+);
+const deadline = Date.now() + seconds * 1000;
+const startedAt = Date.now();
+const ticker = setInterval(() => {
+  const elapsed = (Date.now() - startedAt) / 1000;
+  process.stdout.write(`\r  ${elapsed.toFixed(0)} s: ${requests} requests, ${(requests / elapsed).toFixed(0)} req/s`);
+}, 1000);
+try {
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      while (Date.now() < deadline) {
+        try {
+          await oneRequest(client);
+        } catch (error) {
+          count(`network ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+    }),
+  );
+} finally {
+  clearInterval(ticker);
+}
+const elapsed = (Date.now() - startedAt) / 1000;
+const fiveXx = [...outcomes]
+  .filter(([key]) => key.startsWith("5") || key.startsWith("network"))
+  .reduce((n, [, v]) => n + v, 0);
+
+console.log("\n");
+console.log(`requests      ${requests} in ${elapsed.toFixed(1)} s = ${(requests / elapsed).toFixed(0)} req/s`);
+console.log(`events        ${events} accepted = ${(events / elapsed).toFixed(0)} events/s`);
+console.log(
+  `latency ms    p50 ${percentile(latencies, 50).toFixed(1)}  p95 ${percentile(latencies, 95).toFixed(1)}  p99 ${percentile(latencies, 99).toFixed(1)}  max ${Math.max(0, ...latencies).toFixed(1)}`,
+);
+console.log("outcomes");
+for (const [key, value] of [...outcomes].toSorted((a, b) => b[1] - a[1])) console.log(`  ${key.padEnd(40)} ${value}`);
+console.log(fiveXx === 0 ? "5xx           0 (goal met)" : `5xx           ${fiveXx} (goal: 0)`);
+
+await stack?.stop();
+process.exit(fiveXx === 0 ? 0 : 1);
