@@ -111,3 +111,40 @@ export function multiRowInserts(
   emit();
   return statements;
 }
+
+/** Bytes of JSON per `jsonRowInserts` statement: under D1's 100 KB, with room for the SQL text. */
+export const JSON_ROWS_BUDGET_BYTES = 90_000;
+
+/**
+ * Multi-row inserts that bind the rows as ONE JSON array of tuples, expanded by `json_each`:
+ * `INSERT INTO t (a, b) SELECT value->>0, value->>1 FROM json_each(?) WHERE true ON CONFLICT …`.
+ * One bound parameter per statement and each statement's JSON under ~90 KB, so a flush of
+ * thousands of rows is a handful of statements instead of one per 16 rows (D1 counts statements
+ * against its per-invocation query limit, and each one costs parse and bind work).
+ * (`WHERE true` resolves SQLite's parse ambiguity between `SELECT … ON CONFLICT` and a join's ON.)
+ */
+export function jsonRowInserts(
+  db: { prepare(query: string): D1PreparedStatement },
+  insert: MultiRowInsert,
+  rows: readonly (readonly unknown[])[],
+): D1PreparedStatement[] {
+  const select = Array.from({ length: insert.columns }, (_, i) => `value->>${i}`).join(", ");
+  const sql = `${insert.head} SELECT ${select} FROM json_each(?) WHERE true ${insert.tail}`;
+  const statements: D1PreparedStatement[] = [];
+  let chunk: string[] = [];
+  let bytes = 2;
+  for (const row of rows) {
+    if (row.length !== insert.columns) throw new Error(`row has ${row.length} values, expected ${insert.columns}`);
+    const json = JSON.stringify(row);
+    const size = encoder.encode(json).byteLength + 1;
+    if (chunk.length > 0 && bytes + size > JSON_ROWS_BUDGET_BYTES) {
+      statements.push(db.prepare(sql).bind(`[${chunk.join(",")}]`));
+      chunk = [];
+      bytes = 2;
+    }
+    chunk.push(json);
+    bytes += size;
+  }
+  if (chunk.length > 0) statements.push(db.prepare(sql).bind(`[${chunk.join(",")}]`));
+  return statements;
+}

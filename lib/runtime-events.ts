@@ -1,5 +1,5 @@
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
-import { type D1Client, multiRowInserts } from "./d1.ts";
+import { type D1Client, jsonRowInserts } from "./d1.ts";
 
 /** A runtime event as stored: the event plus when Shipyard first stored it. */
 export interface RuntimeEventRow {
@@ -23,9 +23,12 @@ export function toRow(event: RuntimeEvent, receivedAt: number): RuntimeEventRow 
   return { ...event, data: JSON.stringify(event.data), received_at: receivedAt };
 }
 
-/** Multi-row idempotent inserts for `rows`, within D1's per-statement limits. */
+/**
+ * Multi-row idempotent inserts for `rows` (json_each form: one bound parameter, ≤ 90 KB each;
+ * lib/d1.ts `jsonRowInserts`), within D1's per-statement limits.
+ */
 export function insertRuntimeEventStatements(d1: D1Client, rows: readonly RuntimeEventRow[]): D1PreparedStatement[] {
-  return multiRowInserts(
+  return jsonRowInserts(
     d1,
     INSERT,
     rows.map((row) => [row.id, row.project_id, row.type, row.ts, row.data, row.received_at]),
