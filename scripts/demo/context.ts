@@ -5,6 +5,10 @@
  */
 import type { Progress, Report } from "../lib/report.ts";
 import type { Stack } from "../lib/stack.ts";
+import type { CountersState } from "./counters.ts";
+import type { DeadLettersState } from "./deadletters.ts";
+import type { DeployState } from "./deploy.ts";
+import type { EnforcementState } from "./enforcement.ts";
 import type { TelemetryState } from "./telemetry.ts";
 
 export interface DemoContext {
@@ -14,6 +18,10 @@ export interface DemoContext {
   /** Wall-clock milestones (epoch ms) by name. */
   at: Record<string, number>;
   telemetry?: TelemetryState;
+  counters?: CountersState;
+  deploy?: DeployState;
+  enforcement?: EnforcementState;
+  deadLetters?: DeadLettersState;
 }
 
 /** A value an earlier phase should have produced. */
