@@ -6,7 +6,7 @@
  * threshold and the redeploy that restores; poison messages, dead-lettered and redriven. Reports
  * what it took to the terminal and demo-report.md. Exits 0 only if every invariant held.
  *
- *   npm run demo -- [--events 20000] [--increments 20000] [--repeat-rate 0.2] [--clients 4] [--seed 42] [--timeout 180]
+ *   npm run demo -- [--events 50000] [--increments 20000] [--repeat-rate 0.2] [--clients 4] [--seed 42] [--timeout 180]
  *
  * The run is a sequence of named phases sharing one context and one report (scripts/demo/,
  * scripts/lib/report.ts). A later feature (counters, deploys, enforcement, dead letters) adds a
@@ -26,7 +26,7 @@ import { telemetryPhases } from "./demo/telemetry.ts";
 
 const { values: args } = parseArgs({
   options: {
-    events: { type: "string", default: "20000" },
+    events: { type: "string", default: "50000" },
     increments: { type: "string", default: "20000" },
     "repeat-rate": { type: "string", default: "0.2" },
     clients: { type: "string", default: "4" },
