@@ -39,9 +39,10 @@ export function sampleManifest(
 /** Signs and posts a deploy webhook (Standard Webhooks headers). */
 export async function postDeploy(
   body: unknown,
-  options: { id?: string; timestamp?: number; secret?: string; tamper?: (raw: string) => string } = {},
+  options: { id?: string; timestamp?: number; secret?: string; tamper?: (raw: string) => string; raw?: boolean } = {},
 ): Promise<Response> {
-  const raw = JSON.stringify(body);
+  // `raw`: `body` is the exact text to sign and send (for bodies that are not JSON).
+  const raw = options.raw && typeof body === "string" ? body : JSON.stringify(body);
   const id = options.id ?? `msg_${crypto.randomUUID()}`;
   const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
   const signature = await signWebhook(options.secret ?? WEBHOOK_SECRET, id, timestamp, new TextEncoder().encode(raw));
