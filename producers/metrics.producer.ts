@@ -4,6 +4,7 @@ import { telemetryShardName } from "../consumers/telemetry.consumer.ts";
 import { config } from "../lib/config.ts";
 import { type D1Stats, newD1Stats } from "../lib/d1.ts";
 import { authenticate } from "./auth.ts";
+import { RATE_LIMIT_SHARD_COUNT } from "./rate-limit.ts";
 import { ok } from "./responses.ts";
 
 function addD1(total: D1Stats, more: D1Stats): void {
@@ -32,9 +33,13 @@ export async function getMetrics(request: Request, env: Env): Promise<Response> 
   await authenticate(request, env, "admin");
   const shardCount = config(env).SHARD_COUNT;
   const indexes = Array.from({ length: shardCount }, (_, index) => index);
-  const [events, counters] = await Promise.all([
+  const [events, counters, limiter] = await Promise.all([
     Promise.all(indexes.map((i) => env.RUNTIME_EVENT_SHARD.getByName(telemetryShardName(i)).status())),
     Promise.all(indexes.map((i) => env.COUNTER_SHARD.getByName(counterShardName(i)).status())),
+    // The limiter's own shards (a fixed count): what rate limiting costs, per check.
+    Promise.all(
+      Array.from({ length: RATE_LIMIT_SHARD_COUNT }, (_, i) => env.RATE_LIMIT_SHARD.getByName(`rl-${i}`).cost()),
+    ),
   ]);
   const eventsD1 = newD1Stats();
   const countersD1 = newD1Stats();
@@ -52,6 +57,11 @@ export async function getMetrics(request: Request, env: Env): Promise<Response> 
       held: counters.reduce((sum, status) => sum + status.pending + status.inflight, 0),
       flush_failures: counters.reduce((sum, status) => sum + status.flushFailures, 0),
       ...summarise(pipelineStats.counters, countersD1),
+    },
+    rate_limits: {
+      checks: limiter.reduce((sum, cost) => sum + cost.calls, 0),
+      rows_read: limiter.reduce((sum, cost) => sum + cost.rowsRead, 0),
+      rows_written: limiter.reduce((sum, cost) => sum + cost.rowsWritten, 0),
     },
   });
 }

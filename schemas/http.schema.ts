@@ -32,6 +32,11 @@ export const MetricsSchema = z.object({
     shard_rpcs: z.number().int(),
     d1: D1MetricsSchema,
   }),
+  rate_limits: z.object({
+    checks: z.number().int().describe("rate-limit checks (one per rate-limited request) since the shards started"),
+    rows_read: z.number().int(),
+    rows_written: z.number().int(),
+  }),
   counters: z.object({
     shard_count: z.number().int(),
     held: z.number().int().describe("increments held in shards, not yet in D1"),

@@ -22,6 +22,7 @@ const { values: args } = parseArgs({
 
 const CountersMetricsSchema = z.object({
   counters: z.object({ d1: z.object({ round_trips: z.number(), statements: z.number() }), shard_rpcs: z.number() }),
+  rate_limits: z.object({ checks: z.number(), rows_read: z.number(), rows_written: z.number() }),
 });
 const SumSchema = z.array(z.object({ n: z.number().nullable() }));
 
@@ -33,6 +34,8 @@ interface ArmResult {
   roundTrips: number;
   statements: number;
   shardRpcs: number;
+  /** The rate limiter's work per rate-limited request: checks (Durable Object RPCs) and SQLite rows. */
+  limiter: { checks: number; rowsRead: number; rowsWritten: number; requests: number };
 }
 
 async function arm(mode: "off" | "primary", n: number): Promise<ArmResult> {
@@ -65,12 +68,14 @@ async function arm(mode: "off" | "primary", n: number): Promise<ArmResult> {
     );
     const started = performance.now();
     let next = 0;
+    let requests = 0;
     await Promise.all(
       Array.from({ length: Number(args.clients) }, async () => {
         while (next < bodies.length) {
           const body = bodies[next++];
           for (;;) {
             const answer = await stack.request("POST", "/v1/counters", { token: INGEST_KEY, rawBody: body });
+            requests++;
             if (answer.status === 202) break;
             await new Promise((resolve) => setTimeout(resolve, 200));
           }
@@ -95,6 +100,12 @@ async function arm(mode: "off" | "primary", n: number): Promise<ArmResult> {
       roundTrips: per1k(after.counters.d1.round_trips - before.counters.d1.round_trips),
       statements: per1k(after.counters.d1.statements - before.counters.d1.statements),
       shardRpcs: per1k(after.counters.shard_rpcs - before.counters.shard_rpcs),
+      limiter: {
+        requests,
+        checks: (after.rate_limits.checks - before.rate_limits.checks) / requests,
+        rowsRead: (after.rate_limits.rows_read - before.rate_limits.rows_read) / requests,
+        rowsWritten: (after.rate_limits.rows_written - before.rate_limits.rows_written) / requests,
+      },
     };
   } finally {
     await stack.stop();
@@ -111,5 +122,17 @@ for (const r of results) {
     `| ${r.arm} | ${r.n.toLocaleString("en")} | ${r.seconds.toFixed(1)} s | ${Math.round(r.perSecond).toLocaleString("en")} | ${r.roundTrips.toFixed(2)} | ${r.statements.toFixed(2)} | ${r.shardRpcs.toFixed(2)} |`,
   );
 }
+console.log(
+  "\n| arm | rate-limited requests | limiter checks / request | SQLite rows read / request | rows written / request |",
+);
+console.log("|---|---:|---:|---:|---:|");
+for (const r of results) {
+  console.log(
+    `| ${r.arm} | ${r.limiter.requests} | ${r.limiter.checks.toFixed(2)} | ${r.limiter.rowsRead.toFixed(2)} | ${r.limiter.rowsWritten.toFixed(2)} |`,
+  );
+}
+console.log(
+  "(each request is one RPC to its identifier's RateLimitShard; the metrics reads themselves add one admin check each)",
+);
 const [off, primary] = results;
 if (off && primary) console.log(`\nprimary / off = ${(primary.perSecond / off.perSecond).toFixed(1)}×`);
