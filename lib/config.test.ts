@@ -19,3 +19,16 @@ describe("config", () => {
     expect(() => config({ FLUSH_DELAY_MS: "-5" })).toThrow(/invalid configuration/);
   });
 });
+
+describe("RATE_LIMITS bounds", () => {
+  it("refuses a limit the rate-limit shard could not enforce (over 1,000,000) instead of degrading silently", ({
+    expect,
+  }) => {
+    expect(() => config({ RATE_LIMITS: JSON.stringify({ ingest: { limit: 10_000_000, window_s: 60 } }) })).toThrow(
+      /invalid configuration/,
+    );
+    expect(
+      config({ RATE_LIMITS: JSON.stringify({ ingest: { limit: 1_000_000, window_s: 60 } }) }).RATE_LIMITS.ingest.limit,
+    ).toBe(1_000_000);
+  });
+});

@@ -11,7 +11,10 @@ export type Mode = z.infer<typeof ModeSchema>;
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 const RateLimitSchema = z.object({
-  limit: z.number().int().positive(),
+  // The exact sliding log keeps one row per allowed request in the window: RateLimitShard refuses
+  // more than 1,000,000, so a larger limit must fail here, loudly, rather than silently route
+  // every check to the D1 fallback.
+  limit: z.number().int().positive().max(1_000_000),
   window_s: z.number().int().positive(),
 });
 export type RateLimit = z.infer<typeof RateLimitSchema>;

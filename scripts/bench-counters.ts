@@ -44,7 +44,7 @@ async function arm(mode: "off" | "primary", n: number): Promise<ArmResult> {
     vars: {
       COUNTER_DO_MODE: mode,
       RATE_LIMITS: JSON.stringify({
-        ingest: { limit: 10_000_000, window_s: 60 },
+        ingest: { limit: 1_000_000, window_s: 60 },
         admin: { limit: 100_000, window_s: 60 },
       }),
     },

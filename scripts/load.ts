@@ -47,7 +47,7 @@ if (base) {
     name: "load",
     vars: {
       RATE_LIMITS: JSON.stringify({
-        ingest: { limit: 10_000_000, window_s: 60 },
+        ingest: { limit: 1_000_000, window_s: 60 },
         webhook: { limit: 10_000, window_s: 60 },
         admin: { limit: 100_000, window_s: 60 },
       }),
