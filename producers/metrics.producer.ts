@@ -4,7 +4,7 @@ import { telemetryShardName } from "../consumers/telemetry.consumer.ts";
 import { config } from "../lib/config.ts";
 import { type D1Stats, newD1Stats } from "../lib/d1.ts";
 import { authenticate } from "./auth.ts";
-import { RATE_LIMIT_SHARD_COUNT } from "./rate-limit.ts";
+import { RATE_LIMIT_SHARD_COUNT, rateLimitShardNameAt } from "./rate-limit.ts";
 import { ok } from "./responses.ts";
 
 function addD1(total: D1Stats, more: D1Stats): void {
@@ -38,7 +38,9 @@ export async function getMetrics(request: Request, env: Env): Promise<Response> 
     Promise.all(indexes.map((i) => env.COUNTER_SHARD.getByName(counterShardName(i)).status())),
     // The limiter's own shards (a fixed count): what rate limiting costs, per check.
     Promise.all(
-      Array.from({ length: RATE_LIMIT_SHARD_COUNT }, (_, i) => env.RATE_LIMIT_SHARD.getByName(`rl-${i}`).cost()),
+      Array.from({ length: RATE_LIMIT_SHARD_COUNT }, (_, i) =>
+        env.RATE_LIMIT_SHARD.getByName(rateLimitShardNameAt(i)).cost(),
+      ),
     ),
   ]);
   const eventsD1 = newD1Stats();

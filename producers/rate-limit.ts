@@ -27,9 +27,14 @@ import type { Handler } from "./routes.ts";
  */
 export const RATE_LIMIT_SHARD_COUNT = 16;
 
+/** The Durable Object name of rate-limit shard `index` (0 ≤ index < RATE_LIMIT_SHARD_COUNT). */
+export function rateLimitShardNameAt(index: number): string {
+  return `rl-${index}`;
+}
+
 /** The Durable Object name of the shard that owns `identifier`. */
 export function rateLimitShardName(identifier: string): string {
-  return `rl-${hashToShard(identifier, RATE_LIMIT_SHARD_COUNT)}`;
+  return rateLimitShardNameAt(hashToShard(identifier, RATE_LIMIT_SHARD_COUNT));
 }
 
 /**
