@@ -34,6 +34,8 @@ export interface CounterShardStatus {
   flushFailures: number;
   ledgerSize: number;
   alarmAt: number | null;
+  /** Alarm invocations since this instance started (in memory, for the benchmark). */
+  alarms: number;
   d1: D1Stats;
 }
 
@@ -46,6 +48,7 @@ export class CounterShard extends DurableObject<Env> {
   readonly #sql: SqlStorage;
   readonly #tables: ShardTables;
   readonly #d1: D1Client;
+  #alarms = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -147,11 +150,13 @@ export class CounterShard extends DurableObject<Env> {
       flushFailures: this.#tables.get("flush_failures"),
       ledgerSize: this.#tables.ledgerSize(),
       alarmAt: await this.ctx.storage.getAlarm(),
+      alarms: this.#alarms,
       d1: { ...this.#d1.stats },
     };
   }
 
   override async alarm(): Promise<void> {
+    this.#alarms++;
     const now = Date.now();
     if (now >= this.#tables.get("next_prune_at")) this.#tables.prune(now);
     for (let i = 0; i < 4; i++) {

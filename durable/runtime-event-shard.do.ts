@@ -38,6 +38,8 @@ export interface ShardStatus {
   ledgerSize: number;
   flushFailures: number;
   alarmAt: number | null;
+  /** Alarm invocations since this instance started (in memory, for the benchmark). */
+  alarms: number;
   d1: D1Stats;
   schemaVersion: number;
 }
@@ -53,6 +55,7 @@ export class RuntimeEventShard extends DurableObject<Env> {
   readonly #tables: ShardTables;
   readonly #d1: D1Client;
   readonly #schemaVersion: number;
+  #alarms = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -114,12 +117,14 @@ export class RuntimeEventShard extends DurableObject<Env> {
       ledgerSize: this.#tables.ledgerSize(),
       flushFailures: this.#tables.get("flush_failures"),
       alarmAt: await this.ctx.storage.getAlarm(),
+      alarms: this.#alarms,
       d1: { ...this.#d1.stats },
       schemaVersion: this.#schemaVersion,
     };
   }
 
   override async alarm(): Promise<void> {
+    this.#alarms++;
     const now = Date.now();
     if (now >= this.#tables.get("next_prune_at")) {
       const pruned = this.#tables.prune(now);

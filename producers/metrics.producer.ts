@@ -13,13 +13,18 @@ function addD1(total: D1Stats, more: D1Stats): void {
   total.rowsWritten += more.rowsWritten;
 }
 
+function sumOf<T>(items: readonly T[], pick: (item: T) => number): number {
+  return items.reduce((sum, item) => sum + pick(item), 0);
+}
+
 /** The consumer's counters plus the shards' D1 accounting, in the API's snake_case. */
-function summarise(consumer: PipelineStats, shardD1: D1Stats) {
+function summarise(consumer: PipelineStats, shardD1: D1Stats, shardAlarms: number) {
   const d1 = newD1Stats();
   addD1(d1, consumer.d1);
   addD1(d1, shardD1);
   return {
     shard_rpcs: consumer.shardRpcs,
+    shard_alarms: shardAlarms,
     d1: { round_trips: d1.roundTrips, statements: d1.statements, rows_written: d1.rowsWritten },
   };
 }
@@ -52,13 +57,21 @@ export async function getMetrics(request: Request, env: Env): Promise<Response> 
       shard_count: shardCount,
       buffered: events.reduce((sum, status) => sum + status.buffered, 0),
       flush_failures: events.reduce((sum, status) => sum + status.flushFailures, 0),
-      ...summarise(pipelineStats.telemetry, eventsD1),
+      ...summarise(
+        pipelineStats.telemetry,
+        eventsD1,
+        sumOf(events, (status) => status.alarms),
+      ),
     },
     counters: {
       shard_count: shardCount,
       held: counters.reduce((sum, status) => sum + status.pending + status.inflight, 0),
       flush_failures: counters.reduce((sum, status) => sum + status.flushFailures, 0),
-      ...summarise(pipelineStats.counters, countersD1),
+      ...summarise(
+        pipelineStats.counters,
+        countersD1,
+        sumOf(counters, (status) => status.alarms),
+      ),
     },
     rate_limits: {
       checks: limiter.reduce((sum, cost) => sum + cost.calls, 0),

@@ -4,13 +4,16 @@
  * `RUNTIME_EVENT_DO_MODE`. Every test uses its own project id: D1 is shared by the tests of a file.
  */
 import type { MessageBatchMessage } from "cloudflare:test";
-import { env } from "cloudflare:workers";
-import { afterEach, describe, it, vi } from "vitest";
+import { env, exports } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { z } from "zod";
 import { config } from "../lib/config.ts";
 import { jsonBytes } from "../schemas/runtime-event.schema.ts";
 import { TelemetryEventsEnvelopeSchema } from "../schemas/envelope.schema.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
 import {
+  ADMIN_TOKEN,
+  BASE_URL,
   SENT,
   WAIT,
   countRows,
@@ -207,5 +210,41 @@ describe("large requests", () => {
       .bind(projectId)
       .first<{ bytes: number }>();
     expect(size?.bytes).toBe(events.reduce((sum, e) => sum + JSON.stringify(e.data).length, 0));
+  });
+});
+
+describe("GET /v1/admin/metrics", () => {
+  const Metrics = z.object({
+    telemetry: z.object({
+      shard_count: z.number(),
+      buffered: z.number(),
+      shard_rpcs: z.number(),
+      shard_alarms: z.number(),
+      d1: z.object({ round_trips: z.number(), statements: z.number(), rows_written: z.number() }),
+    }),
+  });
+  async function metrics() {
+    const response = await exports.default.fetch(`${BASE_URL}/v1/admin/metrics`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(response.status).toBe(200);
+    return Metrics.parse(await response.json()).telemetry;
+  }
+
+  it("counts the shard RPCs, shard alarms and D1 work an ingest caused", async ({ expect }) => {
+    const before = await metrics();
+    const projectId = uid("metrics");
+    const events = makeEvents(projectId, 150);
+    expect((await postEvents({ events })).status).toBe(202);
+    expect(await waitForRows(projectId, 150)).toBe(150);
+    await vi.waitUntil(async () => (await metrics()).buffered === 0, WAIT);
+
+    const after = await metrics();
+    expect(after.shard_count).toBe(config(env).SHARD_COUNT);
+    // One RPC per shard holding events of the message; the events are spread over several shards.
+    expect(after.shard_rpcs - before.shard_rpcs).toBeGreaterThan(1);
+    expect(after.shard_alarms - before.shard_alarms).toBeGreaterThan(0);
+    expect(after.d1.round_trips - before.d1.round_trips).toBeGreaterThan(0);
+    expect(after.d1.rows_written - before.d1.rows_written).toBeGreaterThanOrEqual(150);
   });
 });
