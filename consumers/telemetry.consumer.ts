@@ -37,6 +37,9 @@ export async function consumeTelemetry(batch: MessageBatch, env: Env): Promise<v
     case "off":
       await writeEachDirect(env, parsed);
       return;
+    case "batch":
+      await writeWholeBatch(env, parsed);
+      return;
     case "shadow": {
       // The shard path decides acks; the direct write runs alongside, deduped by the primary key.
       const [, direct] = await Promise.allSettled([viaShards(env, parsed), writeBatchDirect(env, parsed)]);
@@ -95,7 +98,29 @@ async function writeEachDirect(env: Env, parsed: Parsed<RuntimeEvent>[]): Promis
   await retryWithReasons(env.DB, TELEMETRY_QUEUE, failures);
 }
 
-/** Shadow path: the whole batch in one D1 batch of multi-row idempotent inserts. */
+/**
+ * `RUNTIME_EVENT_DO_MODE=batch`: the benchmark's middle arm, batching without Durable Objects. The
+ * whole queue batch goes to D1 in one `db.batch` (one round trip, one transaction); every message
+ * is acked once it commits, and all of them are retried with backoff if it fails. Nothing dedupes
+ * before D1: the primary key drops repeated ids.
+ */
+async function writeWholeBatch(env: Env, parsed: Parsed<RuntimeEvent>[]): Promise<void> {
+  try {
+    await writeBatchDirect(env, parsed);
+  } catch (error) {
+    log.warn("batch_write_failed", { messages: parsed.length, error: describeError(error) });
+    const reason = `batch D1 write failed: ${describeError(error)}`;
+    await retryWithReasons(
+      env.DB,
+      TELEMETRY_QUEUE,
+      parsed.map(({ message }) => ({ message, reason, delaySeconds: retryDelaySeconds(message.attempts) })),
+    );
+    return;
+  }
+  for (const { message } of parsed) message.ack();
+}
+
+/** Shadow and batch paths: the whole batch in one D1 batch of multi-row idempotent inserts. */
 async function writeBatchDirect(env: Env, parsed: Parsed<RuntimeEvent>[]): Promise<void> {
   const d1 = new D1Client(env.DB, pipelineStats.telemetry.d1);
   const now = Date.now();

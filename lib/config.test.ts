@@ -18,6 +18,11 @@ describe("config", () => {
     expect(() => config({ RUNTIME_EVENT_DO_MODE: "sideways" })).toThrow(/invalid configuration/);
     expect(() => config({ FLUSH_DELAY_MS: "-5" })).toThrow(/invalid configuration/);
   });
+
+  it("batch is a telemetry mode only: counters have no batch path", ({ expect }) => {
+    expect(config({ RUNTIME_EVENT_DO_MODE: "batch" }).RUNTIME_EVENT_DO_MODE).toBe("batch");
+    expect(() => config({ COUNTER_DO_MODE: "batch" })).toThrow(/invalid configuration/);
+  });
 });
 
 describe("RATE_LIMITS bounds", () => {

@@ -7,6 +7,12 @@ import { z } from "zod";
  */
 export const ModeSchema = z.enum(["primary", "shadow", "off"]);
 export type Mode = z.infer<typeof ModeSchema>;
+/**
+ * Telemetry has one more mode than counters: `batch` (one `db.batch` per queue batch, no Durable
+ * Objects), the benchmark's middle arm between `off` and the shards.
+ */
+export const RuntimeEventModeSchema = z.enum([...ModeSchema.options, "batch"]);
+export type RuntimeEventMode = z.infer<typeof RuntimeEventModeSchema>;
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -34,7 +40,7 @@ const RateLimitsSchema = z
   .default(DEFAULT_RATE_LIMITS);
 
 const ConfigSchema = z.object({
-  RUNTIME_EVENT_DO_MODE: ModeSchema.default("primary"),
+  RUNTIME_EVENT_DO_MODE: RuntimeEventModeSchema.default("primary"),
   COUNTER_DO_MODE: ModeSchema.default("primary"),
   SHARD_COUNT: z.coerce.number().int().min(1).max(1024).default(32),
   RATE_LIMITS: z

@@ -8,6 +8,7 @@ import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { config } from "../lib/config.ts";
+import { armFault, disarmFaults } from "../lib/faults.ts";
 import { jsonBytes } from "../schemas/runtime-event.schema.ts";
 import { TelemetryEventsEnvelopeSchema } from "../schemas/envelope.schema.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
@@ -22,6 +23,7 @@ import {
   observeShardIngests,
   postEvents,
   shardsHold,
+  telemetryMessages,
   uid,
   waitForRows,
 } from "./helpers.ts";
@@ -34,6 +36,7 @@ const QUEUE_MESSAGE_OVERHEAD = 100;
 
 afterEach(() => {
   vi.restoreAllMocks();
+  disarmFaults();
 });
 
 /**
@@ -65,6 +68,40 @@ function asRows(events: RuntimeEvent[]): StoredRow[] {
   return events
     .map((event) => ({ ...event, data: JSON.stringify(event.data) }))
     .toSorted((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+/** Delivers `messages` again (second attempt): all are acked and `projectId` then holds `rows` rows. */
+async function redeliverAndCount(
+  messages: readonly MessageBatchMessage[],
+  targetEnv: Env,
+  projectId: string,
+  rows: number,
+): Promise<void> {
+  const again = await deliver(
+    messages.map((m) => ({ ...m, attempts: 2 })),
+    targetEnv,
+  );
+  expect(again.retryMessages).toEqual([]);
+  expect(await countRows(projectId)).toBe(rows);
+}
+
+const MetricsSchema = z.object({
+  telemetry: z.object({
+    shard_count: z.number(),
+    buffered: z.number(),
+    shard_rpcs: z.number(),
+    shard_alarms: z.number(),
+    d1: z.object({ round_trips: z.number(), statements: z.number(), rows_written: z.number() }),
+  }),
+});
+
+/** `GET /v1/admin/metrics` → telemetry: pipeline counters since the isolate started. */
+async function metrics() {
+  const response = await exports.default.fetch(`${BASE_URL}/v1/admin/metrics`, {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  expect(response.status).toBe(200);
+  return MetricsSchema.parse(await response.json()).telemetry;
 }
 
 describe("RUNTIME_EVENT_DO_MODE", () => {
@@ -121,12 +158,50 @@ describe("RUNTIME_EVENT_DO_MODE", () => {
     expect(await shardsHold(events.map((e) => e.id))).toEqual({ seen: 0, buffered: 0 });
 
     // A redelivery (at least once) adds nothing.
-    const again = await deliver(
-      messages.map((m) => ({ ...m, attempts: 2 })),
-      offEnv,
-    );
-    expect(again.retryMessages).toEqual([]);
-    expect(await countRows(projectId)).toBe(25);
+    await redeliverAndCount(messages, offEnv, projectId, 25);
+  });
+
+  it("batch: the whole queue batch in one D1 round trip, each id stored once, the shards never touched", async ({
+    expect,
+  }) => {
+    const batchEnv: Env = { ...env, RUNTIME_EVENT_DO_MODE: "batch" };
+    expect(config(batchEnv).RUNTIME_EVENT_DO_MODE).toBe("batch");
+    const projectId = uid("batch");
+    const events = makeEvents(projectId, 25);
+    // 5 ids sent twice in the same request: nothing dedupes before D1, its primary key does.
+    const { status, messages } = await postAndCapture([...events, ...events.slice(0, 5)]);
+    expect(status).toBe(202);
+
+    const before = await metrics();
+    const result = await deliver(messages, batchEnv);
+    const after = await metrics();
+    expect(result.explicitAcks.toSorted()).toEqual(messages.map((m) => m.id).toSorted());
+    expect(result.retryMessages).toEqual([]);
+    expect(after.d1.round_trips - before.d1.round_trips).toBe(1);
+    expect(after.shard_rpcs - before.shard_rpcs).toBe(0);
+    expect(await storedRows(projectId)).toEqual(asRows(events));
+    expect(await shardsHold(events.map((e) => e.id))).toEqual({ seen: 0, buffered: 0 });
+
+    // A redelivery (at least once) adds nothing.
+    await redeliverAndCount(messages, batchEnv, projectId, 25);
+  });
+
+  it("batch: a failed D1 batch retries every message with backoff and stores nothing", async ({ expect }) => {
+    const batchEnv: Env = { ...env, RUNTIME_EVENT_DO_MODE: "batch" };
+    const projectId = uid("batch-fail");
+    const groups = [makeEvents(projectId, 10), makeEvents(`${projectId}-b`, 10)];
+    const messages = telemetryMessages(groups);
+    const fired = armFault("d1.batch", { times: 1 });
+
+    const result = await deliver(messages, batchEnv);
+    expect(fired()).toBe(1);
+    expect(result.explicitAcks).toEqual([]);
+    expect(result.retryMessages.map((r) => r.msgId).toSorted()).toEqual(messages.map((m) => m.id).toSorted());
+    for (const retry of result.retryMessages) expect(retry.delaySeconds).toBeGreaterThan(0);
+    expect(await countRows(projectId)).toBe(0);
+
+    // The queue's redelivery goes through.
+    await redeliverAndCount(messages, batchEnv, projectId, 10);
   });
 });
 
@@ -214,23 +289,6 @@ describe("large requests", () => {
 });
 
 describe("GET /v1/admin/metrics", () => {
-  const Metrics = z.object({
-    telemetry: z.object({
-      shard_count: z.number(),
-      buffered: z.number(),
-      shard_rpcs: z.number(),
-      shard_alarms: z.number(),
-      d1: z.object({ round_trips: z.number(), statements: z.number(), rows_written: z.number() }),
-    }),
-  });
-  async function metrics() {
-    const response = await exports.default.fetch(`${BASE_URL}/v1/admin/metrics`, {
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-    });
-    expect(response.status).toBe(200);
-    return Metrics.parse(await response.json()).telemetry;
-  }
-
   it("counts the shard RPCs, shard alarms and D1 work an ingest caused", async ({ expect }) => {
     const before = await metrics();
     const projectId = uid("metrics");
