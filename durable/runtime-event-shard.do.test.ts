@@ -9,6 +9,7 @@ import { config } from "../lib/config.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
 import { countRows, ingestHeld, makeEvent, makeEvents, shard, uid, waitForRows } from "../test/helpers.ts";
 import { FLUSH_THRESHOLD_ROWS, type RuntimeEventShard } from "./runtime-event-shard.do.ts";
+import { RUNTIME_EVENT_SHARD_MIGRATIONS } from "./runtime-event-shard.migrations.ts";
 
 /**
  * Ingests each group in turn inside the object, recording every alarm the shard sets and when
@@ -115,5 +116,73 @@ describe("RuntimeEventShard dedupe ledger", () => {
     expect(await ingestHeld(stub, events)).toEqual({ ok: true, value: { stored: 0, duplicates: 5 } });
     expect((await stub.status()).buffered).toBe(0);
     expect(await countRows(projectId)).toBe(5);
+  });
+});
+
+describe("RuntimeEventShard buffer of chunks", () => {
+  it("joins the chunks of many small ingests into one D1 statement per ~90 KB", async ({ expect }) => {
+    const projectId = uid("chunks");
+    const stub = shard(uid("chunks-shard"));
+    const events = makeEvents(projectId, 60);
+    for (let i = 0; i < events.length; i += 3) await ingestHeld(stub, events.slice(i, i + 3));
+    const held = await runInDurableObject(stub, (_instance, state) =>
+      state.storage.sql.exec<{ chunks: number }>("SELECT COUNT(*) AS chunks FROM chunks").one(),
+    );
+    expect(held.chunks).toBe(20);
+    expect((await stub.status()).buffered).toBe(60);
+
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await countRows(projectId)).toBe(60);
+    expect((await stub.status()).d1).toMatchObject({ roundTrips: 1, statements: 1 });
+  });
+
+  it("schema version 2 moves events buffered under version 1 into chunks, which flush intact", async ({ expect }) => {
+    const projectId = uid("v1");
+    const stub = shard(uid("v1-shard"));
+    const events = makeEvents(projectId, 4, { dataBytes: 40 });
+    // Put the object back at version 1 with four buffered rows, as a shard deployed before it had.
+    await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec("DROP VIEW buffered_events; DROP TABLE chunks; DROP TABLE seen; DROP TABLE state");
+      const v1 = RUNTIME_EVENT_SHARD_MIGRATIONS[0]?.up;
+      if (typeof v1 !== "string") throw new Error("version 1 is SQL");
+      sql.exec(v1);
+      sql.exec("DELETE FROM _schema_migrations WHERE version = 2");
+      events.forEach((event, i) =>
+        sql.exec(
+          "INSERT INTO buffer (id, project_id, type, ts, data, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+          event.id,
+          event.project_id,
+          event.type,
+          event.ts,
+          JSON.stringify(event.data),
+          1_000 + i,
+        ),
+      );
+    });
+    // A fresh instance applies version 2 in its constructor.
+    await evictDurableObject(stub);
+    const moved = await runInDurableObject(stub, (_instance, state) => ({
+      version: state.storage.sql.exec<{ v: number }>("SELECT MAX(version) AS v FROM _schema_migrations").one().v,
+      buffer: state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name = 'buffer'").toArray().length,
+      rows: state.storage.sql
+        .exec<{ id: string; received_at: number }>("SELECT id, received_at FROM buffered_events ORDER BY seq")
+        .toArray(),
+    }));
+    expect(moved.version).toBe(2);
+    expect(moved.buffer).toBe(0);
+    expect(moved.rows).toEqual(events.map((event, i) => ({ id: event.id, received_at: 1_000 + i })));
+
+    expect((await stub.flushNow()).ok).toBe(true);
+    const stored = await env.DB.prepare(
+      "SELECT id, data, received_at FROM runtime_events WHERE project_id = ? ORDER BY id",
+    )
+      .bind(projectId)
+      .all<{ id: string; data: string; received_at: number }>();
+    expect(stored.results).toEqual(
+      events
+        .map((event, i) => ({ id: event.id, data: JSON.stringify(event.data), received_at: 1_000 + i }))
+        .toSorted((a, b) => (a.id < b.id ? -1 : 1)),
+    );
   });
 });

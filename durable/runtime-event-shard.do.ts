@@ -5,21 +5,33 @@ import { D1Client, type D1Stats } from "../lib/d1.ts";
 import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";
 import { type Result, err, ok } from "../lib/result.ts";
-import { insertRuntimeEventStatements, writeEventAggregates } from "../lib/runtime-events.ts";
+import {
+  type RuntimeEventRow,
+  chunkRows,
+  insertEventChunkStatements,
+  mergeAggregates,
+  parseAggregates,
+  writeEventAggregates,
+} from "../lib/runtime-events.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
-import { type BufferRow, RUNTIME_EVENT_SHARD_MIGRATIONS } from "./runtime-event-shard.migrations.ts";
+import { type ChunkRow, RUNTIME_EVENT_SHARD_MIGRATIONS, insertChunk } from "./runtime-event-shard.migrations.ts";
 import { FLUSH_BACKOFF_CAP_MS, type Held, ShardTables } from "./shard-kit.ts";
 import { applySchema } from "./sql-schema.ts";
 
 /** Flush as soon as this many rows are buffered. */
 export const FLUSH_THRESHOLD_ROWS = 100;
 /**
- * Rows per D1 batch. With json_each inserts (~90 KB of rows per statement) 10,000 rows of a few
- * hundred bytes are a few dozen statements, far under D1's 1,000 queries per invocation even at
- * `FLUSH_BATCHES_PER_ALARM` batches; fewer, larger transactions are what D1's single writer is
- * fastest at (bench/investigation.md).
+ * Rows per D1 batch (at least one whole chunk, so it may exceed this by one ingest's chunk). With
+ * json_each inserts (~90 KB of rows per statement) 10,000 rows of a few hundred bytes are a few
+ * dozen statements; fewer, larger transactions are what D1's single writer is fastest at
+ * (bench/investigation.md).
  */
 export const FLUSH_BATCH_ROWS = 10_000;
+/**
+ * Bytes of rows per D1 batch: ≤ ~56 statements of 90 KB, so `FLUSH_BATCHES_PER_ALARM` batches stay
+ * far under D1's 1,000 queries per invocation however large the events are.
+ */
+export const FLUSH_BATCH_BYTES = 5_000_000;
 export const FLUSH_BATCHES_PER_ALARM = 4;
 export { FLUSH_BACKOFF_CAP_MS, LEDGER_RETENTION_MS, PRUNE_INTERVAL_MS } from "./shard-kit.ts";
 
@@ -49,6 +61,11 @@ export interface ShardStatus {
  * remembers every id it has stored (dedupe ledger), buffers new events in SQLite, and flushes
  * the buffer to D1 in multi-row batches: when ≥ 100 rows are waiting, or 5 s after the oldest
  * one arrived. A row leaves the buffer only after D1 committed it.
+ *
+ * The buffer is a table of chunks, one per ingest call (split at ≤ 90 KB), each already in the
+ * JSON form the D1 insert binds and carrying its Analytics Engine aggregates: an event costs one
+ * ledger insert in the shard's SQLite, and flushing re-encodes nothing. `buffered_events` is a
+ * view of it with one row per event.
  */
 export class RuntimeEventShard extends DurableObject<Env> {
   readonly #sql: SqlStorage;
@@ -75,19 +92,13 @@ export class RuntimeEventShard extends DurableObject<Env> {
     let stored = 0;
     try {
       this.ctx.storage.transactionSync(() => {
+        const fresh: RuntimeEventRow[] = [];
         for (const event of events) {
           if (!this.#tables.remember(event.id, now)) continue;
-          this.#sql.exec(
-            "INSERT INTO buffer (id, project_id, type, ts, data, received_at) VALUES (?, ?, ?, ?, ?, ?)",
-            event.id,
-            event.project_id,
-            event.type,
-            event.ts,
-            JSON.stringify(event.data),
-            now,
-          );
-          stored++;
+          fresh.push({ ...event, data: JSON.stringify(event.data), received_at: now });
         }
+        for (const chunk of chunkRows(fresh)) insertChunk(this.#sql, chunk, now);
+        stored = fresh.length;
         // Inside the transaction: a crash here rolls back every row of this call.
         fault("shard.ingest.after_write", { shard: this.#name() });
       });
@@ -108,9 +119,7 @@ export class RuntimeEventShard extends DurableObject<Env> {
 
   /** Buffer, ledger and flush health of this shard. */
   async status(): Promise<ShardStatus> {
-    const buffer = this.#sql
-      .exec<{ n: number; oldest: number | null }>("SELECT COUNT(*) AS n, MIN(received_at) AS oldest FROM buffer")
-      .one();
+    const buffer = this.#held();
     return {
       buffered: buffer.n,
       oldestBufferedAt: buffer.oldest,
@@ -138,7 +147,7 @@ export class RuntimeEventShard extends DurableObject<Env> {
         await this.ctx.storage.setAlarm(Date.now() + doublingMs(failures, 1_000, FLUSH_BACKOFF_CAP_MS));
         return;
       }
-      if (outcome.flushed < FLUSH_BATCH_ROWS) break;
+      if (outcome.flushed === 0 || this.#held().n === 0) break;
     }
     await this.#arm(Date.now());
   }
@@ -149,44 +158,64 @@ export class RuntimeEventShard extends DurableObject<Env> {
    * failure count drives the backoff in `#arm`.
    */
   async #flush(): Promise<{ ok: true; flushed: number } | { ok: false; message: string }> {
-    const rows = this.#sql
-      .exec<BufferRow>(
-        "SELECT seq, id, project_id, type, ts, data, received_at FROM buffer ORDER BY seq LIMIT ?",
-        FLUSH_BATCH_ROWS,
-      )
-      .toArray();
-    const last = rows.at(-1);
+    const chunks = this.#oldestChunks();
+    const last = chunks.at(-1);
     if (!last) return { ok: true, flushed: 0 };
+    const rows = chunks.reduce((sum, chunk) => sum + chunk.n, 0);
     try {
-      await this.#d1.batch(insertRuntimeEventStatements(this.#d1, rows));
-      fault("shard.flush.after_d1_commit", { shard: this.#name(), rows: rows.length });
-      writeEventAggregates(this.env.EVENTS_AE, rows);
+      await this.#d1.batch(insertEventChunkStatements(this.#d1, chunks));
+      fault("shard.flush.after_d1_commit", { shard: this.#name(), rows });
+      const aggregates = chunks.flatMap((chunk) => parseAggregates(chunk.aggregates));
+      writeEventAggregates(this.env.EVENTS_AE, mergeAggregates(aggregates));
     } catch (error) {
       const failures = this.#tables.get("flush_failures") + 1;
       this.#tables.set("flush_failures", failures);
       const message = describeError(error);
       log.error("shard_flush_failed", {
         shard: this.#name(),
-        rows: rows.length,
+        rows,
         attempt: failures,
         retry_in_ms: doublingMs(failures, 1_000, FLUSH_BACKOFF_CAP_MS),
         error: message,
       });
       return { ok: false, message };
     }
-    // Rows that arrived during the D1 round trip have a larger seq and stay buffered.
-    this.#sql.exec("DELETE FROM buffer WHERE seq <= ?", last.seq);
+    // Chunks that arrived during the D1 round trip have a larger seq and stay buffered.
+    this.#sql.exec("DELETE FROM chunks WHERE seq <= ?", last.seq);
     if (this.#tables.get("flush_failures") > 0) {
       log.info("shard_flush_recovered", { shard: this.#name(), after_failures: this.#tables.get("flush_failures") });
       this.#tables.set("flush_failures", 0);
     }
-    return { ok: true, flushed: rows.length };
+    return { ok: true, flushed: rows };
   }
 
   /** Arms the alarm for the next flush (now if ≥ 100 rows wait, else 5 s after the oldest) or prune. */
   async #arm(now: number): Promise<void> {
-    const held = this.#sql.exec<Held>("SELECT COUNT(*) AS n, MIN(received_at) AS oldest FROM buffer").one();
-    await this.#tables.arm(this.ctx.storage, now, held, FLUSH_THRESHOLD_ROWS, config(this.env).FLUSH_DELAY_MS);
+    await this.#tables.arm(this.ctx.storage, now, this.#held(), FLUSH_THRESHOLD_ROWS, config(this.env).FLUSH_DELAY_MS);
+  }
+
+  /** Events buffered and when the oldest arrived. */
+  #held(): Held {
+    return this.#sql
+      .exec<{ n: number; oldest: number | null }>(
+        "SELECT COALESCE(SUM(n), 0) AS n, MIN(received_at) AS oldest FROM chunks",
+      )
+      .one();
+  }
+
+  /** The oldest chunks, up to `FLUSH_BATCH_ROWS` events and `FLUSH_BATCH_BYTES` (at least one chunk). */
+  #oldestChunks(): Pick<ChunkRow, "seq" | "rows" | "n" | "aggregates">[] {
+    const picked: Pick<ChunkRow, "seq" | "rows" | "n" | "aggregates">[] = [];
+    let rows = 0;
+    let bytes = 0;
+    const cursor = this.#sql.exec<ChunkRow>("SELECT seq, rows, n, bytes, aggregates FROM chunks ORDER BY seq");
+    for (const chunk of cursor) {
+      if (picked.length > 0 && (rows + chunk.n > FLUSH_BATCH_ROWS || bytes + chunk.bytes > FLUSH_BATCH_BYTES)) break;
+      picked.push(chunk);
+      rows += chunk.n;
+      bytes += chunk.bytes;
+    }
+    return picked;
   }
 
   #name(): string {

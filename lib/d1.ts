@@ -1,4 +1,5 @@
 import { fault } from "./faults.ts";
+import { utf8Length } from "./utf8.ts";
 
 /**
  * D1 access with accounting. Every round trip to D1 goes through `D1Client`, which counts round
@@ -54,10 +55,8 @@ export class D1Client {
 export const D1_MAX_BOUND_PARAMETERS = 100;
 export const D1_MAX_STATEMENT_BYTES = 100_000;
 
-const encoder = new TextEncoder();
-
 function paramBytes(value: unknown): number {
-  if (typeof value === "string") return encoder.encode(value).byteLength;
+  if (typeof value === "string") return utf8Length(value);
   if (value === null || value === undefined) return 4;
   return 8;
 }
@@ -116,35 +115,63 @@ export function multiRowInserts(
 export const JSON_ROWS_BUDGET_BYTES = 90_000;
 
 /**
- * Multi-row inserts that bind the rows as ONE JSON array of tuples, expanded by `json_each`:
- * `INSERT INTO t (a, b) SELECT value->>0, value->>1 FROM json_each(?) WHERE true ON CONFLICT …`.
- * One bound parameter per statement and each statement's JSON under ~90 KB, so a flush of
- * thousands of rows is a handful of statements instead of one per 16 rows (D1 counts statements
- * against its per-invocation query limit, and each one costs parse and bind work).
+ * The SQL of a json_each insert: `INSERT INTO t (a, b) SELECT value->>0, value->>1 FROM json_each(?)
+ * WHERE true ON CONFLICT …`, binding the rows as ONE JSON array of tuples.
  * (`WHERE true` resolves SQLite's parse ambiguity between `SELECT … ON CONFLICT` and a join's ON.)
+ */
+export function jsonRowsInsertSql(insert: MultiRowInsert): string {
+  const select = Array.from({ length: insert.columns }, (_, i) => `value->>${i}`).join(", ");
+  return `${insert.head} SELECT ${select} FROM json_each(?) WHERE true ${insert.tail}`;
+}
+
+/** A run of rows packed as one JSON array: rows `[from, to)` of the input, `bytes` of UTF-8 JSON. */
+export interface JsonRowsPack {
+  json: string;
+  from: number;
+  to: number;
+  bytes: number;
+}
+
+/**
+ * Packs JSON-encoded rows, in order, into JSON arrays of at most `budget` bytes each (a single
+ * row larger than the budget gets an array of its own).
+ */
+export function packJsonRows(rows: readonly string[], budget = JSON_ROWS_BUDGET_BYTES): JsonRowsPack[] {
+  const packs: JsonRowsPack[] = [];
+  let from = 0;
+  let bytes = 2; // "[" and "]"
+  rows.forEach((row, index) => {
+    const size = utf8Length(row) + 1; // its comma
+    if (index > from && bytes + size > budget) {
+      packs.push(pack(rows, from, index, bytes));
+      from = index;
+      bytes = 2;
+    }
+    bytes += size;
+  });
+  if (rows.length > from) packs.push(pack(rows, from, rows.length, bytes));
+  return packs;
+}
+
+function pack(rows: readonly string[], from: number, to: number, bytes: number): JsonRowsPack {
+  return { json: `[${rows.slice(from, to).join(",")}]`, from, to, bytes: bytes - 1 };
+}
+
+/**
+ * Multi-row inserts as json_each statements (`jsonRowsInsertSql`), each binding ≤ 90 KB of rows:
+ * one bound parameter per statement, so a flush of thousands of rows is a handful of statements
+ * instead of one per 16 rows (D1 counts statements against its per-invocation query limit, and
+ * each one costs parse and bind work).
  */
 export function jsonRowInserts(
   db: { prepare(query: string): D1PreparedStatement },
   insert: MultiRowInsert,
   rows: readonly (readonly unknown[])[],
 ): D1PreparedStatement[] {
-  const select = Array.from({ length: insert.columns }, (_, i) => `value->>${i}`).join(", ");
-  const sql = `${insert.head} SELECT ${select} FROM json_each(?) WHERE true ${insert.tail}`;
-  const statements: D1PreparedStatement[] = [];
-  let chunk: string[] = [];
-  let bytes = 2;
-  for (const row of rows) {
+  const sql = jsonRowsInsertSql(insert);
+  const encoded = rows.map((row) => {
     if (row.length !== insert.columns) throw new Error(`row has ${row.length} values, expected ${insert.columns}`);
-    const json = JSON.stringify(row);
-    const size = encoder.encode(json).byteLength + 1;
-    if (chunk.length > 0 && bytes + size > JSON_ROWS_BUDGET_BYTES) {
-      statements.push(db.prepare(sql).bind(`[${chunk.join(",")}]`));
-      chunk = [];
-      bytes = 2;
-    }
-    chunk.push(json);
-    bytes += size;
-  }
-  if (chunk.length > 0) statements.push(db.prepare(sql).bind(`[${chunk.join(",")}]`));
-  return statements;
+    return JSON.stringify(row);
+  });
+  return packJsonRows(encoded).map((packed) => db.prepare(sql).bind(packed.json));
 }

@@ -1,8 +1,9 @@
+import { z } from "zod";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
-import { type D1Client, jsonRowInserts } from "./d1.ts";
+import { type D1Client, jsonRowInserts, jsonRowsInsertSql, packJsonRows } from "./d1.ts";
 
 /** A runtime event as stored: the event plus when Shipyard first stored it. */
-export interface RuntimeEventRow {
+export type RuntimeEventRow = {
   id: string;
   project_id: string;
   type: string;
@@ -10,7 +11,7 @@ export interface RuntimeEventRow {
   /** JSON text of the event's `data`. */
   data: string;
   received_at: number;
-}
+};
 
 const INSERT = {
   head: "INSERT INTO runtime_events (id, project_id, type, ts, data, received_at)",
@@ -21,6 +22,53 @@ const INSERT = {
 
 export function toRow(event: RuntimeEvent, receivedAt: number): RuntimeEventRow {
   return { ...event, data: JSON.stringify(event.data), received_at: receivedAt };
+}
+
+/**
+ * A run of buffered events in the json_each form a D1 insert binds as is: `rows` is a JSON array
+ * of `[id, project_id, type, ts, data, received_at]` tuples (`data` as JSON text), ≤ 90 KB, with
+ * the run's Analytics Engine aggregates. A shard buffers these instead of one row per event, so
+ * neither storing nor flushing an event re-encodes or re-indexes it.
+ */
+export interface EventChunk {
+  rows: string;
+  n: number;
+  bytes: number;
+  aggregates: EventAggregate[];
+}
+
+/** Events of one (project, type): `[project_id, type, count, min ts, max ts]`. */
+export type EventAggregate = [project: string, type: string, count: number, minTs: number, maxTs: number];
+
+const EventAggregatesSchema = z.array(z.tuple([z.string(), z.string(), z.number(), z.number(), z.number()]));
+
+/** Reads a chunk's stored aggregates back. */
+export function parseAggregates(json: string): EventAggregate[] {
+  return EventAggregatesSchema.parse(JSON.parse(json));
+}
+
+/** Packs stored-form rows into chunks of ≤ 90 KB of rows, with their aggregates. */
+export function chunkRows(rows: readonly RuntimeEventRow[]): EventChunk[] {
+  const tuples = rows.map((r) => JSON.stringify([r.id, r.project_id, r.type, r.ts, r.data, r.received_at]));
+  return packJsonRows(tuples).map((packed) => ({
+    rows: packed.json,
+    n: packed.to - packed.from,
+    bytes: packed.bytes,
+    aggregates: aggregateEvents(rows.slice(packed.from, packed.to)),
+  }));
+}
+
+/**
+ * Joins consecutive chunks into as few json_each inserts as fit 90 KB each (chunks from small
+ * ingests are small; joining two JSON arrays is a string splice, nothing is re-parsed).
+ */
+export function insertEventChunkStatements(
+  d1: D1Client,
+  chunks: readonly Pick<EventChunk, "rows">[],
+): D1PreparedStatement[] {
+  const sql = jsonRowsInsertSql(INSERT);
+  const inner = chunks.map((chunk) => chunk.rows.slice(1, -1)).filter((rows) => rows.length > 0);
+  return packJsonRows(inner).map((packed) => d1.prepare(sql).bind(packed.json));
 }
 
 /**
@@ -48,27 +96,34 @@ export function insertOneRuntimeEvent(d1: D1Client, row: RuntimeEventRow): D1Pre
  */
 export const AE_MAX_POINTS_PER_INVOCATION = 250;
 
-export function writeEventAggregates(dataset: AnalyticsEngineDataset, rows: readonly RuntimeEventRow[]): number {
-  const groups = new Map<string, { project: string; type: string; count: number; minTs: number; maxTs: number }>();
-  for (const row of rows) {
-    const key = `${row.project_id}\u0000${row.type}`;
+export function aggregateEvents(events: readonly Pick<RuntimeEvent, "project_id" | "type" | "ts">[]): EventAggregate[] {
+  return mergeAggregates(events.map((e): EventAggregate => [e.project_id, e.type, 1, e.ts, e.ts]));
+}
+
+/** Sums aggregates of the same (project, type). */
+export function mergeAggregates(aggregates: Iterable<EventAggregate>): EventAggregate[] {
+  const groups = new Map<string, EventAggregate>();
+  for (const aggregate of aggregates) {
+    const [project, type, count, minTs, maxTs] = aggregate;
+    const key = `${project}\u0000${type}`;
     const group = groups.get(key);
     if (group) {
-      group.count++;
-      group.minTs = Math.min(group.minTs, row.ts);
-      group.maxTs = Math.max(group.maxTs, row.ts);
+      group[2] += count;
+      group[3] = Math.min(group[3], minTs);
+      group[4] = Math.max(group[4], maxTs);
     } else {
-      groups.set(key, { project: row.project_id, type: row.type, count: 1, minTs: row.ts, maxTs: row.ts });
+      groups.set(key, [project, type, count, minTs, maxTs]);
     }
   }
+  return [...groups.values()];
+}
+
+/** One data point per (project, type) aggregate, at most `AE_MAX_POINTS_PER_INVOCATION`. */
+export function writeEventAggregates(dataset: AnalyticsEngineDataset, aggregates: readonly EventAggregate[]): number {
   let written = 0;
-  for (const group of groups.values()) {
+  for (const [project, type, count, minTs, maxTs] of aggregates) {
     if (written >= AE_MAX_POINTS_PER_INVOCATION) break;
-    dataset.writeDataPoint({
-      indexes: [group.project],
-      blobs: [group.project, group.type],
-      doubles: [group.count, group.minTs, group.maxTs],
-    });
+    dataset.writeDataPoint({ indexes: [project], blobs: [project, type], doubles: [count, minTs, maxTs] });
     written++;
   }
   return written;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { utf8Length } from "../lib/utf8.ts";
 import { StoredTextSchema } from "./text.schema.ts";
 
 /** Largest `data` object accepted per event, measured as UTF-8 JSON. */
@@ -6,11 +7,9 @@ export const MAX_EVENT_DATA_BYTES = 16 * 1024;
 /** Events per `POST /v1/events` request. */
 export const MAX_EVENTS_PER_REQUEST = 1000;
 
-const encoder = new TextEncoder();
-
 /** Byte length of a value serialised as JSON (what D1 and the queue will carry). */
 export function jsonBytes(value: unknown): number {
-  return encoder.encode(JSON.stringify(value)).byteLength;
+  return utf8Length(JSON.stringify(value));
 }
 
 /**

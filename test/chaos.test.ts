@@ -430,7 +430,7 @@ async function afterTheDedupeWindow(run: Run) {
   );
   const forgotten = new Set<string>();
   for (const event of eventCandidates.filter((e) => inEvents.has(e.id))) {
-    for (const id of await forget(shard(shardOf(event.id)), [event.id], ["buffer"])) forgotten.add(id);
+    for (const id of await forget(shard(shardOf(event.id)), [event.id], ["buffered_events"])) forgotten.add(id);
   }
   for (const inc of incCandidates.filter((i) => inLedger.has(i.id))) {
     const name = counterShardName(counterShardOf(inc.scope, inc.key, shardCount()));

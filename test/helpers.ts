@@ -188,7 +188,7 @@ export function spyOnTelemetrySends() {
 /** What a successful `sendBatch` resolves to, for spies that capture instead of sending. */
 export const SENT: QueueSendBatchResponse = { metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } };
 
-/** How many of `ids` a shard has in its dedupe ledger (`seen`) and in its buffer. */
+/** How many of `ids` a shard has in its dedupe ledger (`seen`) and in its buffer (`buffered_events`). */
 export async function shardHolds(name: string, ids: readonly string[]): Promise<{ seen: number; buffered: number }> {
   return runInDurableObject(shard(name), (_instance, state) => {
     const count = (table: string) =>
@@ -198,7 +198,7 @@ export async function shardHolds(name: string, ids: readonly string[]): Promise<
           JSON.stringify(ids),
         )
         .one().n;
-    return { seen: count("seen"), buffered: count("buffer") };
+    return { seen: count("seen"), buffered: count("buffered_events") };
   });
 }
 

@@ -1,0 +1,25 @@
+/**
+ * UTF-8 byte length of a string without encoding it (no allocation; this runs several times per
+ * event on the ingest path). Matches `new TextEncoder().encode(text).byteLength`: a surrogate
+ * pair is 4 bytes, a lone surrogate 3 (it is encoded as U+FFFD).
+ */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) {
+      bytes += 1;
+    } else if (code >= 0xd800 && code <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
+      bytes += 2; // two UTF-16 units, four bytes
+      i++;
+    } else {
+      bytes += 2;
+    }
+  }
+  return bytes;
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}
