@@ -49,6 +49,7 @@ export const fmt = {
       : "n/a",
   s: (ms: number) => `${(ms / 1000).toFixed(1)} s`,
   pct: (n: number) => `${(n * 100).toFixed(1)} %`,
+  mib: (bytes: number) => `${Math.round(bytes / 1024 / 1024).toLocaleString("en-US")} MiB`,
 };
 
 export interface Check {

@@ -48,6 +48,8 @@ const TelemetryMetricsSchema = z.looseObject({
   buffered: z.number(),
   flush_failures: z.number(),
   shard_rpcs: z.number(),
+  /** Alarm invocations of the shards: with `shard_rpcs`, the Durable Object requests the pipeline made. */
+  shard_alarms: z.number(),
   d1: z.looseObject({ round_trips: z.number(), statements: z.number(), rows_written: z.number() }),
 });
 export type TelemetryMetrics = z.infer<typeof TelemetryMetricsSchema>;
@@ -423,25 +425,56 @@ export class Stack {
    * whether one thread (workerd runs every isolate on one thread) was the limit.
    */
   cpu(): CpuReading {
-    const pgid = this.#child?.pid;
     const reading: CpuReading = { at: Date.now(), threads: new Map() };
-    if (pgid === undefined) return reading;
-    for (const entry of readdirSync("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      const stat = readStat(`/proc/${entry}/stat`);
-      if (!stat || stat.pgrp !== pgid) continue;
+    for (const { pid, comm } of this.#processes()) {
       let tasks: string[] = [];
       try {
-        tasks = readdirSync(`/proc/${entry}/task`);
+        tasks = readdirSync(`/proc/${pid}/task`);
       } catch {
         continue;
       }
       for (const tid of tasks) {
-        const thread = readStat(`/proc/${entry}/task/${tid}/stat`);
-        if (thread) reading.threads.set(`${stat.comm}/${thread.comm}#${tid}`, thread.seconds);
+        const thread = readStat(`/proc/${pid}/task/${tid}/stat`);
+        if (thread) reading.threads.set(`${comm}/${thread.comm}#${tid}`, thread.seconds);
       }
     }
     return reading;
+  }
+
+  /**
+   * Resident memory of the stack's processes now (VmRSS), and the workerd processes' high-water
+   * mark since they started (VmHWM), from /proc/<pid>/status, in bytes.
+   */
+  memory(): MemoryReading {
+    const reading: MemoryReading = { workerd: 0, stack: 0, workerdHighWater: 0 };
+    for (const { pid, comm } of this.#processes()) {
+      let status: string;
+      try {
+        status = readFileSync(`/proc/${pid}/status`, "utf8");
+      } catch {
+        continue;
+      }
+      const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
+      reading.stack += kib("VmRSS");
+      if (comm === "workerd") {
+        reading.workerd += kib("VmRSS");
+        reading.workerdHighWater += kib("VmHWM");
+      }
+    }
+    return reading;
+  }
+
+  /** The processes of the stack's process group (wrangler, workerd, esbuild), from /proc. */
+  #processes(): { pid: string; comm: string }[] {
+    const pgid = this.#child?.pid;
+    if (pgid === undefined) return [];
+    const found: { pid: string; comm: string }[] = [];
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = readStat(`/proc/${entry}/stat`);
+      if (stat && stat.pgrp === pgid) found.push({ pid: entry, comm: stat.comm });
+    }
+    return found;
   }
 
   /** SIGKILLs the process group at once (synchronous; for `process.on("exit")`). */
@@ -481,6 +514,25 @@ export class Stack {
     this.mark("stopped");
     await new Promise<void>((resolve) => this.#log.end(() => resolve()));
   }
+}
+
+/** Resident memory in bytes: see `Stack.memory()`. */
+export interface MemoryReading {
+  /** VmRSS of the workerd processes (the runtime: Worker, Durable Objects, D1, queues). */
+  workerd: number;
+  /** VmRSS of every process of the stack (wrangler's Node, workerd, esbuild). */
+  stack: number;
+  /** VmHWM of the workerd processes: the most they held at any moment since they started. */
+  workerdHighWater: number;
+}
+
+/** The larger of each figure of two readings (a running peak). */
+export function maxMemory(a: MemoryReading, b: MemoryReading): MemoryReading {
+  return {
+    workerd: Math.max(a.workerd, b.workerd),
+    stack: Math.max(a.stack, b.stack),
+    workerdHighWater: Math.max(a.workerdHighWater, b.workerdHighWater),
+  };
 }
 
 export interface CpuReading {

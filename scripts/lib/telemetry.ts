@@ -258,6 +258,8 @@ export interface SendStats {
   firstSendAt: number;
   lastAnswerAt: number;
   latenciesMs: number[];
+  /** When each request (by index in the plan) was answered 202 (epoch ms; undefined if never). */
+  acceptedAt: number[];
 }
 
 export interface SendOptions {
@@ -296,6 +298,7 @@ export async function sendRequests(
     firstSendAt: 0,
     lastAnswerAt: 0,
     latenciesMs: [],
+    acceptedAt: [],
   };
   const maxAttempts = options.maxAttempts ?? 8;
   let cursor = 0;
@@ -315,6 +318,7 @@ export async function sendRequests(
           stats.latenciesMs.push(answer.ms);
           if (status >= 500) stats.serverErrors++;
           if (status === 202) {
+            stats.acceptedAt[index] = Date.now();
             stats.events += request.events;
             stats.accepted += AcceptedSchema.parse(answer.body).accepted;
             break;
