@@ -14,8 +14,8 @@
  * memory of workerd, CPU. The headline is the ratios C/A, C/B, B/A. Parts: scripts/bench/.
  *
  *   npm run bench -- [--only telemetry,sweep,counters,enforcement] [--arms off,batch,primary]
- *                    [--n-off 20000] [--n-batch 200000] [--n-primary 400000] [--n-shadow 20000]
- *                    [--counts 1,8,32,64] [--n-sweep 100000]
+ *                    [--n-off 20000] [--n-batch 400000] [--n-primary 400000] [--n-shadow 20000]
+ *                    [--counts 1,8,32,64] [--n-sweep 200000]
  *                    [--n-counters-off 5000] [--n-counters-primary 100000] [--counters 1000]
  *                    [--projects 10000] [--over-percent 1]
  *                    [--clients 4] [--timeout 300] [--var NAME:value ...] [--profile] [--local-observability]
@@ -50,11 +50,11 @@ const { values: args } = parseArgs({
     only: { type: "string" },
     arms: { type: "string", default: "off,batch,primary" },
     "n-off": { type: "string", default: "20000" },
-    "n-batch": { type: "string", default: "200000" },
+    "n-batch": { type: "string", default: "400000" },
     "n-primary": { type: "string", default: "400000" },
     "n-shadow": { type: "string", default: "20000" },
     counts: { type: "string", default: "1,8,32,64" },
-    "n-sweep": { type: "string", default: "100000" },
+    "n-sweep": { type: "string", default: "200000" },
     "n-counters-off": { type: "string", default: "5000" },
     "n-counters-primary": { type: "string", default: "100000" },
     counters: { type: "string", default: "1000" },

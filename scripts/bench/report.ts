@@ -117,6 +117,18 @@ function cpuCells(cpu: CpuSummary | null): string {
   return `${fmt.dec(cpu.cores, 2)} cores | ${cpu.busiest} at ${fmt.dec(cpu.busiestCores * 100, 0)} % of a core | ${fmt.dec(cpu.clientCores, 2)} cores | ${fmt.dec(cpu.otherCores, 2)} cores | ${cpu.cpuPressure === null ? "—" : fmt.pct(cpu.cpuPressure)}`;
 }
 
+/**
+ * Wall time of the queue consumer per event: the sum of the measured queue batches' durations ÷ N.
+ * For B it is the consumer plus the whole D1 write (one db.batch per queue batch), so its inverse
+ * bounds the rows/s one D1 writer takes on this core; for C it is the consumer plus the shards'
+ * ingest (their flushes run later, in alarms).
+ */
+function consumerUsPerEvent(r: TelemetryResult): string {
+  if (r.queueBatches.length === 0) return "—";
+  const ms = r.queueBatches.reduce((sum, batch) => sum + batch.ms, 0);
+  return `${fmt.dec((ms * 1000) / r.events)} µs`;
+}
+
 function batchSummary(r: TelemetryResult): string {
   const batches = r.queueBatches;
   if (batches.length === 0) return "—";
@@ -257,11 +269,11 @@ export function renderMarkdown(results: BenchResults): string {
     lines.push(
       "### CPU, memory and queue batches (telemetry)",
       "",
-      "| arm | stack CPU, first send → 95 % | busiest thread | this client | other processes | CPU pressure | peak RSS, whole stack | workerd high-water mark | D1 polls (mean / max interval) | queue batches | request p50 / p99 |",
-      "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|",
+      "| arm | stack CPU, first send → 95 % | busiest thread | this client | other processes | CPU pressure | peak RSS, whole stack | workerd high-water mark | D1 polls (mean / max interval) | queue batches | queue consumer time per event | request p50 / p99 |",
+      "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
       ...telemetry.map(
         (r) =>
-          `| ${armLabel(r)} | ${cpuCells(r.cpu)} | ${fmt.mib(r.memory.stack)} | ${fmt.mib(r.memory.workerdHighWater)} | ${fmt.int(r.latency.pollMeanMs)} / ${fmt.int(r.latency.pollMaxMs)} ms | ${batchSummary(r)} | ${fmt.int(r.requestP50)} / ${fmt.int(r.requestP99)} ms |`,
+          `| ${armLabel(r)} | ${cpuCells(r.cpu)} | ${fmt.mib(r.memory.stack)} | ${fmt.mib(r.memory.workerdHighWater)} | ${fmt.int(r.latency.pollMeanMs)} / ${fmt.int(r.latency.pollMaxMs)} ms | ${batchSummary(r)} | ${consumerUsPerEvent(r)} | ${fmt.int(r.requestP50)} / ${fmt.int(r.requestP99)} ms |`,
       ),
       "",
     );
@@ -291,6 +303,7 @@ export function renderMarkdown(results: BenchResults): string {
     "- *End to end* = 0.95·N ÷ (time from the first request until 95 % of the N events are rows in D1); the last 5 % are excluded because the shards hold a partial buffer up to `FLUSH_DELAY_MS` (5 s) before flushing it. *Ingress* is N ÷ time until the last 202.",
     "- *Ingest → visible* is per event: from the 202 of the request that carried it until a poll of D1 first sees its row (ids name their request; each poll counts the rows added since the last one, by request). Percentiles are over all N events.",
     "- Per-1k figures are deltas of `GET /v1/admin/metrics` over the measured window (after a 1,000-event warm-up), divided by N. Durable Object requests = shard RPCs from the consumer + shard alarm invocations; the rate limiter adds one more per HTTP request (1 per 1,000 events here; see the counters section).",
+    "- *Queue consumer time per event* = the summed durations of the queue batches (wrangler's `QUEUE shipyard-telemetry a/b (ms)` lines) ÷ N: for B the consumer and its whole D1 write, so its inverse bounds what one D1 writer takes on this core; for C the consumer and the shards' ingest (flushes run later, in alarms).",
     "- *Peak RSS* is the largest VmRSS of the workerd processes sampled at every poll over the measured window; the high-water mark (VmHWM) is since the process started, warm-up included.",
     "- Locally everything (Worker, queue consumer, every shard, D1, the queue broker) shares one workerd thread, so this measures CPU per event on one core, not the distributed design: `bench/investigation.md` says where the time goes, `docs/scale.md` carries the per-event costs to Cloudflare's limits.",
     "- Raw timelines (D1 rows per poll, shard buffers every 2 s, every queue batch) are in `bench/out/`; wrangler's output in `.wrangler/bench-<arm>.log`.",
