@@ -269,11 +269,11 @@ export function renderMarkdown(results: BenchResults): string {
     lines.push(
       "### CPU, memory and queue batches (telemetry)",
       "",
-      "| arm | stack CPU, first send → 95 % | busiest thread | this client | other processes | CPU pressure | peak RSS, whole stack | workerd high-water mark | D1 polls (mean / max interval) | queue batches | queue consumer time per event | request p50 / p99 |",
-      "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+      "| arm | stack CPU, first send → 95 % | busiest thread | this client | other processes | CPU pressure | peak RSS, whole stack | workerd high-water mark | D1 polls (mean / max interval) | queue batches | queue consumer time per event | D1 bytes per row | request p50 / p99 |",
+      "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
       ...telemetry.map(
         (r) =>
-          `| ${armLabel(r)} | ${cpuCells(r.cpu)} | ${fmt.mib(r.memory.stack)} | ${fmt.mib(r.memory.workerdHighWater)} | ${fmt.int(r.latency.pollMeanMs)} / ${fmt.int(r.latency.pollMaxMs)} ms | ${batchSummary(r)} | ${consumerUsPerEvent(r)} | ${fmt.int(r.requestP50)} / ${fmt.int(r.requestP99)} ms |`,
+          `| ${armLabel(r)} | ${cpuCells(r.cpu)} | ${fmt.mib(r.memory.stack)} | ${fmt.mib(r.memory.workerdHighWater)} | ${fmt.int(r.latency.pollMeanMs)} / ${fmt.int(r.latency.pollMaxMs)} ms | ${batchSummary(r)} | ${consumerUsPerEvent(r)} | ${fmt.int(r.d1BytesPerRow)} B | ${fmt.int(r.requestP50)} / ${fmt.int(r.requestP99)} ms |`,
       ),
       "",
     );
@@ -304,6 +304,7 @@ export function renderMarkdown(results: BenchResults): string {
     "- *Ingest → visible* is per event: from the 202 of the request that carried it until a poll of D1 first sees its row (ids name their request; each poll counts the rows added since the last one, by request). Percentiles are over all N events.",
     "- Per-1k figures are deltas of `GET /v1/admin/metrics` over the measured window (after a 1,000-event warm-up), divided by N. Durable Object requests = shard RPCs from the consumer + shard alarm invocations; the rate limiter adds one more per HTTP request (1 per 1,000 events here; see the counters section).",
     "- *Queue consumer time per event* = the summed durations of the queue batches (wrangler's `QUEUE shipyard-telemetry a/b (ms)` lines) ÷ N: for B the consumer and its whole D1 write, so its inverse bounds what one D1 writer takes on this core; for C the consumer and the shards' ingest (flushes run later, in alarms).",
+    "- *D1 bytes per row* = the D1 database's size (pages × page size: every table and index) ÷ the rows of `runtime_events` after the arm: what an event costs against D1's 10 GB per database.",
     "- *Peak RSS* is the largest VmRSS of the workerd processes sampled at every poll over the measured window; the high-water mark (VmHWM) is since the process started, warm-up included.",
     "- Locally everything (Worker, queue consumer, every shard, D1, the queue broker) shares one workerd thread, so this measures CPU per event on one core, not the distributed design: `bench/investigation.md` says where the time goes, `docs/scale.md` carries the per-event costs to Cloudflare's limits.",
     "- Raw timelines (D1 rows per poll, shard buffers every 2 s, every queue batch) are in `bench/out/`; wrangler's output in `.wrangler/bench-<arm>.log`.",

@@ -9,6 +9,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { z } from "zod";
 import { type ProfileSummary, Profiler, summarize, writeProfile } from "../lib/profile.ts";
 import { fmt } from "../lib/report.ts";
 import { type MemoryReading, type Stack, type TelemetryMetrics, machine, maxMemory, startStack } from "../lib/stack.ts";
@@ -63,6 +64,8 @@ export interface TelemetryResult {
   /** Durable Object requests the pipeline made: shard RPCs plus shard alarms. */
   doRequestsPer1k: number;
   rowsWritten: number;
+  /** D1's database size (every table and index) ÷ rows of runtime_events, after the arm. */
+  d1BytesPerRow: number;
   flushFailures: number;
   retries: number;
   serverErrors: number;
@@ -79,6 +82,11 @@ export interface TelemetryResult {
   log: string;
   error?: string;
 }
+
+/** The D1 database's size as SQLite sees it (through the WAL) and the events it holds. */
+const DATABASE_SIZE_SQL =
+  "SELECT (SELECT page_count FROM pragma_page_count()) * (SELECT page_size FROM pragma_page_size()) AS bytes, (SELECT COUNT(*) FROM runtime_events) AS rows";
+const SizeSchema = z.object({ bytes: z.coerce.number(), rows: z.coerce.number() });
 
 const WARMUP_EVENTS = 1000;
 const REQUEST_EVENTS = 1000;
@@ -243,6 +251,7 @@ export async function runTelemetryArm(arm: TelemetryArm, options: BenchOptions):
       );
     }
     const final = await stack.metrics();
+    const size = SizeSchema.parse((await stack.queryD1(DATABASE_SIZE_SQL))[0] ?? { bytes: 0, rows: 0 });
     const per1k = (value: number) => (value / n) * 1000;
     const shardRpcs = final.shard_rpcs - base.shard_rpcs;
     const shardAlarms = final.shard_alarms - base.shard_alarms;
@@ -263,6 +272,7 @@ export async function runTelemetryArm(arm: TelemetryArm, options: BenchOptions):
       shardAlarmsPer1k: per1k(shardAlarms),
       doRequestsPer1k: per1k(shardRpcs + shardAlarms),
       rowsWritten: final.d1.rows_written - base.d1.rows_written,
+      d1BytesPerRow: size.rows > 0 ? size.bytes / size.rows : 0,
       flushFailures: final.flush_failures,
       retries: sent.retries,
       serverErrors: sent.serverErrors,
