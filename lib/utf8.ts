@@ -4,6 +4,8 @@
  * pair is 4 bytes, a lone surrogate 3 (it is encoded as U+FFFD).
  */
 export function utf8Length(text: string): number {
+  // Most of what is measured is ASCII, where bytes = UTF-16 units; the regex scan is native.
+  if (!NON_ASCII.test(text)) return text.length;
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
@@ -19,6 +21,9 @@ export function utf8Length(text: string): number {
   }
   return bytes;
 }
+
+// Any UTF-16 unit above U+007F (a surrogate half included) needs more than one byte.
+const NON_ASCII = /[\u0080-\uffff]/;
 
 function isLowSurrogate(code: number): boolean {
   return code >= 0xdc00 && code <= 0xdfff;

@@ -53,14 +53,22 @@ const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
  */
 export const MAX_JSON_DEPTH = 512;
 
-/** True when `value` nests arrays and objects deeper than `limit` (iterative: no stack of its own). */
-function nestsDeeperThan(value: unknown, limit: number): boolean {
-  const pending: [unknown, number][] = [[value, 0]];
-  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    const [node, depth] = next;
-    if (typeof node !== "object" || node === null) continue;
-    if (depth >= limit) return true;
-    for (const child of Array.isArray(node) ? node : Object.values(node)) pending.push([child, depth + 1]);
+/**
+ * True when `value` nests arrays and objects deeper than `limit`. Recursive, but never more than
+ * `limit` frames deep (it stops there), and it allocates nothing: it runs over every value of
+ * every request body.
+ */
+function nestsDeeperThan(value: unknown, limit: number, depth = 0): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (depth >= limit) return true;
+  if (Array.isArray(value)) {
+    for (const child of value) if (nestsDeeperThan(child, limit, depth + 1)) return true;
+    return false;
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const child: unknown = Reflect.get(value, key);
+    if (nestsDeeperThan(child, limit, depth + 1)) return true;
   }
   return false;
 }
