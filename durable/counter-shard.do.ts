@@ -69,8 +69,7 @@ export class CounterShard extends DurableObject<Env> {
     let stored = 0;
     try {
       this.ctx.storage.transactionSync(() => {
-        for (const inc of increments) {
-          if (!this.#tables.remember(inc.id, now)) continue;
+        for (const inc of this.#tables.admit(increments, now)) {
           this.#sql.exec(
             "INSERT INTO pending (id, scope, key, field, delta, received_at) VALUES (?, ?, ?, ?, ?, ?)",
             inc.id,

@@ -92,11 +92,9 @@ export class RuntimeEventShard extends DurableObject<Env> {
     let stored = 0;
     try {
       this.ctx.storage.transactionSync(() => {
-        const fresh: RuntimeEventRow[] = [];
-        for (const event of events) {
-          if (!this.#tables.remember(event.id, now)) continue;
-          fresh.push({ ...event, data: JSON.stringify(event.data), received_at: now });
-        }
+        const fresh = this.#tables
+          .admit(events, now)
+          .map((event): RuntimeEventRow => ({ ...event, data: JSON.stringify(event.data), received_at: now }));
         for (const chunk of chunkRows(fresh)) insertChunk(this.#sql, chunk, now);
         stored = fresh.length;
         // Inside the transaction: a crash here rolls back every row of this call.

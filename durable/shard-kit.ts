@@ -25,11 +25,25 @@ export class ShardTables {
     this.#sql = sql;
   }
 
-  /** Records `id` in the ledger; true if it was new. Call inside the caller's transaction. */
-  remember(id: string, now: number): boolean {
-    return (
-      this.#sql.exec("INSERT INTO seen (id, seen_at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING", id, now).rowsWritten > 0
+  /**
+   * Records the items' ids in the ledger and returns the items it had not seen, each id once (its
+   * first occurrence in `items`), in order. One statement for the whole call, not one per item.
+   * Call inside the caller's transaction.
+   */
+  admit<T extends { id: string }>(items: readonly T[], now: number): T[] {
+    if (items.length === 0) return [];
+    const fresh = new Set(
+      this.#sql
+        .exec<{ id: string }>(
+          "INSERT INTO seen (id, seen_at) SELECT value, ? FROM json_each(?) WHERE true ON CONFLICT(id) DO NOTHING RETURNING id",
+          now,
+          JSON.stringify(items.map((item) => item.id)),
+        )
+        .toArray()
+        .map((row) => row.id),
     );
+    // `delete` is true only the first time: a second copy of an id in the same call is a duplicate.
+    return items.filter((item) => fresh.delete(item.id));
   }
 
   ledgerSize(): number {
