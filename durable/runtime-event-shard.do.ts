@@ -6,11 +6,10 @@ import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";
 import { type Result, err, ok } from "../lib/result.ts";
 import {
+  type EventAggregate,
   type RuntimeEventRow,
   chunkRows,
   insertEventChunkStatements,
-  mergeAggregates,
-  parseAggregates,
   writeEventAggregates,
 } from "../lib/runtime-events.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
@@ -163,8 +162,7 @@ export class RuntimeEventShard extends DurableObject<Env> {
     try {
       await this.#d1.batch(insertEventChunkStatements(this.#d1, chunks));
       fault("shard.flush.after_d1_commit", { shard: this.#name(), rows });
-      const aggregates = chunks.flatMap((chunk) => parseAggregates(chunk.aggregates));
-      writeEventAggregates(this.env.EVENTS_AE, mergeAggregates(aggregates));
+      writeEventAggregates(this.env.EVENTS_AE, this.#aggregatesUpTo(last.seq));
     } catch (error) {
       const failures = this.#tables.get("flush_failures") + 1;
       this.#tables.set("flush_failures", failures);
@@ -201,12 +199,27 @@ export class RuntimeEventShard extends DurableObject<Env> {
       .one();
   }
 
+  /** The Analytics Engine aggregates of the chunks up to `seq`, merged by SQLite (no JSON in JS). */
+  #aggregatesUpTo(seq: number): EventAggregate[] {
+    return this.#sql
+      .exec<{ project: string; type: string; count: number; min_ts: number; max_ts: number }>(
+        `SELECT value->>0 AS project, value->>1 AS type, SUM(value->>2) AS count, MIN(value->>3) AS min_ts,
+                MAX(value->>4) AS max_ts
+         FROM chunks, json_each(chunks.aggregates) WHERE chunks.seq <= ? GROUP BY 1, 2`,
+        seq,
+      )
+      .toArray()
+      .map((row): EventAggregate => [row.project, row.type, row.count, row.min_ts, row.max_ts]);
+  }
+
   /** The oldest chunks, up to `FLUSH_BATCH_ROWS` events and `FLUSH_BATCH_BYTES` (at least one chunk). */
-  #oldestChunks(): Pick<ChunkRow, "seq" | "rows" | "n" | "aggregates">[] {
-    const picked: Pick<ChunkRow, "seq" | "rows" | "n" | "aggregates">[] = [];
+  #oldestChunks(): Pick<ChunkRow, "seq" | "rows" | "n">[] {
+    const picked: Pick<ChunkRow, "seq" | "rows" | "n">[] = [];
     let rows = 0;
     let bytes = 0;
-    const cursor = this.#sql.exec<ChunkRow>("SELECT seq, rows, n, bytes, aggregates FROM chunks ORDER BY seq");
+    const cursor = this.#sql.exec<Pick<ChunkRow, "seq" | "rows" | "n" | "bytes">>(
+      "SELECT seq, rows, n, bytes FROM chunks ORDER BY seq",
+    );
     for (const chunk of cursor) {
       if (picked.length > 0 && (rows + chunk.n > FLUSH_BATCH_ROWS || bytes + chunk.bytes > FLUSH_BATCH_BYTES)) break;
       picked.push(chunk);

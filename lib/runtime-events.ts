@@ -1,4 +1,3 @@
-import { z } from "zod";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
 import { type D1Client, jsonRowInserts, jsonRowsInsertSql, packJsonRows } from "./d1.ts";
 
@@ -39,13 +38,6 @@ export interface EventChunk {
 
 /** Events of one (project, type): `[project_id, type, count, min ts, max ts]`. */
 export type EventAggregate = [project: string, type: string, count: number, minTs: number, maxTs: number];
-
-const EventAggregatesSchema = z.array(z.tuple([z.string(), z.string(), z.number(), z.number(), z.number()]));
-
-/** Reads a chunk's stored aggregates back. */
-export function parseAggregates(json: string): EventAggregate[] {
-  return EventAggregatesSchema.parse(JSON.parse(json));
-}
 
 /** Packs stored-form rows into chunks of ≤ 90 KB of rows, with their aggregates. */
 export function chunkRows(rows: readonly RuntimeEventRow[]): EventChunk[] {
