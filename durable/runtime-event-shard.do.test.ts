@@ -187,28 +187,33 @@ describe("RuntimeEventShard buffer of chunks", () => {
   });
 });
 
+function typedEvent(project: string, type: string, ts: number, i: number): RuntimeEvent {
+  return { ...makeEvent(project, `${project}-${type}-${i}`), type, ts };
+}
+
 describe("RuntimeEventShard Analytics Engine points", () => {
   it("writes one point per (project, type) per flush, merged over the flushed chunks", async ({ expect }) => {
     const a = uid("ae-a");
     const b = uid("ae-b");
     const stub = shard(uid("ae-shard"));
-    const event = (project: string, type: string, ts: number, i: number) => ({
-      ...makeEvent(project, `${project}-${type}-${i}`),
-      type,
-      ts,
-    });
     // Three ingests, so three chunks, with (project, type) groups spread over them.
-    await ingestHeld(stub, [event(a, "request", 1_000, 1), event(a, "request", 5_000, 2), event(b, "log", 7_000, 3)]);
-    await ingestHeld(stub, [event(a, "request", 3_000, 4), event(a, "exception", 2_000, 5)]);
-    await ingestHeld(stub, [event(b, "log", 9_000, 6), event(a, "request", 500, 2)]); // the last is a duplicate
+    await ingestHeld(stub, [
+      typedEvent(a, "request", 1_000, 1),
+      typedEvent(a, "request", 5_000, 2),
+      typedEvent(b, "log", 7_000, 3),
+    ]);
+    await ingestHeld(stub, [typedEvent(a, "request", 3_000, 4), typedEvent(a, "exception", 2_000, 5)]);
+    await ingestHeld(stub, [typedEvent(b, "log", 9_000, 6), typedEvent(a, "request", 500, 2)]); // the last is a duplicate
 
     const writes = vi.spyOn(env.EVENTS_AE, "writeDataPoint");
     try {
       expect(await runDurableObjectAlarm(stub)).toBe(true);
       const points = writes.mock.calls
-        .map(([point]) => point)
-        .filter((point) => [a, b].includes(String(point?.indexes?.[0])));
-      expect(points.toSorted((x, y) => String(x?.blobs).localeCompare(String(y?.blobs)))).toEqual([
+        .map(([point]) => JSON.stringify(point))
+        .filter((point) => point.includes(a) || point.includes(b))
+        .toSorted()
+        .map((point): unknown => JSON.parse(point));
+      expect(points).toEqual([
         { indexes: [a], blobs: [a, "exception"], doubles: [1, 2_000, 2_000] },
         { indexes: [a], blobs: [a, "request"], doubles: [3, 1_000, 5_000] },
         { indexes: [b], blobs: [b, "log"], doubles: [2, 7_000, 9_000] },
