@@ -119,9 +119,10 @@ function cpuCells(cpu: CpuSummary | null): string {
 
 /**
  * Wall time of the queue consumer per event: the sum of the measured queue batches' durations ÷ N.
- * For B it is the consumer plus the whole D1 write (one db.batch per queue batch), so its inverse
- * bounds the rows/s one D1 writer takes on this core; for C it is the consumer plus the shards'
- * ingest (their flushes run later, in alarms).
+ * For B it is the consumer plus the whole D1 write (one db.batch per queue batch), and the batch
+ * also waits for whatever else runs on the thread, so its inverse is a floor of the rows/s one D1
+ * writer takes on this core; for C it is the consumer plus the shards' ingest (their flushes run
+ * later, in alarms).
  */
 function consumerUsPerEvent(r: TelemetryResult): string {
   if (r.queueBatches.length === 0) return "—";
@@ -303,7 +304,7 @@ export function renderMarkdown(results: BenchResults): string {
     "- *End to end* = 0.95·N ÷ (time from the first request until 95 % of the N events are rows in D1); the last 5 % are excluded because the shards hold a partial buffer up to `FLUSH_DELAY_MS` (5 s) before flushing it. *Ingress* is N ÷ time until the last 202.",
     "- *Ingest → visible* is per event: from the 202 of the request that carried it until a poll of D1 first sees its row (ids name their request; each poll counts the rows added since the last one, by request). Percentiles are over all N events.",
     "- Per-1k figures are deltas of `GET /v1/admin/metrics` over the measured window (after a 1,000-event warm-up), divided by N. Durable Object requests = shard RPCs from the consumer + shard alarm invocations; the rate limiter adds one more per HTTP request (1 per 1,000 events here; see the counters section).",
-    "- *Queue consumer time per event* = the summed durations of the queue batches (wrangler's `QUEUE shipyard-telemetry a/b (ms)` lines) ÷ N: for B the consumer and its whole D1 write, so its inverse bounds what one D1 writer takes on this core; for C the consumer and the shards' ingest (flushes run later, in alarms).",
+    "- *Queue consumer time per event* = the summed durations of the queue batches (wrangler's `QUEUE shipyard-telemetry a/b (ms)` lines) ÷ N: for B the consumer and its whole D1 write (plus whatever else held the thread meanwhile), so its inverse is a floor of the rows/s one D1 writer takes on this core; for C the consumer and the shards' ingest (flushes run later, in alarms).",
     "- *D1 bytes per row* = the D1 database's size (pages × page size: every table and index) ÷ the rows of `runtime_events` after the arm: what an event costs against D1's 10 GB per database.",
     "- *Peak RSS* is the largest VmRSS of the workerd processes sampled at every poll over the measured window; the high-water mark (VmHWM) is since the process started, warm-up included.",
     "- Locally everything (Worker, queue consumer, every shard, D1, the queue broker) shares one workerd thread, so this measures CPU per event on one core, not the distributed design: `bench/investigation.md` says where the time goes, `docs/scale.md` carries the per-event costs to Cloudflare's limits.",
