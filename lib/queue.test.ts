@@ -3,7 +3,7 @@ import { afterEach, describe, it, vi } from "vitest";
 import { packEvents } from "../producers/events.producer.ts";
 import { MAX_EVENT_DATA_BYTES, type RuntimeEvent, jsonBytes } from "../schemas/runtime-event.schema.ts";
 import { SENT } from "../test/helpers.ts";
-import { MESSAGE_BUDGET_BYTES, QueueSendError, packBySize, sendAll } from "./queue.ts";
+import { MESSAGE_BUDGET_BYTES, QueueSendError, packBySize, sendAll, sendSized } from "./queue.ts";
 
 /**
  * Cloudflare Queues limits (developers.cloudflare.com/queues/platform/limits, and what Miniflare
@@ -60,10 +60,13 @@ describe("packEvents", () => {
   it("packs a full 1 MiB request of the largest events into messages within 128 KB", ({ expect }) => {
     const events = Array.from({ length: 61 }, (_, i) => largestEvent(i));
     expect(jsonBytes({ events })).toBeLessThanOrEqual(1024 * 1024);
-    const envelopes = packEvents(events);
-    for (const envelope of envelopes) {
-      expect(jsonBytes(envelope)).toBeLessThanOrEqual(MESSAGE_BUDGET_BYTES);
-      expect(jsonBytes(envelope) + METADATA_BYTES).toBeLessThanOrEqual(MESSAGE_LIMIT);
+    const packed = packEvents(events);
+    const envelopes = packed.map((message) => message.body);
+    for (const { body, bytes } of packed) {
+      expect(jsonBytes(body)).toBeLessThanOrEqual(MESSAGE_BUDGET_BYTES);
+      expect(jsonBytes(body) + METADATA_BYTES).toBeLessThanOrEqual(MESSAGE_LIMIT);
+      // The size sendSized trusts is an upper bound of the real one.
+      expect(bytes).toBeGreaterThanOrEqual(jsonBytes(body));
     }
     expect(envelopes.flatMap((envelope) => envelope.events)).toEqual(events);
     expect(new Set(envelopes.map((envelope) => envelope.id)).size).toBe(envelopes.length);
@@ -84,7 +87,7 @@ describe("sendAll", () => {
   it("keeps every sendBatch within 256 KB and every message within 128 KB", async ({ expect }) => {
     const sendBatch = captureSends();
     const events = Array.from({ length: 61 }, (_, i) => largestEvent(i));
-    await sendAll(env.TELEMETRY_QUEUE, "shipyard-telemetry", packEvents(events));
+    await sendSized(env.TELEMETRY_QUEUE, "shipyard-telemetry", packEvents(events));
     const batches = sendBatch.mock.calls.map(([batch]) => [...batch]);
     expect(batches.length).toBeGreaterThan(1);
     for (const batch of batches) {
@@ -99,7 +102,7 @@ describe("sendAll", () => {
     // Miniflare enforces the same limits: a batch over them would be refused here.
     const sendBatch = vi.spyOn(env.TELEMETRY_QUEUE, "sendBatch");
     const events = Array.from({ length: 61 }, (_, i) => largestEvent(i));
-    await expect(sendAll(env.TELEMETRY_QUEUE, "shipyard-telemetry", packEvents(events))).resolves.toBeUndefined();
+    await expect(sendSized(env.TELEMETRY_QUEUE, "shipyard-telemetry", packEvents(events))).resolves.toBeUndefined();
     expect(sendBatch).toHaveBeenCalled();
     await Promise.all(sendBatch.mock.results.map((result) => result.value));
   });

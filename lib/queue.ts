@@ -19,21 +19,45 @@ export const BATCH_MAX_MESSAGES = 100;
  * such a group still fits the hard limit).
  */
 export function packBySize<T>(items: readonly T[], budget: number, overhead = 0): T[][] {
-  const groups: T[][] = [];
+  return packSized(items, budget, overhead).map((group) => group.items);
+}
+
+/** `packBySize`, with each group's size: its JSON array plus `overhead` (an upper bound). */
+export function packSized<T>(items: readonly T[], budget: number, overhead = 0): { items: T[]; bytes: number }[] {
+  const groups: { items: T[]; bytes: number }[] = [];
   let current: T[] = [];
   let size = overhead + 2; // "[" and "]"
   for (const item of items) {
     const itemSize = jsonBytes(item) + 1; // its comma
     if (current.length > 0 && size + itemSize > budget) {
-      groups.push(current);
+      groups.push({ items: current, bytes: size });
       current = [];
       size = overhead + 2;
     }
     current.push(item);
     size += itemSize;
   }
-  if (current.length > 0) groups.push(current);
+  if (current.length > 0) groups.push({ items: current, bytes: size });
   return groups;
+}
+
+/**
+ * Packs items into envelopes (`wrap` builds one from a group) of at most `budget` bytes, each
+ * with an upper bound of its size, so `sendSized` need not serialise them again to measure them.
+ */
+export function packMessages<T, B>(
+  items: readonly T[],
+  budget: number,
+  overhead: number,
+  wrap: (group: T[]) => B,
+): SizedBody<B>[] {
+  return packSized(items, budget, overhead).map((group) => ({ body: wrap(group.items), bytes: group.bytes }));
+}
+
+/** A message body and an upper bound of its UTF-8 JSON size. */
+export interface SizedBody<B = unknown> {
+  body: B;
+  bytes: number;
 }
 
 /** Raised when a queue refuses or fails a send; producers answer 503 with `Retry-After`. */
@@ -53,17 +77,31 @@ export class QueueSendError extends Error {
  * `QueueSendError`: the caller reports nothing accepted, and the client's retry (same ids) is
  * made harmless by dedupe downstream.
  */
-export async function sendAll(
+export function sendAll(
   queue: Queue,
   queueName: string,
   bodies: readonly unknown[],
   options: { delaySeconds?: number } = {},
 ): Promise<void> {
+  return sendSized(
+    queue,
+    queueName,
+    bodies.map((body) => ({ body, bytes: jsonBytes(body) })),
+    options,
+  );
+}
+
+/** `sendAll` for bodies whose size is known already (`packMessages`). */
+export async function sendSized(
+  queue: Queue,
+  queueName: string,
+  bodies: readonly SizedBody[],
+  options: { delaySeconds?: number } = {},
+): Promise<void> {
   const batches: MessageSendRequest[][] = [];
   let current: MessageSendRequest[] = [];
   let size = 0;
-  for (const body of bodies) {
-    const bytes = jsonBytes(body);
+  for (const { body, bytes } of bodies) {
     if (current.length > 0 && (current.length >= BATCH_MAX_MESSAGES || size + bytes > BATCH_BUDGET_BYTES)) {
       batches.push(current);
       current = [];

@@ -2,7 +2,7 @@ import { counterShardName, counterShardOf } from "../consumers/counters.consumer
 import { config } from "../lib/config.ts";
 import { readCounter } from "../lib/counters.ts";
 import { D1Client } from "../lib/d1.ts";
-import { MESSAGE_BUDGET_BYTES, packBySize, sendAll } from "../lib/queue.ts";
+import { MESSAGE_BUDGET_BYTES, packMessages, sendSized } from "../lib/queue.ts";
 import { CounterParamsSchema, CountersRequestSchema, type Increment } from "../schemas/counter.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
 import { authenticate } from "./auth.ts";
@@ -14,7 +14,7 @@ const ENVELOPE_OVERHEAD_BYTES = 512;
 
 /** Increments packed into envelopes of ≤ ~120 KB (an increment is < 1 KB, so ~1000 fit in one or two). */
 export function packIncrements(increments: readonly Increment[]) {
-  return packBySize(increments, MESSAGE_BUDGET_BYTES, ENVELOPE_OVERHEAD_BYTES).map((group) =>
+  return packMessages(increments, MESSAGE_BUDGET_BYTES, ENVELOPE_OVERHEAD_BYTES, (group) =>
     envelope("counters.increments", { increments: group }),
   );
 }
@@ -23,7 +23,7 @@ export function packIncrements(increments: readonly Increment[]) {
 export async function postCounters(request: Request, env: Env): Promise<Response> {
   await authenticate(request, env, "ingest");
   const { body } = await readJson(request, CountersRequestSchema);
-  await sendAll(env.COUNTERS_QUEUE, COUNTERS_QUEUE_NAME, packIncrements(body.increments));
+  await sendSized(env.COUNTERS_QUEUE, COUNTERS_QUEUE_NAME, packIncrements(body.increments));
   return accepted({ accepted: body.increments.length });
 }
 

@@ -1,6 +1,6 @@
 import { envelope } from "../schemas/envelope.schema.ts";
 import { EventsRequestSchema, type RuntimeEvent } from "../schemas/runtime-event.schema.ts";
-import { MESSAGE_BUDGET_BYTES, packBySize, sendAll } from "../lib/queue.ts";
+import { MESSAGE_BUDGET_BYTES, packMessages, sendSized } from "../lib/queue.ts";
 import { authenticate } from "./auth.ts";
 import { readJson } from "./http.ts";
 import { accepted } from "./responses.ts";
@@ -17,7 +17,7 @@ const ENVELOPE_OVERHEAD_BYTES = 512;
  * Each event is ≤ 16 KiB of data plus short fields, so a single event always fits a message.
  */
 export function packEvents(events: readonly RuntimeEvent[]) {
-  return packBySize(events, MESSAGE_BUDGET_BYTES, ENVELOPE_OVERHEAD_BYTES).map((group) =>
+  return packMessages(events, MESSAGE_BUDGET_BYTES, ENVELOPE_OVERHEAD_BYTES, (group) =>
     envelope("telemetry.events", { events: group }),
   );
 }
@@ -26,6 +26,6 @@ export function packEvents(events: readonly RuntimeEvent[]) {
 export async function postEvents(request: Request, env: Env): Promise<Response> {
   await authenticate(request, env, "ingest");
   const { body } = await readJson(request, EventsRequestSchema);
-  await sendAll(env.TELEMETRY_QUEUE, TELEMETRY_QUEUE_NAME, packEvents(body.events));
+  await sendSized(env.TELEMETRY_QUEUE, TELEMETRY_QUEUE_NAME, packEvents(body.events));
   return accepted({ accepted: body.events.length });
 }
