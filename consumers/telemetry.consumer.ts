@@ -73,28 +73,27 @@ function viaShards(env: Env, parsed: Parsed<RuntimeEvent>[]): Promise<void> {
 }
 
 /**
- * `RUNTIME_EVENT_DO_MODE=off`: the legacy path and the benchmark's baseline. One INSERT and one D1
- * round trip per event; a message is acked once all of its events are written.
+ * `RUNTIME_EVENT_DO_MODE=off`: the legacy path and the benchmark's baseline (arm A). What a
+ * consumer written without shards or batching does: message after message, one INSERT and one
+ * D1 round trip per event, each message acked once all of its events are written.
  */
 async function writeEachDirect(env: Env, parsed: Parsed<RuntimeEvent>[]): Promise<void> {
   const d1 = new D1Client(env.DB, pipelineStats.telemetry.d1);
   const failures: Failure[] = [];
-  await Promise.all(
-    parsed.map(async ({ message, items }) => {
-      try {
-        const now = Date.now();
-        for (const event of items) await d1.run(insertOneRuntimeEvent(d1, toRow(event, now)));
-        message.ack();
-      } catch (error) {
-        log.warn("direct_write_failed", { message_id: message.id, error: describeError(error) });
-        failures.push({
-          message,
-          reason: `direct D1 write failed: ${describeError(error)}`,
-          delaySeconds: retryDelaySeconds(message.attempts),
-        });
-      }
-    }),
-  );
+  for (const { message, items } of parsed) {
+    try {
+      const now = Date.now();
+      for (const event of items) await d1.run(insertOneRuntimeEvent(d1, toRow(event, now)));
+      message.ack();
+    } catch (error) {
+      log.warn("direct_write_failed", { message_id: message.id, error: describeError(error) });
+      failures.push({
+        message,
+        reason: `direct D1 write failed: ${describeError(error)}`,
+        delaySeconds: retryDelaySeconds(message.attempts),
+      });
+    }
+  }
   await retryWithReasons(env.DB, TELEMETRY_QUEUE, failures);
 }
 
