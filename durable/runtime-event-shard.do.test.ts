@@ -10,6 +10,7 @@ import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
 import { countRows, ingestHeld, makeEvent, makeEvents, shard, uid, waitForRows } from "../test/helpers.ts";
 import { FLUSH_THRESHOLD_ROWS, type RuntimeEventShard } from "./runtime-event-shard.do.ts";
 import { RUNTIME_EVENT_SHARD_MIGRATIONS } from "./runtime-event-shard.migrations.ts";
+import { ShardTables } from "./shard-kit.ts";
 
 /**
  * Ingests each group in turn inside the object, recording every alarm the shard sets and when
@@ -116,6 +117,33 @@ describe("RuntimeEventShard dedupe ledger", () => {
     expect(await ingestHeld(stub, events)).toEqual({ ok: true, value: { stored: 0, duplicates: 5 } });
     expect((await stub.status()).buffered).toBe(0);
     expect(await countRows(projectId)).toBe(5);
+  });
+});
+
+describe("RuntimeEventShard ledger size", () => {
+  it("is kept as a count that follows ingests, duplicates and pruning, without scanning the ledger", async ({
+    expect,
+  }) => {
+    const projectId = uid("size");
+    const stub = shard(uid("size-shard"));
+    const events = makeEvents(projectId, 6);
+    await ingestHeld(stub, events.slice(0, 3));
+    expect((await stub.status()).ledgerSize).toBe(3); // counted once, then kept
+    // Three new ids, plus two already seen.
+    await ingestHeld(stub, [...events.slice(2), ...events.slice(0, 1)]);
+    expect((await stub.status()).ledgerSize).toBe(6);
+
+    const afterPrune = await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      // Age two ids past retention, then prune as the alarm would.
+      sql.exec("UPDATE seen SET seen_at = 0 WHERE id IN (?, ?)", events[0]?.id ?? "", events[1]?.id ?? "");
+      const pruned = new ShardTables(sql).prune(Date.now());
+      const kept = sql.exec<{ value: number }>("SELECT value FROM state WHERE key = 'ledger_size'").one().value;
+      const counted = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM seen").one().n;
+      return { pruned, kept, counted };
+    });
+    expect(afterPrune).toEqual({ pruned: 2, kept: 4, counted: 4 });
+    expect((await stub.status()).ledgerSize).toBe(4);
   });
 });
 

@@ -16,7 +16,7 @@ export const PRUNE_INTERVAL_MS = 3_600_000;
 /** Failed flushes back off 1 s, 2 s, 4 s, … up to this. */
 export const FLUSH_BACKOFF_CAP_MS = 5 * 60_000;
 
-export type ShardStateKey = "flush_failures" | "next_prune_at";
+export type ShardStateKey = "flush_failures" | "next_prune_at" | "ledger_size";
 
 export class ShardTables {
   readonly #sql: SqlStorage;
@@ -42,12 +42,27 @@ export class ShardTables {
         .toArray()
         .map((row) => row.id),
     );
+    this.#addToLedgerSize(fresh.size);
     // `delete` is true only the first time: a second copy of an id in the same call is a duplicate.
     return items.filter((item) => fresh.delete(item.id));
   }
 
+  /**
+   * Ids in the ledger. Kept as a count in `state` (updated in the same transaction as the ledger)
+   * because the ledger holds four days of ids: counting it would scan millions of rows on every
+   * `GET /v1/admin/metrics`. A shard from before the count existed counts once, here.
+   */
   ledgerSize(): number {
-    return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM seen").one().n;
+    const kept = this.#sql.exec<{ value: number }>("SELECT value FROM state WHERE key = 'ledger_size'").toArray()[0];
+    if (kept) return kept.value;
+    const counted = this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM seen").one().n;
+    this.set("ledger_size", counted);
+    return counted;
+  }
+
+  /** A no-op until `ledgerSize` has counted once; from then on the count follows every change. */
+  #addToLedgerSize(delta: number): void {
+    if (delta !== 0) this.#sql.exec("UPDATE state SET value = value + ? WHERE key = 'ledger_size'", delta);
   }
 
   ledgerEmpty(): boolean {
@@ -56,7 +71,10 @@ export class ShardTables {
 
   /** Deletes ledger rows past retention; returns how many. */
   prune(now: number): number {
-    const pruned = this.#sql.exec("DELETE FROM seen WHERE seen_at < ?", now - LEDGER_RETENTION_MS).rowsWritten;
+    this.#sql.exec("DELETE FROM seen WHERE seen_at < ?", now - LEDGER_RETENTION_MS);
+    // Rows deleted (a cursor's rowsWritten also counts the seen_at index's entries).
+    const pruned = this.#sql.exec<{ n: number }>("SELECT changes() AS n").one().n;
+    this.#addToLedgerSize(-pruned);
     this.set("next_prune_at", now + PRUNE_INTERVAL_MS);
     return pruned;
   }
