@@ -1,4 +1,10 @@
-import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  getQueueResult,
+  runDurableObjectAlarm,
+  runInDurableObject,
+} from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
 import { COUNTERS_QUEUE, counterShardName, counterShardOf } from "../consumers/counters.consumer.ts";
@@ -9,6 +15,7 @@ import { D1Client } from "../lib/d1.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
 import type { Increment } from "../schemas/counter.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
+import { ShardTables } from "./shard-kit.ts";
 
 const BASE = "http://shipyard.test";
 const AUTH = { authorization: "Bearer dev-ingest-key" };
@@ -123,6 +130,28 @@ describe("counters", () => {
     await runDurableObjectAlarm(stub);
     expect(await d1Values(key)).toEqual({ n: 5, m: 2 });
     expect(await stub.status()).toMatchObject({ inflight: 0, pending: 0, flushFailures: 0 });
+  });
+
+  it("row 7 (counters): an increment delivered after the dedupe window → D1's increment ledger applies it once", async ({
+    expect,
+  }) => {
+    const key = uid("row7");
+    const stub = privateShard();
+    const increments = [inc(key, "n", 5), inc(key, "n", 2)];
+    await stub.apply(increments);
+    await runDurableObjectAlarm(stub);
+    expect(await d1Values(key)).toEqual({ n: 7 });
+
+    // Days later the shard's hourly prune has dropped these ids from its ledger.
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec("UPDATE seen SET seen_at = 0");
+      expect(new ShardTables(state.storage.sql).prune(Date.now())).toBe(2);
+    });
+    // The same increments again: the shard takes them as new, and D1's ledger of ids refuses them.
+    expect(await stub.apply(increments)).toMatchObject({ ok: true, value: { stored: 2 } });
+    await runDurableObjectAlarm(stub);
+    expect(await d1Values(key)).toEqual({ n: 7 });
+    expect(await stub.status()).toMatchObject({ pending: 0, inflight: 0, flushFailures: 0 });
   });
 
   it("row 10 (counters): D1 down → increments kept with backoff, applied once when D1 is back", async ({ expect }) => {

@@ -10,16 +10,19 @@ import {
   evictDurableObject,
   getQueueResult,
   runDurableObjectAlarm,
+  runInDurableObject,
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
 import { TELEMETRY_QUEUE, telemetryShardName } from "../consumers/telemetry.consumer.ts";
+import { ShardTables } from "../durable/shard-kit.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
 import { hashToShard } from "../lib/hash.ts";
 import worker from "../index.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
 import {
   WAIT,
+  countRows,
   deliver,
   eventsInShard,
   ingestHeld,
@@ -31,6 +34,8 @@ import {
   shard,
   shardCount,
   shardHolds,
+  shardOf,
+  shardsHold,
   telemetryMessages,
   uid,
   waitForRows,
@@ -49,6 +54,17 @@ function threeShards(projectId: string): [number, number, number] {
 
 function ids(events: readonly { id: string }[]): string[] {
   return events.map((event) => event.id);
+}
+
+/** Ages `ids` past the ledger's retention in their shards and prunes, as the hourly alarm would. */
+async function forgetAsPruneWould(eventIds: readonly string[]): Promise<void> {
+  for (const [name, group] of Map.groupBy(eventIds, shardOf)) {
+    await runInDurableObject(shard(name), (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec("UPDATE seen SET seen_at = 0 WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(group));
+      new ShardTables(sql).prune(Date.now());
+    });
+  }
 }
 
 type DeadLetterRow = {
@@ -231,6 +247,30 @@ describe("telemetry fault matrix", () => {
     expect(row).toMatchObject({ source_queue: TELEMETRY_QUEUE, attempts: 1 });
     expect(row.last_error).toMatch(/^envelope failed its schema/);
     expect(JSON.parse(row.body)).toMatchObject({ id: poison.id, events: [{ ts: "yesterday" }] });
+  });
+
+  it("row 7: a duplicate delivered after the dedupe window → D1's primary key still keeps one row", async ({
+    expect,
+  }) => {
+    const projectId = uid("row7");
+    const events = makeEvents(projectId, 12);
+    const first = telemetryMessages([events]);
+    expect((await deliver(first)).explicitAcks).toEqual(first.map((m) => m.id));
+    expect(await waitForRows(projectId, 12)).toBe(12);
+    await vi.waitUntil(async () => (await shardsHold(ids(events))).buffered === 0, WAIT);
+
+    // Days later the shards' hourly prune has dropped these ids from their ledgers.
+    await forgetAsPruneWould(ids(events));
+    expect(await shardsHold(ids(events))).toEqual({ seen: 0, buffered: 0 });
+
+    // The same events again: the shards take them as new and flush them; D1 keeps one row each.
+    const late = telemetryMessages([events]);
+    expect((await deliver(late)).explicitAcks).toEqual(late.map((m) => m.id));
+    await vi.waitUntil(async () => {
+      const held = await shardsHold(ids(events));
+      return held.seen === 12 && held.buffered === 0;
+    }, WAIT);
+    expect(await countRows(projectId)).toBe(12);
   });
 
   it("row 8: shard evicted after accepting → buffered rows still there and flushed", async ({ expect }) => {
