@@ -6,6 +6,8 @@
  *   npm run load                                  boots a fresh local stack on a free port
  *   npm run load -- --url http://127.0.0.1:8787   against a running `npm run dev`
  *   npm run load -- --clients 200 --seconds 60 --events-per-request 100
+ *   npm run load -- --profile                     also CPU-profile the worker isolate (booted stack only):
+ *                                                 prints the hottest functions, writes bench/out/load-*.cpuprofile
  *
  * Traffic only ever goes to 127.0.0.1 (the stack this script starts, or --url, which must be
  * loopback). Rate limits are raised for the booted stack so the test measures the pipeline, not the
@@ -13,7 +15,11 @@
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { Profiler, summarize, writeProfile } from "./lib/profile.ts";
 import { INGEST_KEY, type Stack, startStack } from "./lib/stack.ts";
+import { ROOT } from "./lib/wrangler.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -21,6 +27,7 @@ const { values: args } = parseArgs({
     clients: { type: "string", default: "200" },
     seconds: { type: "string", default: "60" },
     "events-per-request": { type: "string", default: "50" },
+    profile: { type: "boolean", default: false },
   },
 });
 
@@ -134,6 +141,12 @@ function percentile(values: number[], p: number): number {
 console.log(
   `load: ${clients} clients for ${seconds} s against ${base} (${eventsPerRequest} events per telemetry request)`,
 );
+if (args.profile && !stack) {
+  console.error("load: --profile needs the stack this script boots (no --url)");
+  process.exit(2);
+}
+const profiler = stack && args.profile ? await Profiler.connect(stack.inspectorPort) : null;
+await profiler?.start();
 const deadline = Date.now() + seconds * 1000;
 const startedAt = Date.now();
 const ticker = setInterval(() => {
@@ -169,6 +182,25 @@ console.log(
 console.log("outcomes");
 for (const [key, value] of [...outcomes].toSorted((a, b) => b[1] - a[1])) console.log(`  ${key.padEnd(40)} ${value}`);
 console.log(fiveXx === 0 ? "5xx           0 (goal met)" : `5xx           ${fiveXx} (goal: 0)`);
+
+if (profiler) {
+  const raw = await profiler.stop();
+  profiler.close();
+  const outDir = path.join(ROOT, "bench", "out");
+  mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `load-${new Date().toISOString().replaceAll(":", "-")}.cpuprofile`);
+  writeProfile(file, raw);
+  const summary = summarize(raw, [], 15);
+  console.log(
+    `\nworker isolate: ${(summary.busyMs / 1000).toFixed(1)} s busy of ${(summary.totalMs / 1000).toFixed(1)} s sampled (GC ${(summary.gcMs / 1000).toFixed(1)} s); hottest by self time:`,
+  );
+  for (const entry of summary.top) {
+    console.log(
+      `  ${entry.name.padEnd(60)} ${entry.selfMs.toFixed(0).padStart(7)} ms  ${(entry.share * 100).toFixed(1)} %`,
+    );
+  }
+  console.log(`profile: ${path.relative(ROOT, file)} (open in Chrome DevTools)`);
+}
 
 await stack?.stop();
 process.exit(fiveXx === 0 ? 0 : 1);
