@@ -120,6 +120,24 @@ describe("RuntimeEventShard dedupe ledger", () => {
   });
 });
 
+describe("RuntimeEventShard ids through JSON", () => {
+  it("ids with NUL, quotes, backslashes and line separators survive the ledger and the chunks into D1", async ({
+    expect,
+  }) => {
+    const projectId = uid("odd-ids");
+    const stub = shard(uid("odd-ids-shard"));
+    const suffixes = ["a\u0000b", "a\u0000c", "\u0000", "é\u2028x", '"q"\\', "a"];
+    const events = suffixes.map((suffix) => makeEvent(projectId, `${projectId}-${suffix}`));
+    expect(await ingestHeld(stub, events)).toEqual({ ok: true, value: { stored: 6, duplicates: 0 } });
+    expect(await ingestHeld(stub, events)).toEqual({ ok: true, value: { stored: 0, duplicates: 6 } });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const stored = await env.DB.prepare("SELECT id FROM runtime_events WHERE project_id = ?")
+      .bind(projectId)
+      .all<{ id: string }>();
+    expect(stored.results.map((row) => row.id).toSorted()).toEqual(events.map((event) => event.id).toSorted());
+  });
+});
+
 describe("RuntimeEventShard ledger size", () => {
   it("is kept as a count that follows ingests, duplicates and pruning, without scanning the ledger", async ({
     expect,
