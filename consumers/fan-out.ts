@@ -1,3 +1,4 @@
+import { isOverloaded } from "../lib/durable-object-errors.ts";
 import { backoffMs } from "../lib/backoff.ts";
 import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";
@@ -105,8 +106,7 @@ export async function callShardSafely(
     log.warn("shard_rejected_ingest", { shard: shardName, reason: result.reason, message: result.message });
     return { ok: false, overloaded: false, reason: `shard ${shardName} refused: ${result.reason}: ${result.message}` };
   } catch (error) {
-    const overloaded =
-      typeof error === "object" && error !== null && "overloaded" in error && error.overloaded === true;
+    const overloaded = isOverloaded(error);
     log.warn("shard_rpc_failed", { shard: shardName, items, overloaded, error: describeError(error) });
     return {
       ok: false,

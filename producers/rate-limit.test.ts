@@ -93,6 +93,11 @@ function logLines(spy: { mock: { calls: unknown[][] } }, code: string): Record<s
   });
 }
 
+/** What the runtime throws when a Durable Object has too many requests queued. */
+function overloadedError(): Error {
+  return Object.assign(new Error("Durable Object is overloaded. Too many requests queued."), { overloaded: true });
+}
+
 describe("rate limiting at the edge", () => {
   it("puts X-RateLimit-* on 202 and on 400 answers from POST /v1/events (real configuration)", async ({ expect }) => {
     const accepted = await exports.default.fetch(`${BASE}/v1/events`, {
@@ -249,6 +254,27 @@ describe("rate limiting when the shard is unavailable", () => {
     // A new window starts a new count.
     const next = await checkRateLimit(env, identifier, "ingest", { rule, now: T0 + 60_000 });
     expect(next).toMatchObject({ source: "memory", allowed: true, remaining: 2 });
+  });
+
+  it("an overloaded shard (a hot key) goes straight to memory, never to D1, logging rate_limit_shard_overloaded", async ({
+    expect,
+  }) => {
+    const identifier = `key:overloaded-${crypto.randomUUID()}`;
+    const fired = armFault("rate_limit.shard", {
+      when: (context) => context.identifier === identifier,
+      error: overloadedError,
+    });
+    const decisions = [];
+    for (let i = 0; i < 4; i++) decisions.push(await checkRateLimit(env, identifier, "ingest", { rule, now: T0 + i }));
+    expect(fired()).toBe(4);
+    expect(decisions.map((d) => d.source)).toEqual(["memory", "memory", "memory", "memory"]);
+    expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, false]);
+    const d1 = await env.DB.prepare("SELECT COUNT(*) AS n FROM rate_limit_windows WHERE identifier = ?")
+      .bind(identifier)
+      .first<{ n: number }>();
+    expect(d1?.n).toBe(0);
+    expect(logLines(warn, "rate_limit_shard_overloaded")).toHaveLength(4);
+    expect(logLines(warn, "rate_limit_shard_unavailable")).toHaveLength(0);
   });
 
   it("fails open for ingest: POST /v1/events is accepted with headers while shard and D1 are down", async ({

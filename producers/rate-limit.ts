@@ -1,3 +1,4 @@
+import { isOverloaded } from "../lib/durable-object-errors.ts";
 import type { RateLimitDecision, RateLimitError, RateLimitShard } from "../durable/rate-limit-shard.do.ts";
 import { type RateLimit, config } from "../lib/config.ts";
 import { D1Client } from "../lib/d1.ts";
@@ -56,7 +57,7 @@ export interface CheckOptions {
 }
 
 /** A shard that threw (unreachable, overloaded, reset) is as unavailable as one that said so. */
-export type ShardFailure = RateLimitError | { reason: "unavailable"; message: string };
+export type ShardFailure = RateLimitError | { reason: "unavailable" | "overloaded"; message: string };
 
 /** Calls the shard that owns `identifier`; never throws. */
 export async function callRateLimitShard<T>(
@@ -68,13 +69,14 @@ export async function callRateLimitShard<T>(
     fault("rate_limit.shard", { identifier });
     return await call(env.RATE_LIMIT_SHARD.getByName(rateLimitShardName(identifier)));
   } catch (error) {
-    return err({ reason: "unavailable", message: describeError(error) });
+    return err({ reason: isOverloaded(error) ? "overloaded" : "unavailable", message: describeError(error) });
   }
 }
 
 /**
  * Counts one request of `identifier` against its `routeClass` limit and says whether it may go
- * ahead. Shard first; on failure D1, then memory, each logged with its own code.
+ * ahead. Shard first; on failure D1, then memory, each logged with its own code. An overloaded
+ * shard (a hot key) goes straight to memory: D1 is the one writer the pipeline's flushes share.
  */
 export async function checkRateLimit(
   env: Env,
@@ -88,8 +90,15 @@ export async function checkRateLimit(
   );
   if (shard.ok) return { ...shard.value, source: "shard" };
   const context = { identifier, route_class: routeClass, shard: rateLimitShardName(identifier) };
-  log.warn("rate_limit_shard_unavailable", { ...context, reason: shard.error.reason, error: shard.error.message });
   const now = options.now ?? Date.now();
+  if (shard.error.reason === "overloaded") {
+    // A hot key: its shard has more requests queued than it can take. Sending each of them to D1
+    // instead would put that load on the one writer every telemetry and counter flush needs, so
+    // this isolate counts them itself until the shard keeps up again.
+    log.warn("rate_limit_shard_overloaded", { ...context, error: shard.error.message });
+    return { ...fromMemory(identifier, routeClass, rule, now), source: "memory" };
+  }
+  log.warn("rate_limit_shard_unavailable", { ...context, reason: shard.error.reason, error: shard.error.message });
   try {
     return { ...(await fromD1(env, identifier, routeClass, rule, now)), source: "d1" };
   } catch (error) {

@@ -17,6 +17,7 @@ function toRule(limit: RateLimit): Rule {
 function shardFailure(identifier: string, failure: ShardFailure): HttpError {
   switch (failure.reason) {
     case "unavailable":
+    case "overloaded":
     case "storage_failed":
       return new ServiceUnavailable(
         "rate_limit_shard_unavailable",
