@@ -11,6 +11,7 @@ import worker from "../index.ts";
 import { insertDeployStatement } from "../lib/deploys.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
 import { LocalScriptHost } from "../platform/local-script-host.ts";
+import { WEBHOOK_TOLERANCE_S } from "../producers/webhook.ts";
 import type { DeployManifest } from "../schemas/deploy.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
 import { STEP_RECORD, STEP_UPLOAD } from "../workflows/deploy.workflow.ts";
@@ -55,6 +56,10 @@ async function startDeploy(manifest: DeployManifest) {
     await m.disableRetryDelays();
   });
   return { id, instance };
+}
+
+function nowS(): number {
+  return Math.floor(Date.now() / 1000);
 }
 
 describe("deploy path reliability", () => {
@@ -136,10 +141,10 @@ describe("deploy path reliability", () => {
     const sends = vi.spyOn(env.DEPLOYS_QUEUE, "send");
     const batches = vi.spyOn(env.DEPLOYS_QUEUE, "sendBatch");
     const manifest = sampleManifest(project);
-    const now = Math.floor(Date.now() / 1000);
+    // Well past the tolerance, so a slow run crossing a second cannot bring either back inside it.
     const cases = [
-      await postDeploy(manifest, { timestamp: now - 301 }),
-      await postDeploy(manifest, { timestamp: now + 301 }),
+      await postDeploy(manifest, { timestamp: nowS() - WEBHOOK_TOLERANCE_S - 60 }),
+      await postDeploy(manifest, { timestamp: nowS() + WEBHOOK_TOLERANCE_S + 60 }),
       await postDeploy(manifest, { secret: "whsec_d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==" }),
       await postDeploy(manifest, { tamper: (raw) => raw.replace('"hello v1"', '"hello v9"') }),
     ];

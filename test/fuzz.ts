@@ -16,7 +16,7 @@ import type { JSONSchema } from "zod/v4/core";
 import { assertNever } from "../lib/result.ts";
 import { BODY_LIMIT_BYTES, DEPLOY_BODY_LIMIT_BYTES, parseJsonBytes } from "../producers/http.ts";
 import { type Method, ROUTES, type RouteSpec } from "../producers/routes.ts";
-import { signWebhook } from "../producers/webhook.ts";
+import { WEBHOOK_TOLERANCE_S, signWebhook } from "../producers/webhook.ts";
 import { ErrorSchema } from "../schemas/http.schema.ts";
 import { ADMIN_TOKEN, BASE_URL, INGEST_KEY } from "./helpers.ts";
 import { WEBHOOK_SECRET } from "./deploy-helpers.ts";
@@ -753,7 +753,9 @@ async function webhookHeaders(spec: RequestSpec): Promise<[string, string][]> {
   const { mode, id } = spec.webhook;
   if (mode === "absent") return [];
   const now = Math.floor(Date.now() / 1000);
-  const timestamp = mode === "stale" ? now - 301 : mode === "future" ? now + 301 : now;
+  // Well past the tolerance, so a slow run crossing a second (or a minute) cannot bring it back in.
+  const off = WEBHOOK_TOLERANCE_S + 120;
+  const timestamp = mode === "stale" ? now - off : mode === "future" ? now + off : now;
   const body = spec.body ?? new Uint8Array();
   const signed = mode === "tampered" ? concatBytes(body, encoder.encode(" ")) : body;
   const secret = mode === "wrong_secret" ? OTHER_WEBHOOK_SECRET : WEBHOOK_SECRET;
