@@ -213,8 +213,8 @@ export class RuntimeEventShard extends DurableObject<Env> {
   }
 
   /** The oldest chunks, up to `FLUSH_BATCH_ROWS` events and `FLUSH_BATCH_BYTES` (at least one chunk). */
-  #oldestChunks(): Pick<ChunkRow, "seq" | "rows" | "n">[] {
-    const picked: Pick<ChunkRow, "seq" | "rows" | "n">[] = [];
+  #oldestChunks(): Pick<ChunkRow, "seq" | "rows" | "n" | "bytes">[] {
+    const picked: Pick<ChunkRow, "seq" | "rows" | "n" | "bytes">[] = [];
     let rows = 0;
     let bytes = 0;
     const cursor = this.#sql.exec<Pick<ChunkRow, "seq" | "rows" | "n" | "bytes">>(

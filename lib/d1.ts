@@ -1,4 +1,5 @@
 import { fault } from "./faults.ts";
+import { packRanges } from "./pack.ts";
 import { utf8Length } from "./utf8.ts";
 
 /**
@@ -134,27 +135,20 @@ export interface JsonRowsPack {
 
 /**
  * Packs JSON-encoded rows, in order, into JSON arrays of at most `budget` bytes each (a single
- * row larger than the budget gets an array of its own).
+ * row larger than the budget gets an array of its own). `sizes` are the rows' UTF-8 lengths, when
+ * the caller has them already.
  */
-export function packJsonRows(rows: readonly string[], budget = JSON_ROWS_BUDGET_BYTES): JsonRowsPack[] {
-  const packs: JsonRowsPack[] = [];
-  let from = 0;
-  let bytes = 2; // "[" and "]"
-  rows.forEach((row, index) => {
-    const size = utf8Length(row) + 1; // its comma
-    if (index > from && bytes + size > budget) {
-      packs.push(pack(rows, from, index, bytes));
-      from = index;
-      bytes = 2;
-    }
-    bytes += size;
-  });
-  if (rows.length > from) packs.push(pack(rows, from, rows.length, bytes));
-  return packs;
-}
-
-function pack(rows: readonly string[], from: number, to: number, bytes: number): JsonRowsPack {
-  return { json: `[${rows.slice(from, to).join(",")}]`, from, to, bytes: bytes - 1 };
+export function packJsonRows(
+  rows: readonly string[],
+  budget = JSON_ROWS_BUDGET_BYTES,
+  sizes: readonly number[] = rows.map(utf8Length),
+): JsonRowsPack[] {
+  return packRanges(sizes, budget).map(({ from, to, bytes }) => ({
+    json: `[${rows.slice(from, to).join(",")}]`,
+    from,
+    to,
+    bytes,
+  }));
 }
 
 /**

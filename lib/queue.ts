@@ -1,4 +1,5 @@
 import { describeError, log } from "./log.ts";
+import { packRanges } from "./pack.ts";
 import { jsonBytes } from "../schemas/runtime-event.schema.ts";
 
 /**
@@ -24,21 +25,10 @@ export function packBySize<T>(items: readonly T[], budget: number, overhead = 0)
 
 /** `packBySize`, with each group's size: its JSON array plus `overhead` (an upper bound). */
 export function packSized<T>(items: readonly T[], budget: number, overhead = 0): { items: T[]; bytes: number }[] {
-  const groups: { items: T[]; bytes: number }[] = [];
-  let current: T[] = [];
-  let size = overhead + 2; // "[" and "]"
-  for (const item of items) {
-    const itemSize = jsonBytes(item) + 1; // its comma
-    if (current.length > 0 && size + itemSize > budget) {
-      groups.push({ items: current, bytes: size });
-      current = [];
-      size = overhead + 2;
-    }
-    current.push(item);
-    size += itemSize;
-  }
-  if (current.length > 0) groups.push({ items: current, bytes: size });
-  return groups;
+  return packRanges(items.map(jsonBytes), budget, overhead).map(({ from, to, bytes }) => ({
+    items: items.slice(from, to),
+    bytes,
+  }));
 }
 
 /**

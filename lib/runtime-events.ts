@@ -1,5 +1,5 @@
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
-import { type D1Client, jsonRowInserts, jsonRowsInsertSql, packJsonRows } from "./d1.ts";
+import { type D1Client, JSON_ROWS_BUDGET_BYTES, jsonRowInserts, jsonRowsInsertSql, packJsonRows } from "./d1.ts";
 
 /** A runtime event as stored: the event plus when Shipyard first stored it. */
 export type RuntimeEventRow = {
@@ -56,11 +56,14 @@ export function chunkRows(rows: readonly RuntimeEventRow[]): EventChunk[] {
  */
 export function insertEventChunkStatements(
   d1: D1Client,
-  chunks: readonly Pick<EventChunk, "rows">[],
+  chunks: readonly Pick<EventChunk, "rows" | "bytes">[],
 ): D1PreparedStatement[] {
   const sql = jsonRowsInsertSql(INSERT);
-  const inner = chunks.map((chunk) => chunk.rows.slice(1, -1)).filter((rows) => rows.length > 0);
-  return packJsonRows(inner).map((packed) => d1.prepare(sql).bind(packed.json));
+  const filled = chunks.filter((chunk) => chunk.bytes > 2); // not "[]"
+  // A chunk's rows without their brackets, joined by the packer; its size is stored with it.
+  const inner = filled.map((chunk) => chunk.rows.slice(1, -1));
+  const sizes = filled.map((chunk) => chunk.bytes - 2);
+  return packJsonRows(inner, JSON_ROWS_BUDGET_BYTES, sizes).map((packed) => d1.prepare(sql).bind(packed.json));
 }
 
 /**
@@ -89,22 +92,16 @@ export function insertOneRuntimeEvent(d1: D1Client, row: RuntimeEventRow): D1Pre
 export const AE_MAX_POINTS_PER_INVOCATION = 250;
 
 export function aggregateEvents(events: readonly Pick<RuntimeEvent, "project_id" | "type" | "ts">[]): EventAggregate[] {
-  return mergeAggregates(events.map((e): EventAggregate => [e.project_id, e.type, 1, e.ts, e.ts]));
-}
-
-/** Sums aggregates of the same (project, type). */
-export function mergeAggregates(aggregates: Iterable<EventAggregate>): EventAggregate[] {
   const groups = new Map<string, EventAggregate>();
-  for (const aggregate of aggregates) {
-    const [project, type, count, minTs, maxTs] = aggregate;
+  for (const { project_id: project, type, ts } of events) {
     const key = `${project}\u0000${type}`;
     const group = groups.get(key);
     if (group) {
-      group[2] += count;
-      group[3] = Math.min(group[3], minTs);
-      group[4] = Math.max(group[4], maxTs);
+      group[2]++;
+      group[3] = Math.min(group[3], ts);
+      group[4] = Math.max(group[4], ts);
     } else {
-      groups.set(key, [project, type, count, minTs, maxTs]);
+      groups.set(key, [project, type, 1, ts, ts]);
     }
   }
   return [...groups.values()];

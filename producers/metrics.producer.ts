@@ -17,14 +17,18 @@ function sumOf<T>(items: readonly T[], pick: (item: T) => number): number {
   return items.reduce((sum, item) => sum + pick(item), 0);
 }
 
-/** The consumer's counters plus the shards' D1 accounting, in the API's snake_case. */
-function summarise(consumer: PipelineStats, shardD1: D1Stats, shardAlarms: number) {
+/** What every buffering shard's `status()` reports that the metrics sum. */
+type ShardFigures = { flushFailures: number; alarms: number; d1: D1Stats };
+
+/** A pipeline's consumer counters plus its shards' flush, alarm and D1 accounting, in snake_case. */
+function summarise(consumer: PipelineStats, shards: readonly ShardFigures[]) {
   const d1 = newD1Stats();
   addD1(d1, consumer.d1);
-  addD1(d1, shardD1);
+  for (const shard of shards) addD1(d1, shard.d1);
   return {
+    flush_failures: sumOf(shards, (shard) => shard.flushFailures),
     shard_rpcs: consumer.shardRpcs,
-    shard_alarms: shardAlarms,
+    shard_alarms: sumOf(shards, (shard) => shard.alarms),
     d1: { round_trips: d1.roundTrips, statements: d1.statements, rows_written: d1.rowsWritten },
   };
 }
@@ -48,35 +52,21 @@ export async function getMetrics(request: Request, env: Env): Promise<Response> 
       ),
     ),
   ]);
-  const eventsD1 = newD1Stats();
-  const countersD1 = newD1Stats();
-  events.forEach((status) => addD1(eventsD1, status.d1));
-  counters.forEach((status) => addD1(countersD1, status.d1));
   return ok({
     telemetry: {
       shard_count: shardCount,
-      buffered: events.reduce((sum, status) => sum + status.buffered, 0),
-      flush_failures: events.reduce((sum, status) => sum + status.flushFailures, 0),
-      ...summarise(
-        pipelineStats.telemetry,
-        eventsD1,
-        sumOf(events, (status) => status.alarms),
-      ),
+      buffered: sumOf(events, (status) => status.buffered),
+      ...summarise(pipelineStats.telemetry, events),
     },
     counters: {
       shard_count: shardCount,
-      held: counters.reduce((sum, status) => sum + status.pending + status.inflight, 0),
-      flush_failures: counters.reduce((sum, status) => sum + status.flushFailures, 0),
-      ...summarise(
-        pipelineStats.counters,
-        countersD1,
-        sumOf(counters, (status) => status.alarms),
-      ),
+      held: sumOf(counters, (status) => status.pending + status.inflight),
+      ...summarise(pipelineStats.counters, counters),
     },
     rate_limits: {
-      checks: limiter.reduce((sum, cost) => sum + cost.calls, 0),
-      rows_read: limiter.reduce((sum, cost) => sum + cost.rowsRead, 0),
-      rows_written: limiter.reduce((sum, cost) => sum + cost.rowsWritten, 0),
+      checks: sumOf(limiter, (cost) => cost.calls),
+      rows_read: sumOf(limiter, (cost) => cost.rowsRead),
+      rows_written: sumOf(limiter, (cost) => cost.rowsWritten),
     },
   });
 }
