@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { audit } from "../lib/audit.ts";
+import { audit } from "../lib/audit.d1.ts";
 import { config } from "../lib/config.ts";
-import { getProject } from "../lib/deploys.ts";
+import { getProject } from "../lib/deploys.d1.ts";
 import { log } from "../lib/log.ts";
 import { scriptHost } from "../platform/index.ts";
 import type { ScriptBinding } from "../platform/script-host.ts";

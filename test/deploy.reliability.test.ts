@@ -6,9 +6,8 @@ import {
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
-import { DEPLOYS_QUEUE } from "../consumers/deploys.consumer.ts";
 import worker from "../index.ts";
-import { insertDeployStatement } from "../lib/deploys.ts";
+import { insertDeployStatement } from "../lib/deploys.d1.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
 import { LocalScriptHost } from "../platform/local-script-host.ts";
 import { WEBHOOK_TOLERANCE_S } from "../producers/webhook.ts";
@@ -26,6 +25,7 @@ import {
   tenantJson,
   waitForDeploy,
 } from "./deploy-helpers.ts";
+import { QUEUES } from "../lib/queues.ts";
 
 afterEach(() => {
   disarmFaults();
@@ -126,7 +126,9 @@ describe("deploy path reliability", () => {
       kind: "deploy",
       source_deploy_id: null,
     });
-    const batch = createMessageBatch(DEPLOYS_QUEUE, [{ id: "redelivered", timestamp: new Date(), attempts: 2, body }]);
+    const batch = createMessageBatch(QUEUES.deploys.name, [
+      { id: "redelivered", timestamp: new Date(), attempts: 2, body },
+    ]);
     const ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
     const result = await getQueueResult(batch, ctx);

@@ -1,6 +1,6 @@
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep, type WorkflowStepConfig } from "cloudflare:workers";
 import { NonRetryableError } from "cloudflare:workflows";
-import { auditStatement } from "../lib/audit.ts";
+import { auditStatement } from "../lib/audit.d1.ts";
 import {
   type ProjectRow,
   getProject,
@@ -8,7 +8,7 @@ import {
   setDeployStatus,
   stepFinished,
   stepStarted,
-} from "../lib/deploys.ts";
+} from "../lib/deploys.d1.ts";
 import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";
 import { type DeployPlan, assemble, loadManifest, planMigration, uploadRequest } from "../platform/deploy-plan.ts";
