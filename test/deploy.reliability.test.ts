@@ -98,6 +98,27 @@ describe("deploy path reliability", () => {
     expect(row).toEqual({ current_deploy_id: id });
   });
 
+  it("row 14: the deploy's `complete` write fails once after the upload → retried, complete exactly once", async ({
+    expect,
+  }) => {
+    const project = projectId("row14c");
+    const fired = armFault("deploy.status", {
+      times: 1,
+      when: ({ status }) => status === "complete",
+      error: () => new Error("D1_ERROR: D1 is overloaded"),
+    });
+    const { id, instance } = await startDeploy(sampleManifest(project));
+    await env.DEPLOY_WORKFLOW.create({ id, params: { deployId: id, projectId: project, kind: "deploy" } });
+    await instance.waitForStatus("complete");
+    await instance.dispose();
+    expect(fired()).toBe(1);
+    const deploy = await env.DB.prepare("SELECT status, error FROM deploys WHERE id = ?").bind(id).first();
+    expect(deploy).toEqual({ status: "complete", error: null });
+    expect(await auditCount(project, "deploy.completed")).toBe(1);
+    expect(await auditCount(project, "deploy.failed")).toBe(0);
+    expect(await tenantJson(project, "/counter/a")).toMatchObject({ count: 1 });
+  });
+
   it("row 15: the same webhook-id twice starts one deploy, and the second answer repeats the first", async ({
     expect,
   }) => {
