@@ -1,5 +1,5 @@
 import { CloudflareScriptHost } from "./cloudflare-script-host.ts";
-import { LocalScriptHost } from "./local-script-host.ts";
+import { LocalScriptHost } from "./local/local-script-host.ts";
 import type { ScriptHost } from "./script-host.ts";
 
 /**

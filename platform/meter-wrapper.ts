@@ -7,7 +7,7 @@
  *   { indexes: [projectId], blobs: [projectId, className, handler, "ok" | "error"], doubles: [wallMs] }
  *
  * with `handler` one of "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError" or
- * "rpc:<method>". Enforcement sums `wallMs` per project (platform/tenant-gateway.ts reads the same
+ * "rpc:<method>". Enforcement sums `wallMs` per project (platform/local/tenant-gateway.ts reads the same
  * shape locally).
  *
  * Why the subclass returns a Proxy from its constructor instead of overriding methods on its

@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { z } from "zod";
 import { describeError, log } from "../lib/log.ts";
-import { loadVersion, localPlatform } from "../platform/local-runtime.ts";
+import { loadVersion, localPlatform } from "../platform/local/local-runtime.ts";
 import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
 import { HttpError, NotFound } from "./errors.ts";
 import { pathParams } from "./http.ts";

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import { log } from "../lib/log.ts";
-import { type GatewayProps, loadVersion } from "../platform/local-runtime.ts";
+import { log } from "../../lib/log.ts";
+import { type GatewayProps, loadVersion } from "./local-runtime.ts";
 
 /** Which object, of which class and version, a call is for. */
 export interface ObjectTarget extends GatewayProps {

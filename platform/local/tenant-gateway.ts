@@ -1,9 +1,9 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { TELEMETRY_QUEUE } from "../consumers/telemetry.consumer.ts";
-import { describeError, log } from "../lib/log.ts";
-import { sendAll } from "../lib/queue.ts";
-import { envelope } from "../schemas/envelope.schema.ts";
-import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
+import { TELEMETRY_QUEUE } from "../../consumers/telemetry.consumer.ts";
+import { describeError, log } from "../../lib/log.ts";
+import { sendAll } from "../../lib/queue.ts";
+import { envelope } from "../../schemas/envelope.schema.ts";
+import type { RuntimeEvent } from "../../schemas/runtime-event.schema.ts";
 import type { GatewayProps } from "./local-runtime.ts";
 
 /** A Durable Object of a tenant: which script, which storage namespace, which object. */

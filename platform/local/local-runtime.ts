@@ -1,6 +1,6 @@
-import type { CurrentVersion, LocalPlatform, VersionCode } from "../durable/local-platform.do.ts";
+import type { CurrentVersion, LocalPlatform, VersionCode } from "./local-platform.do.ts";
 import { LOCAL_BOOTSTRAP_MODULE, generateLocalBootstrap } from "./local-bootstrap.ts";
-import { toWorkerLoaderModules } from "./modules.ts";
+import { toWorkerLoaderModules } from "../modules.ts";
 
 /** Props of the gateway entrypoint a tenant isolate is given: who it is and which version it runs. */
 export interface GatewayProps {
