@@ -168,7 +168,7 @@ function __shipyardMethodNames(Base) {
 }
 
 // Metering must never break the tenant: a missing binding (removed by enforcement) means no point,
-// and a failing write is swallowed. Locally USAGE is an RPC stub whose write returns a promise.
+// and a failing write is swallowed. Locally USAGE writes through the gateway and returns a promise.
 function __shipyardRecord(usage, className, handler, outcome, wallMs) {
   if (usage == null || typeof usage.writeDataPoint !== "function") return;
   try {

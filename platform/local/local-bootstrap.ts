@@ -7,12 +7,23 @@
  *
  *  - each `durable_object_namespace` binding becomes a namespace object with the usual synchronous
  *    `idFromName` / `idFromString` / `newUniqueId` / `get` / `getByName`, whose stubs forward
- *    `fetch` and RPC calls through the Shipyard gateway to a host Durable Object, where the tenant's
- *    class runs as a facet with its own SQLite storage;
+ *    `fetch` (as a fetch, so WebSocket upgrades and old compatibility dates work, see
+ *    gateway-protocol.ts) and RPC calls through the Shipyard gateway to a host Durable Object,
+ *    where the tenant's class runs as a facet with its own SQLite storage;
+ *  - a facet's `ctx.storage.setAlarm/getAlarm/deleteAlarm` go to the host object, which holds the
+ *    real alarm (facets cannot set alarms) and calls the facet's `alarm()` when it fires;
+ *  - the metering binding writes through the gateway's `usage` operation;
  *  - a binding the platform removed (enforcement) is really absent, but reading it is noticed: if
- *    the request then fails, the answer is 503 `do_binding_removed` instead of an opaque 500.
+ *    the request then fails, the answer is 503 `do_binding_removed` instead of an opaque 500;
+ *  - a default export that is a class (`WorkerEntrypoint`) serves fetch like a handler object;
+ *  - `__shipyardStartup` is an entrypoint that runs no tenant code: calling it only evaluates the
+ *    modules, which is how a deploy checks that a version starts (platform/local/startup-check.ts).
  */
+import { FACET_PROPS_KEY, GATEWAY_ORIGIN, OP_HEADER, TARGET_HEADER } from "./gateway-protocol.ts";
+
 export const LOCAL_BOOTSTRAP_MODULE = "__shipyard_local.mjs";
+/** The bootstrap's entrypoint that only evaluates the modules (the deploy's startup check). */
+export const STARTUP_ENTRYPOINT = "__shipyardStartup";
 
 export interface LocalDurableObjectBinding {
   /** Binding name in the tenant's env, e.g. "COUNTER". */
@@ -29,6 +40,8 @@ export interface LocalBootstrapInput {
   /** Durable Object classes to export (every class the script declares, bound or not). */
   classes: string[];
   bindings: LocalDurableObjectBinding[];
+  /** Analytics Engine bindings: they write through the gateway's `usage` operation. */
+  analytics: string[];
   /** Binding names removed from the script since it was uploaded (enforcement). */
   removed: string[];
 }
@@ -42,12 +55,25 @@ export function generateLocalBootstrap(input: LocalBootstrapInput): string {
   for (const name of [...input.classes, ...input.bindings.map((b) => b.className)]) {
     if (!IDENTIFIER.test(name)) throw new Error(`invalid class name ${name}`);
   }
-  const config = JSON.stringify({ bindings: input.bindings, removed: input.removed });
+  const config = JSON.stringify({ bindings: input.bindings, analytics: input.analytics, removed: input.removed });
+  const protocol = JSON.stringify({
+    origin: GATEWAY_ORIGIN,
+    opHeader: OP_HEADER,
+    targetHeader: TARGET_HEADER,
+    propsKey: FACET_PROPS_KEY,
+  });
   const classes = [...new Set(input.classes)]
     .map(
       (name) => `export class ${name} extends app.${name} {
   constructor(ctx, env) {
+    localStorage(ctx, env);
     super(ctx, localEnv(env, null));
+  }
+  // Called by the host object when the alarm it holds for this object fires; \`this\` is the
+  // metered object, so the alarm is metered as "alarm".
+  async __shipyardAlarm(info) {
+    if (typeof this.alarm !== "function") throw new TypeError("${name} has no alarm() handler, but an alarm was set");
+    return this.alarm(info);
   }
 }`,
     )
@@ -56,6 +82,7 @@ export function generateLocalBootstrap(input: LocalBootstrapInput): string {
 import * as app from ${JSON.stringify(`./${input.innerModule}`)};
 
 const CONFIG = ${config};
+const PROTOCOL = ${protocol};
 const GATEWAY = "__SHIPYARD_GATEWAY";
 
 // Deterministic 64-hex ids for idFromName (FNV-1a with four seeds), like real ids in shape.
@@ -90,18 +117,42 @@ class LocalDurableObjectId {
   }
 }
 
+// A JSON operation of the gateway (alarms, usage): a fetch, which works at every compatibility date.
+async function gatewayCall(gateway, op, body) {
+  const response = await gateway.fetch(PROTOCOL.origin + "/" + op, {
+    method: "POST",
+    headers: { [PROTOCOL.opHeader]: op, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer && answer.error ? answer.error.message : "gateway " + op + " failed: " + response.status);
+  return answer.value;
+}
+
 function stubFor(gateway, ns, id) {
   const key = id.toString();
+  const target = JSON.stringify({ namespace: ns.namespace, className: ns.className, objectKey: key });
   const base = {
     id,
     name: id.name,
-    fetch: (input, init) => gateway.objectFetch(ns.namespace, ns.className, key, new Request(input, init)),
+    fetch: (input, init) => {
+      const request = new Request(input, init);
+      const headers = new Headers(request.headers);
+      headers.set(PROTOCOL.opHeader, "object");
+      headers.set(PROTOCOL.targetHeader, target);
+      return gateway.fetch(new Request(request, { headers }));
+    },
   };
   return new Proxy(base, {
-    get(target, prop) {
-      if (typeof prop === "symbol" || prop in target) return target[prop];
+    get(object, prop) {
+      if (typeof prop === "symbol" || prop in object) return object[prop];
       if (prop === "then") return undefined;
-      return (...args) => gateway.objectCall(ns.namespace, ns.className, key, prop, args);
+      return (...args) => {
+        if (typeof gateway.objectCall !== "function") {
+          throw new TypeError("Durable Object RPC needs compatibility_date 2024-04-03 or later (or the rpc flag)");
+        }
+        return gateway.objectCall(ns.namespace, ns.className, key, prop, args);
+      };
     },
   });
 }
@@ -124,17 +175,49 @@ function namespaceFor(gateway, ns) {
   return namespace;
 }
 
+function datasetFor(gateway) {
+  return {
+    writeDataPoint(point) {
+      // Fire and forget, like Analytics Engine; the meter swallows a failure.
+      return gatewayCall(gateway, "usage", point ?? {});
+    },
+  };
+}
+
 // The env the tenant sees. \`touched\` collects removed bindings the code tried to read.
 function localEnv(env, touched) {
   const gateway = env[GATEWAY];
   const out = {};
   for (const [key, value] of Object.entries(env)) if (key !== GATEWAY) out[key] = value;
   for (const ns of CONFIG.bindings) out[ns.binding] = namespaceFor(gateway, ns);
+  for (const name of CONFIG.analytics) out[name] = datasetFor(gateway);
   return new Proxy(out, {
     get(target, prop) {
       if (touched && typeof prop === "string" && CONFIG.removed.includes(prop)) touched.add(prop);
       return target[prop];
     },
+  });
+}
+
+// Facets cannot set alarms ("Facets currently cannot set alarms."), and the refusal cannot be
+// caught inside the facet: the storage's alarm methods go to the host object instead, which
+// holds the real alarm. The facet learns its own address from the props the host gave it.
+function localStorage(ctx, env) {
+  const self = ctx.props && ctx.props[PROTOCOL.propsKey];
+  if (!self) return;
+  const gateway = env[GATEWAY];
+  const call = (op, extra) => gatewayCall(gateway, op, { ...self, ...extra });
+  const define = (name, fn) => Object.defineProperty(ctx.storage, name, { value: fn, configurable: true, writable: true });
+  define("getAlarm", async () => call("alarm.get", {}));
+  define("setAlarm", async (scheduledTime) => {
+    const time = scheduledTime instanceof Date ? scheduledTime.getTime() : scheduledTime;
+    if (typeof time !== "number" || !Number.isFinite(time)) {
+      throw new TypeError("setAlarm() expects a number of milliseconds since the epoch or a Date");
+    }
+    await call("alarm.set", { time });
+  });
+  define("deleteAlarm", async () => {
+    await call("alarm.delete", {});
   });
 }
 
@@ -155,21 +238,53 @@ function bindingRemoved(touched) {
   );
 }
 
-const inner = app.default;
+async function serve(touched, call) {
+  try {
+    const response = await call();
+    if (touched.size > 0 && response.status >= 500) return bindingRemoved(touched);
+    return response;
+  } catch (error) {
+    if (touched.size > 0) return bindingRemoved(touched);
+    throw error;
+  }
+}
 
-export default {
+function noFetchHandler() {
+  return new Response("no fetch handler", { status: 501 });
+}
+
+const inner = app.default;
+const touchedOf = new WeakMap();
+
+// A class default export (a WorkerEntrypoint): the runtime constructs it per request, so the
+// removed-binding tracking lives per instance.
+const ClassEntry =
+  typeof inner === "function"
+    ? class extends inner {
+        constructor(ctx, env) {
+          const touched = new Set();
+          super(ctx, localEnv(env, touched));
+          touchedOf.set(this, touched);
+        }
+        async fetch(request) {
+          if (typeof super.fetch !== "function") return noFetchHandler();
+          return serve(touchedOf.get(this) ?? new Set(), () => super.fetch(request));
+        }
+      }
+    : null;
+
+export default ClassEntry ?? {
   async fetch(request, env, ctx) {
+    if (!inner || typeof inner.fetch !== "function") return noFetchHandler();
     const touched = new Set();
     const tenantEnv = localEnv(env, touched);
-    if (!inner || typeof inner.fetch !== "function") return new Response("no fetch handler", { status: 501 });
-    try {
-      const response = await inner.fetch(request, tenantEnv, ctx);
-      if (touched.size > 0 && response.status >= 500) return bindingRemoved(touched);
-      return response;
-    } catch (error) {
-      if (touched.size > 0) return bindingRemoved(touched);
-      throw error;
-    }
+    return serve(touched, () => inner.fetch(request, tenantEnv, ctx));
+  },
+};
+
+export const ${STARTUP_ENTRYPOINT} = {
+  fetch() {
+    return new Response(null, { status: 204 });
   },
 };
 

@@ -25,6 +25,8 @@ export interface CurrentVersion {
   versionKey: string;
   /** Bumped when the script is deleted: storage of an older generation is destroyed. */
   generation: number;
+  /** Declared Durable Object classes and their storage namespace keys (an alarm finds its class here). */
+  classes: Record<string, string>;
 }
 
 /** A version's code and bindings, in the shape the local runtime turns into Worker Loader input. */
@@ -182,6 +184,7 @@ export class LocalPlatform extends DurableObject<Env> {
       versionId,
       versionKey: `${this.#script()}:${generation}:${versionId}:${this.#get("settings_rev", 0)}`,
       generation,
+      classes: this.#get<Record<string, string>>("classes", {}),
     };
   }
 
