@@ -21,7 +21,7 @@ import {
   ProjectIdSchema,
 } from "../schemas/deploy.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
-import { type Principal, authenticate } from "./auth.ts";
+import type { Principal } from "./auth.ts";
 import { Conflict, NotFound, ServiceUnavailable, invalidBody } from "./errors.ts";
 import { DEPLOY_BODY_LIMIT_BYTES, parseJsonBytes, pathParams, readBodyBytes, requireJsonContentType } from "./http.ts";
 import { accepted, ok } from "./responses.ts";
@@ -113,7 +113,6 @@ export async function postDeploy(request: Request, env: Env): Promise<Response> 
 
 /** `GET /v1/deploys/:id` (admin): status, steps with attempts, the migration, the error. */
 export async function getDeployStatus(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const { id } = pathParams(request, DeployParamsSchema);
   const deploy = await getDeploy(env.DB, id);
   if (!deploy) throw new NotFound(`no deploy ${id}`);
@@ -137,7 +136,6 @@ export async function getDeployStatus(request: Request, env: Env): Promise<Respo
 
 /** `GET /v1/projects` (admin). */
 export async function getProjects(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const rows = await listProjects(env.DB);
   const enforced = await enforcedProjects(
     env.DB,
@@ -148,7 +146,6 @@ export async function getProjects(request: Request, env: Env): Promise<Response>
 
 /** `GET /v1/projects/:id` (admin). */
 export async function getProjectStatus(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const { id } = pathParams(request, ProjectParamsSchema);
   const row = await getProject(env.DB, id);
   if (!row) throw new NotFound(`no project ${id}`);
@@ -161,8 +158,12 @@ function actorOf(principal: Principal): string {
 }
 
 /** `POST /v1/projects/:id/rollback` (admin): re-deploys the previous version, no Durable Object migration. */
-export async function postRollback(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function postRollback(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const { id } = pathParams(request, ProjectParamsSchema);
   const row = await getProject(env.DB, id);
   if (!row || row.status !== "active") throw new NotFound(`no active project ${id}`);
@@ -181,8 +182,12 @@ export async function postRollback(request: Request, env: Env): Promise<Response
  * `DELETE /v1/projects/:id` (admin): 409 naming the Durable Object classes whose storage would be
  * destroyed, unless `?confirm=<project id>`; then a workflow deletes the script and soft-deletes.
  */
-export async function deleteProject(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function deleteProject(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const { id } = pathParams(request, ProjectParamsSchema);
   const row = await getProject(env.DB, id);
   if (!row || row.status !== "active") throw new NotFound(`no active project ${id}`);

@@ -3,7 +3,6 @@ import { type PipelineStats, pipelineStats } from "../consumers/stats.ts";
 import { telemetryShardName } from "../consumers/telemetry.consumer.ts";
 import { config } from "../lib/config.ts";
 import { type D1Stats, newD1Stats } from "../lib/d1.ts";
-import { authenticate } from "./auth.ts";
 import { RATE_LIMIT_SHARD_COUNT, rateLimitShardNameAt } from "./rate-limit.ts";
 import { ok } from "./responses.ts";
 
@@ -39,7 +38,6 @@ function summarise(consumer: PipelineStats, shards: readonly ShardFigures[]) {
  * report D1 round trips and Durable Object requests per 1,000 events.
  */
 export async function getMetrics(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const shardCount = config(env).SHARD_COUNT;
   const indexes = Array.from({ length: shardCount }, (_, index) => index);
   const [events, counters, limiter] = await Promise.all([
