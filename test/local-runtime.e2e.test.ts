@@ -2,6 +2,7 @@ import { evictAllDurableObjects } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, it, vi } from "vitest";
 import {
+  ADMIN,
   BASE_URL,
   deployAndWait,
   projectId,
@@ -161,5 +162,27 @@ describe("Durable Objects on the local platform", () => {
         )?.n === 2,
       { timeout: 15_000, interval: 200 },
     );
+  });
+
+  it("GET do-usage reflects invocations stored so far, without an enforcement cycle, and says how fresh it is", async ({
+    expect,
+  }) => {
+    const project = projectId("rt-usage");
+    await deployAndWait(sampleManifest(project, "v1"));
+    for (let i = 1; i <= 3; i++) expect(await tenantJson(project, "/counter/u?work=20")).toMatchObject({ count: i });
+    type Usage = { invocations: number; wall_ms: number; as_of: number; source: string; lag_ms: number };
+    let usage: Usage | undefined;
+    const asked = Date.now();
+    await vi.waitUntil(
+      async () => {
+        const response = await exports.default.fetch(`${BASE_URL}/v1/projects/${project}/do-usage`, { headers: ADMIN });
+        usage = await response.json<Usage>();
+        return usage.invocations === 3;
+      },
+      { timeout: 15_000, interval: 200 },
+    );
+    expect(usage).toMatchObject({ source: "runtime_events", lag_ms: 1_200 });
+    expect(usage?.wall_ms).toBeGreaterThanOrEqual(60);
+    expect(usage?.as_of).toBeGreaterThanOrEqual(asked);
   });
 });

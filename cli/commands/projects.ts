@@ -88,6 +88,9 @@ const UsageSchema = z.looseObject({
   window_hours: z.number(),
   wall_ms: z.number(),
   invocations: z.number(),
+  as_of: z.number().optional(),
+  source: z.string().optional(),
+  lag_ms: z.number().optional(),
   threshold_ms: z.number(),
   do_enforcement_status: z.string(),
   removed_bindings: z.array(z.looseObject({ name: z.string(), class_name: z.string() })),
@@ -117,6 +120,12 @@ const doUsage: Command = {
         ["project", usage.project_id],
         [`wall time (${usage.window_hours} h)`, `${formatDuration(usage.wall_ms)}${share}`],
         ["invocations", usage.invocations],
+        [
+          "as of",
+          usage.as_of === undefined
+            ? "-"
+            : `${formatTime(usage.as_of)} (${usage.source ?? "?"}, may trail by ${formatDuration(usage.lag_ms ?? 0)})`,
+        ],
         ["threshold", formatDuration(usage.threshold_ms)],
         ["enforcement", usage.do_enforcement_status],
         ["removed bindings", usage.removed_bindings.map((b) => `${b.name} (${b.class_name})`).join(", ")],
