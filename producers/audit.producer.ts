@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { AUDIT_RETENTION_MS, type AuditRecord } from "../durable/audit-log.do.ts";
-import { type AuditQueryError, queryAudit } from "../lib/audit.ts";
+import { type AuditQueryError, queryAudit } from "../durable/audit-log.outbox.ts";
 import { csvRow } from "../lib/csv.ts";
 import { assertNever } from "../lib/result.ts";
 import { AUDIT_CSV_COLUMNS, type AuditEntryBody, AuditQueryParamsSchema } from "../schemas/audit.schema.ts";

@@ -1,7 +1,6 @@
 import { z } from "zod";
-import { DEPLOYS_QUEUE } from "../consumers/deploys.consumer.ts";
 import { dedupeStore } from "../durable/dedupe-store.do.ts";
-import { auditStatement } from "../lib/audit.ts";
+import { auditStatement } from "../lib/audit.d1.ts";
 import {
   enforcedProjects,
   getDeploy,
@@ -11,7 +10,7 @@ import {
   listProjects,
   parseClasses,
   projectStatus,
-} from "../lib/deploys.ts";
+} from "../lib/deploys.d1.ts";
 import { describeError, log } from "../lib/log.ts";
 import { sendAll } from "../lib/queue.ts";
 import {
@@ -26,6 +25,7 @@ import { Conflict, NotFound, ServiceUnavailable, invalidBody } from "./errors.ts
 import { DEPLOY_BODY_LIMIT_BYTES, parseJsonBytes, pathParams, readBodyBytes, requireJsonContentType } from "./http.ts";
 import { accepted, ok } from "./responses.ts";
 import { verifyWebhook } from "./webhook.ts";
+import { QUEUES } from "../lib/queues.ts";
 
 /** How long a webhook delivery id is remembered (senders retry for hours, Standard Webhooks for ~3 days). */
 const WEBHOOK_DEDUPE_TTL_MS = 7 * 86_400_000;
@@ -62,7 +62,7 @@ async function enqueueDeploy(
       details: { deploy_id: deploy.id, webhook_id: deploy.webhookId, source_deploy_id: deploy.sourceDeployId },
     }),
   ]);
-  await sendAll(env.DEPLOYS_QUEUE, DEPLOYS_QUEUE, [
+  await sendAll(env.DEPLOYS_QUEUE, QUEUES.deploys.name, [
     envelope("deploys.requested", {
       deploy_id: deploy.id,
       project_id: deploy.projectId,

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { type RedriveTaskError, redriveTask } from "../durable/redrive-task.do.ts";
-import { audit } from "../lib/audit.ts";
+import { audit } from "../lib/audit.d1.ts";
 import {
   type ArchivePosition,
   type DeadLetterRow,
@@ -10,7 +10,7 @@ import {
   getDeadLetter,
   listDeadLetters,
   purgeDeadLetters,
-} from "../lib/dead-letters.ts";
+} from "../lib/dead-letters.d1.ts";
 import { assertNever } from "../lib/result.ts";
 import {
   type DlqFilterInput,

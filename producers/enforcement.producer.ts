@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { audit } from "../lib/audit.ts";
+import { audit } from "../lib/audit.d1.ts";
 import { config } from "../lib/config.ts";
-import { getProject } from "../lib/deploys.ts";
+import { clearEnforcementStatement, getProject } from "../lib/deploys.d1.ts";
 import { log } from "../lib/log.ts";
 import { scriptHost } from "../platform/index.ts";
 import type { ScriptBinding } from "../platform/script-host.ts";
@@ -95,7 +95,7 @@ export async function postEnforcementRestore(
   const restoring: ScriptBinding[] = removedBindings(row).filter((binding) => !present.has(binding.name));
   // Put back first, forget after: a failure in between leaves the row, and a retry restores nothing twice.
   if (restoring.length > 0) await host.setBindings(id, [...script.bindings, ...restoring]);
-  await env.DB.prepare("DELETE FROM do_enforcement WHERE project_id = ?").bind(id).run();
+  await clearEnforcementStatement(env.DB, id).run();
   await audit(env.DB, {
     type: "enforcement.cleared",
     actor: principal.id,

@@ -1,8 +1,9 @@
-import { audit } from "../lib/audit.ts";
+import { audit } from "../lib/audit.d1.ts";
 import { sendAll } from "../lib/queue.ts";
-import { queueBinding } from "../lib/queue-bindings.ts";
-import { QUEUE_NAMES, QueueNameSchema, QueueSendParamsSchema, QueueSendRequestSchema } from "../schemas/dlq.schema.ts";
-import { jsonBytes } from "../schemas/runtime-event.schema.ts";
+import { queueBinding } from "../lib/queues.ts";
+import { QUEUE_NAMES } from "../lib/queues.ts";
+import { QueueNameSchema, QueueSendParamsSchema, QueueSendRequestSchema } from "../schemas/dlq.schema.ts";
+import { jsonBytes } from "../lib/utf8.ts";
 import type { Principal } from "./auth.ts";
 import { HttpError, NotFound } from "./errors.ts";
 import { pathParams, readJson } from "./http.ts";

@@ -1,5 +1,5 @@
 import type { Rule } from "../durable/rate-limit-shard.do.ts";
-import { audit } from "../lib/audit.ts";
+import { audit } from "../lib/audit.d1.ts";
 import { type RateLimit, config } from "../lib/config.ts";
 import { assertNever } from "../lib/result.ts";
 import { RateLimitParamsSchema, type RouteClass } from "../schemas/rate-limit.schema.ts";
