@@ -1,6 +1,9 @@
-import { evictAllDurableObjects } from "cloudflare:test";
+import { evictAllDurableObjects, evictDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, it, vi } from "vitest";
+import { objectKeyOf } from "../platform/local/local-bootstrap.ts";
+import { localPlatform } from "../platform/local/local-runtime.ts";
+import { tenantObjectName } from "../platform/local/tenant-gateway.ts";
 import {
   ADMIN,
   BASE_URL,
@@ -184,5 +187,18 @@ describe("Durable Objects on the local platform", () => {
     expect(usage).toMatchObject({ source: "runtime_events", lag_ms: 1_200 });
     expect(usage?.wall_ms).toBeGreaterThanOrEqual(60);
     expect(usage?.as_of).toBeGreaterThanOrEqual(asked);
+  });
+
+  it("a redeploy reaches a facet that kept running while its host was evicted (the new code answers)", async ({
+    expect,
+  }) => {
+    const project = projectId("rt-evict");
+    await deployAndWait(sampleManifest(project, "v1"));
+    expect(await tenantJson(project, "/counter/e")).toEqual({ count: 1, version: "v1" });
+    // Evicting only the host leaves its facet running; the host forgets everything in memory.
+    const namespace = (await localPlatform(env, project).current())?.classes.Counter ?? "";
+    await evictDurableObject(env.TENANT_OBJECT_HOST.getByName(tenantObjectName(project, namespace, objectKeyOf("e"))));
+    await deployAndWait(sampleManifest(project, "v2"));
+    expect(await tenantJson(project, "/counter/e")).toEqual({ count: 2, version: "v2" });
   });
 });

@@ -49,6 +49,23 @@ export interface LocalBootstrapInput {
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const MODULE_NAME = /^[A-Za-z0-9_.\-/]+$/;
 
+/**
+ * The id `idFromName(name)` gives on the local platform: 64 hex digits like a real id (FNV-1a with
+ * four seeds). Embedded in the bootstrap as source, so tests and tools compute the same ids.
+ */
+export function objectKeyOf(name: string): string {
+  const bytes = new TextEncoder().encode(name);
+  let out = "";
+  for (const seed of [0x811c9dc5, 0x01000193, 0x9e3779b9, 0x85ebca6b]) {
+    for (const round of [0, 1]) {
+      let h = (seed ^ round) >>> 0;
+      for (const b of bytes) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+      out += h.toString(16).padStart(8, "0");
+    }
+  }
+  return out;
+}
+
 /** The source of the bootstrap module. Names are validated; data goes in as JSON literals. */
 export function generateLocalBootstrap(input: LocalBootstrapInput): string {
   if (!MODULE_NAME.test(input.innerModule)) throw new Error(`invalid module name ${input.innerModule}`);
@@ -85,19 +102,8 @@ const CONFIG = ${config};
 const PROTOCOL = ${protocol};
 const GATEWAY = "__SHIPYARD_GATEWAY";
 
-// Deterministic 64-hex ids for idFromName (FNV-1a with four seeds), like real ids in shape.
-function nameToHex(name) {
-  const bytes = new TextEncoder().encode(name);
-  let out = "";
-  for (const seed of [0x811c9dc5, 0x01000193, 0x9e3779b9, 0x85ebca6b]) {
-    for (const round of [0, 1]) {
-      let h = (seed ^ round) >>> 0;
-      for (const b of bytes) h = Math.imul(h ^ b, 0x01000193) >>> 0;
-      out += h.toString(16).padStart(8, "0");
-    }
-  }
-  return out;
-}
+// Deterministic 64-hex ids for idFromName (platform/local/local-bootstrap.ts objectKeyOf).
+const nameToHex = ${objectKeyOf.toString()};
 
 class LocalDurableObjectId {
   #hex;

@@ -30,6 +30,7 @@ const ObjectTargetSchema = z.object({
 
 const FACET = "app";
 const HOSTED_KEY = "hosted";
+const RUNNING_KEY = "running_version_key";
 
 /**
  * Hosts one tenant Durable Object on the local platform: the tenant's class (from its current
@@ -44,8 +45,6 @@ const HOSTED_KEY = "hosted";
  * retries the alarm with its usual backoff, as it would the tenant's own.
  */
 export class TenantObjectHost extends DurableObject<Env> {
-  #runningKey: string | null = null;
-
   /**
    * `stub.fetch()` on the tenant object, from the gateway. A fetch, not RPC: the facet may answer
    * 101 with a WebSocket (plain or hibernatable), which a fetch carries and RPC cannot.
@@ -150,10 +149,14 @@ export class TenantObjectHost extends DurableObject<Env> {
     if (generation !== target.generation || this.ctx.storage.kv.get("generation") === undefined) {
       this.ctx.storage.kv.put("generation", target.generation);
     }
-    if (this.#runningKey !== null && this.#runningKey !== target.versionKey) {
-      this.ctx.facets.abort(FACET, new Error("a new version of the script was deployed"));
+    // Which version the facet runs is kept in storage, not memory: the host can be evicted while
+    // its facet keeps running (evictDurableObject on the host alone shows it), and a fresh host
+    // that forgot would hand the next call to the old code.
+    const running = this.ctx.storage.kv.get<string>(RUNNING_KEY);
+    if (running !== target.versionKey) {
+      if (running !== undefined) this.ctx.facets.abort(FACET, new Error("a new version of the script was deployed"));
+      this.ctx.storage.kv.put(RUNNING_KEY, target.versionKey);
     }
-    this.#runningKey = target.versionKey;
     const worker = loadVersion(this.env, target, (props) => this.ctx.exports.TenantGateway({ props }));
     // The facet learns its own address from its props: its alarm calls name it to the gateway.
     const address: ObjectAddress = { namespace: target.namespace, objectKey: target.objectKey };
