@@ -9,13 +9,13 @@ import { createRouter } from "./producers/router.ts";
 export { AuditLog } from "./durable/audit-log.do.ts";
 export { CounterShard } from "./durable/counter-shard.do.ts";
 export { DedupeStore } from "./durable/dedupe-store.do.ts";
-export { DeployArtifacts } from "./durable/deploy-artifacts.do.ts";
-export { LocalPlatform } from "./durable/local-platform.do.ts";
-export { TenantObjectHost } from "./durable/tenant-object-host.do.ts";
+export { DeployArtifacts } from "./platform/local/deploy-artifacts.do.ts";
+export { LocalPlatform } from "./platform/local/local-platform.do.ts";
+export { TenantObjectHost } from "./platform/local/tenant-object-host.do.ts";
 export { RateLimitShard } from "./durable/rate-limit-shard.do.ts";
 export { RedriveTask } from "./durable/redrive-task.do.ts";
 export { RuntimeEventShard } from "./durable/runtime-event-shard.do.ts";
-export { TenantGateway } from "./platform/tenant-gateway.ts";
+export { TenantGateway } from "./platform/local/tenant-gateway.ts";
 export { DeployWorkflow } from "./workflows/deploy.workflow.ts";
 export { EnforcementWorkflow } from "./workflows/enforcement.workflow.ts";
 

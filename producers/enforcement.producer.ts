@@ -108,12 +108,19 @@ export async function getDoUsage(request: Request, env: Env): Promise<Response> 
   const { id } = pathParams(request, ProjectParamsSchema);
   if (!(await getProject(env.DB, id))) throw new NotFound(`no project ${id}`);
   const now = Date.now();
-  const [usage, row] = await Promise.all([usageSource(env).usageOf(id, WINDOW_MS, now), enforcementRow(env.DB, id)]);
+  // Current, not the last enforcement cycle's rollup: invocations stored so far are counted.
+  const [usage, row] = await Promise.all([
+    usageSource(env).currentUsageOf(id, WINDOW_MS, now),
+    enforcementRow(env.DB, id),
+  ]);
   return ok({
     project_id: id,
     window_hours: WINDOW_MS / 3_600_000,
     wall_ms: Math.round(usage.wallMs),
     invocations: usage.invocations,
+    as_of: usage.asOf,
+    source: usage.source,
+    lag_ms: usage.lagMs,
     threshold_ms: config(env).ENFORCEMENT_THRESHOLD_MS,
     do_enforcement_status: row ? "enforced" : "none",
     removed_bindings: removedBindings(row).map((binding) => ({ name: binding.name, class_name: binding.class_name })),

@@ -23,6 +23,14 @@ export const DoUsageSchema = z.object({
   window_hours: z.number(),
   wall_ms: z.number().int(),
   invocations: z.number(),
+  as_of: z.number().int().describe("when the figure was read (epoch ms)"),
+  source: z
+    .enum(["runtime_events", "analytics_engine"])
+    .describe("stored do_usage events in D1 (local) or Analytics Engine (production)"),
+  lag_ms: z
+    .number()
+    .int()
+    .describe("how far behind the invocations the figure may be (queue batch wait + shard flush delay locally)"),
   threshold_ms: z.number().int(),
   do_enforcement_status: z.enum(["none", "enforced"]),
   removed_bindings: z.array(RemovedBindingSchema),

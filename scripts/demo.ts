@@ -21,6 +21,7 @@ import { countersPhases } from "./demo/counters.ts";
 import { deadLettersPhases } from "./demo/deadletters.ts";
 import { deployPhases } from "./demo/deploy.ts";
 import { enforcementPhases } from "./demo/enforcement.ts";
+import { realtimePhase } from "./demo/realtime.ts";
 import { bootPhase, teardownPhase } from "./demo/lifecycle.ts";
 import { telemetryPhases } from "./demo/telemetry.ts";
 
@@ -59,6 +60,8 @@ const PHASES = [
   ...countersPhases(counters),
   ...deployPhases({ timeoutMs: telemetry.timeoutMs }),
   ...enforcementPhases({ timeoutMs: telemetry.timeoutMs }),
+  // After enforcement, whose lowered threshold would otherwise also catch this tenant's usage.
+  realtimePhase({ timeoutMs: telemetry.timeoutMs }),
   ...deadLettersPhases({ seed: telemetry.seed, timeoutMs: telemetry.timeoutMs }),
   teardownPhase,
 ];

@@ -86,6 +86,7 @@ const doUsage: Command = {
         ["project", usage.project_id],
         [`wall time (${usage.window_hours} h)`, `${formatDuration(usage.wall_ms)}${share}`],
         ["invocations", usage.invocations],
+        ["as of", `${formatTime(usage.as_of)} (${usage.source}, may trail by ${formatDuration(usage.lag_ms)})`],
         ["threshold", formatDuration(usage.threshold_ms)],
         ["enforcement", usage.do_enforcement_status],
         ["removed bindings", usage.removed_bindings.map((b) => `${b.name} (${b.class_name})`).join(", ")],
