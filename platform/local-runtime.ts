@@ -1,4 +1,6 @@
 import type { CurrentVersion, LocalPlatform, VersionCode } from "../durable/local-platform.do.ts";
+import { assetsBinding } from "./assets-binding.ts";
+import { plainBindingValue } from "./bindings.ts";
 import { LOCAL_BOOTSTRAP_MODULE, generateLocalBootstrap } from "./local-bootstrap.ts";
 import { toWorkerLoaderModules } from "./modules.ts";
 
@@ -27,13 +29,16 @@ export type GatewayFactory = (props: GatewayProps) => Fetcher;
  * uploaded modules, and an env holding exactly the version's current bindings — plain text as
  * strings, Analytics Engine and the Durable Object namespaces through the gateway.
  */
-export function workerCode(code: VersionCode, gateway: Fetcher): WorkerLoaderWorkerCode {
+export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher): WorkerLoaderWorkerCode {
   const env: Record<string, unknown> = { __SHIPYARD_GATEWAY: gateway };
   const durableObjects = [];
   for (const binding of code.bindings) {
     switch (binding.type) {
       case "plain_text":
-        env[binding.name] = binding.text;
+      case "json":
+      case "secret_text":
+      case "assets":
+        env[binding.name] = plainBindingValue(binding, assets);
         break;
       case "analytics_engine":
         // The gateway's writeDataPoint forwards points into Shipyard's own telemetry pipeline.
@@ -73,6 +78,10 @@ export function loadVersion(env: Env, current: CurrentVersion, gateway: GatewayF
   return env.LOADER.get(current.versionKey, async () => {
     const code = await localPlatform(env, current.script).code(current.versionId);
     if (!code) throw new Error(`version ${current.versionId} of ${current.script} is no longer current`);
-    return workerCode(code, gateway({ ...current }));
+    return workerCode(
+      code,
+      gateway({ ...current }),
+      assetsBinding({ script: current.script, versionId: current.versionId }),
+    );
   });
 }

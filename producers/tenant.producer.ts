@@ -1,6 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { z } from "zod";
 import { describeError, log } from "../lib/log.ts";
+import { routeTenantAssets } from "../platform/assets-binding.ts";
 import { loadVersion, localPlatform } from "../platform/local-runtime.ts";
 import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
 import { HttpError, NotFound } from "./errors.ts";
@@ -23,6 +24,9 @@ export async function dispatchTenant(request: Request, env: Env): Promise<Respon
   }
   const current = await localPlatform(env, project).current();
   if (!current) throw new NotFound(`project ${project} has no deployed Worker`);
+  // Static assets answer first, as Cloudflare's router does (unless run_worker_first).
+  const fromAssets = await routeTenantAssets(env, project, current.versionId, forwarded);
+  if (fromAssets) return fromAssets;
   const worker = loadVersion(env, current, (props) => exports.TenantGateway({ props }));
   try {
     return await worker.getEntrypoint().fetch(forwarded);
