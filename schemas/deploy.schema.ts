@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jsonBytes } from "../lib/utf8.ts";
 
 /** Project ids double as script names on the platform: lowercase slugs. */
 export const ProjectIdSchema = z
@@ -35,10 +36,6 @@ export const DeclaredMigrationSchema = z.strictObject({
 
 /** Cloudflare's limit on one environment variable or secret (5 KiB), applied to a var's JSON text too. */
 const VAR_BYTES = 5_120;
-
-function jsonBytes(value: unknown): number {
-  return new TextEncoder().encode(JSON.stringify(value)).byteLength;
-}
 
 /**
  * Binding kinds of a wrangler config Shipyard cannot give a tenant yet (D1, KV and R2 come in a later
