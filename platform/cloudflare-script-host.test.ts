@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { describe, it } from "vitest";
 import { z } from "zod";
 import { type ControlCommand, FAKE_CF_API_TOKEN } from "../test/fake-cloudflare-api/protocol.ts";
+import { htmlAsset } from "../test/asset-file.ts";
 import { CloudflareScriptHost, parseRetryAfter } from "./cloudflare-script-host.ts";
 import { ScriptHostError, type ScriptModule, type UploadAssets, type UploadRequest } from "./script-host.ts";
 
@@ -345,16 +346,7 @@ describe("CloudflareScriptHost against the fake Workers for Platforms API", () =
   });
 });
 
-/** A static asset as an upload carries it (base64 content, 32-hex SHA-256 prefix). */
-async function asset(path: string, text: string): Promise<UploadAssets["files"][number]> {
-  const bytes = new TextEncoder().encode(text);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  const hash = [...digest]
-    .map((byte) => byte.toString(16).padStart(2, "0"))
-    .join("")
-    .slice(0, 32);
-  return { path, hash, size: bytes.byteLength, content_type: "text/html", content: btoa(text) };
-}
+const asset = htmlAsset;
 
 const StoredAssetsSchema = z.object({
   assets: z

@@ -7,6 +7,7 @@
 import { exports } from "cloudflare:workers";
 import { describe, it } from "vitest";
 import type { AssetsConfig, DeployManifest } from "../schemas/deploy.schema.ts";
+import { htmlAsset } from "./asset-file.ts";
 import { ADMIN, BASE_URL, deployAndWait, postDeploy, projectId } from "./deploy-helpers.ts";
 
 const SECRET = "s3cret-value-7f1c";
@@ -42,17 +43,7 @@ const FILES: Record<string, string> = {
 };
 
 async function assetFiles(): Promise<NonNullable<DeployManifest["assets"]>> {
-  return Promise.all(
-    Object.entries(FILES).map(async ([path, text]) => {
-      const bytes = new TextEncoder().encode(text);
-      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-      const hash = [...digest]
-        .map((byte) => byte.toString(16).padStart(2, "0"))
-        .join("")
-        .slice(0, 32);
-      return { path, hash, size: bytes.byteLength, content_type: "text/html", content: btoa(text) };
-    }),
-  );
+  return Promise.all(Object.entries(FILES).map(([path, text]) => htmlAsset(path, text)));
 }
 
 async function manifest(project: string, assets: AssetsConfig): Promise<DeployManifest> {
