@@ -64,7 +64,9 @@ export async function routeTenantAssets(
   versionId: string,
   request: Request,
 ): Promise<Response | null> {
-  return store(env, script).route(versionId, request);
+  // Without the body: assets never read it, and the Worker may still need it after a miss.
+  const probe = new Request(request.url, { method: request.method, headers: request.headers });
+  return store(env, script).route(versionId, probe);
 }
 
 /** Deletes a script's assets (the script was deleted). */

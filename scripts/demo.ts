@@ -20,6 +20,7 @@ import { type DemoContext, SECTION } from "./demo/context.ts";
 import { countersPhases } from "./demo/counters.ts";
 import { deadLettersPhases } from "./demo/deadletters.ts";
 import { deployPhases } from "./demo/deploy.ts";
+import { tsTenantPhases } from "./demo/ts-tenant.ts";
 import { enforcementPhases } from "./demo/enforcement.ts";
 import { bootPhase, teardownPhase } from "./demo/lifecycle.ts";
 import { telemetryPhases } from "./demo/telemetry.ts";
@@ -58,6 +59,7 @@ const PHASES = [
   ...telemetryPhases(telemetry),
   ...countersPhases(counters),
   ...deployPhases({ timeoutMs: telemetry.timeoutMs }),
+  ...tsTenantPhases({ timeoutMs: telemetry.timeoutMs }),
   ...enforcementPhases({ timeoutMs: telemetry.timeoutMs }),
   ...deadLettersPhases({ seed: telemetry.seed, timeoutMs: telemetry.timeoutMs }),
   teardownPhase,

@@ -30,6 +30,7 @@ export default {
       const asset = await env.ASSETS.fetch(new URL("/about.html", url));
       return Response.json({ status: asset.status, location: asset.headers.get("location"), text: await asset.text() });
     }
+    if (request.method === "POST") return new Response("worker got " + (await request.text()));
     return new Response("worker " + url.pathname);
   },
 };
@@ -91,6 +92,9 @@ describe("deploy input on the local platform", () => {
     // A miss goes to the Worker; a browser navigation gets the 404 page (compatibility date ≥ 2025-04-01).
     expect(await get(project, "/missing")).toBe("200 worker /missing");
     expect(await get(project, "/missing", NAVIGATE)).toBe("404 custom 404");
+    // A request with a body that the assets pass on reaches the Worker with its body.
+    const posted = await exports.default.fetch(`${BASE_URL}/t/${project}/form`, { method: "POST", body: "a=1" });
+    expect(`${posted.status} ${await posted.text()}`).toBe("200 worker got a=1");
     // run_worker_first: /api/* reaches the Worker, whose env.ASSETS.fetch follows the 307 to /about.
     expect(JSON.parse((await get(project, "/api/asset")).slice(4))).toEqual({
       status: 200,
