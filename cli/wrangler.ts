@@ -17,6 +17,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { stripVTControlCharacters } from "node:util";
 import { z } from "zod";
 
 /**
@@ -77,10 +78,20 @@ function wranglerPackage(): { dir: string; version: string; bin: string } {
   return { dir, version: manifest.version, bin: path.join(dir, bin) };
 }
 
-/** Environment for wrangler runs: no telemetry, no update check, no colours in captured output. */
-function wranglerEnv(): NodeJS.ProcessEnv {
+/**
+ * Environment for wrangler runs: no telemetry, no colours in captured output, and the project's
+ * `node_modules/.bin` folders first on PATH (the project's and its parents', as `npm run` puts
+ * them), so a custom `build.command` finds the project's tools as under `npm run deploy`.
+ */
+function wranglerEnv(dir: string): NodeJS.ProcessEnv {
+  const bins: string[] = [];
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    bins.push(path.join(current, "node_modules", ".bin"));
+    if (path.dirname(current) === current) break;
+  }
   return {
     ...process.env,
+    PATH: [...bins, process.env.PATH ?? ""].join(path.delimiter),
     WRANGLER_SEND_METRICS: "false",
     WRANGLER_HIDE_BANNER: "true",
     FORCE_COLOR: "0",
@@ -188,7 +199,7 @@ export async function bundleWithWrangler(dir: string, options: BundleOptions): P
     ];
     const lines: string[] = [];
     const onData = (chunk: string) => {
-      for (const line of chunk.split(/\r?\n/)) {
+      for (const line of stripVTControlCharacters(chunk).split(/\r?\n/)) {
         if (line.trim() === "") continue;
         lines.push(line);
         options.onLine?.(line);
@@ -198,7 +209,7 @@ export async function bundleWithWrangler(dir: string, options: BundleOptions): P
       // process.execPath: the Node running this CLI (the pinned Node 24), which wrangler requires.
       const child = spawn(process.execPath, args, {
         cwd: path.resolve(dir),
-        env: wranglerEnv(),
+        env: wranglerEnv(dir),
         stdio: ["ignore", "pipe", "pipe"],
       });
       child.stdout.setEncoding("utf8").on("data", onData);
