@@ -1,7 +1,7 @@
 import { NonRetryableError } from "cloudflare:workflows";
 import { type DeployManifest, DeployManifestSchema } from "../schemas/deploy.schema.ts";
 import { WRAPPER_MODULE, generateMeterWrapper } from "./meter-wrapper.ts";
-import { type MigrationPlan, computeMigration } from "./migrations.ts";
+import { type MigrationPlan, computeMigration } from "./do-migrations.ts";
 import { assembleModules } from "./modules.ts";
 import type { ScriptBinding, ScriptModule, UploadAssets, UploadRequest } from "./script-host.ts";
 

@@ -1,7 +1,7 @@
 /**
  * The ScriptHost port: where tenant Workers run. Two implementations:
  *   - `CloudflareScriptHost` (platform/cloudflare-script-host.ts): Workers for Platforms REST API.
- *   - `LocalScriptHost` (platform/local-script-host.ts): stores versions and runs them for real on
+ *   - `LocalScriptHost` (platform/local/local-script-host.ts): stores versions and runs them for real on
  *     local workerd with the Worker Loader binding and Durable Object facets.
  * The deploy and enforcement workflows only ever talk to this interface.
  */

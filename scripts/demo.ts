@@ -22,6 +22,7 @@ import { deadLettersPhases } from "./demo/deadletters.ts";
 import { deployPhases } from "./demo/deploy.ts";
 import { tsTenantPhases } from "./demo/ts-tenant.ts";
 import { enforcementPhases } from "./demo/enforcement.ts";
+import { realtimePhase } from "./demo/realtime.ts";
 import { bootPhase, teardownPhase } from "./demo/lifecycle.ts";
 import { telemetryPhases } from "./demo/telemetry.ts";
 
@@ -61,6 +62,8 @@ const PHASES = [
   ...deployPhases({ timeoutMs: telemetry.timeoutMs }),
   ...tsTenantPhases({ timeoutMs: telemetry.timeoutMs }),
   ...enforcementPhases({ timeoutMs: telemetry.timeoutMs }),
+  // After enforcement, whose lowered threshold would otherwise also catch this tenant's usage.
+  realtimePhase({ timeoutMs: telemetry.timeoutMs }),
   ...deadLettersPhases({ seed: telemetry.seed, timeoutMs: telemetry.timeoutMs }),
   teardownPhase,
 ];

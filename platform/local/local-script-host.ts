@@ -1,6 +1,6 @@
-import type { PlatformError } from "../durable/local-platform.do.ts";
-import type { Result } from "../lib/result.ts";
-import { bindAssets, clearAssets, storeAssets } from "./assets-binding.ts";
+import type { PlatformError } from "./local-platform.do.ts";
+import type { Result } from "../../lib/result.ts";
+import { bindAssets, clearAssets, storeAssets } from "../assets-binding.ts";
 import { localPlatform } from "./local-runtime.ts";
 import {
   type ScriptBinding,
@@ -9,7 +9,7 @@ import {
   type ScriptInfo,
   type UploadRequest,
   type UploadResult,
-} from "./script-host.ts";
+} from "../script-host.ts";
 
 function unwrap<T>(result: Result<T, PlatformError>): T {
   if (result.ok) return result.value;
@@ -19,7 +19,7 @@ function unwrap<T>(result: Result<T, PlatformError>): T {
 /**
  * The ScriptHost of the local platform (the default for dev, tests and the demo): each script is a
  * `LocalPlatform` Durable Object that keeps its versions and enforces the real API's rules, and
- * its Worker runs for real on local workerd (platform/local-runtime.ts).
+ * its Worker runs for real on local workerd (platform/local/local-runtime.ts).
  */
 export class LocalScriptHost implements ScriptHost {
   readonly #env: Env;
