@@ -62,11 +62,17 @@ async function manifest(project: string, assets: AssetsConfig): Promise<DeployMa
   };
 }
 
-/** `status body` or `status → location` for a redirect; the tenant is reached through Shipyard. */
+/**
+ * `status body`, or `status → location` for a redirect, the tenant reached through Shipyard's
+ * `/t/<project>` prefix (which the dispatcher puts in front of the assets' own Location).
+ */
 async function get(project: string, path: string, headers: HeadersInit = {}): Promise<string> {
   const response = await exports.default.fetch(`${BASE_URL}/t/${project}${path}`, { headers, redirect: "manual" });
-  if (response.status >= 300 && response.status < 400)
-    return `${response.status} → ${response.headers.get("location")}`;
+  if (response.status >= 300 && response.status < 400) {
+    const location = response.headers.get("location") ?? "";
+    const prefix = `/t/${project}`;
+    return `${response.status} → ${location.startsWith(`${prefix}/`) ? location.slice(prefix.length) : `(outside the prefix) ${location}`}`;
+  }
   return `${response.status} ${await response.text()}`;
 }
 
