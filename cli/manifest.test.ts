@@ -159,6 +159,19 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
     assert.equal((await readManifest(dir, { config: "other.toml" })).project_id, "from-flag");
   });
 
+  void it("--env picks a wrangler environment, as wrangler deploy --env", async () => {
+    const dir = await tenant({
+      "wrangler.jsonc": `// environments
+        { "name": "envy", "main": "w.js", "compatibility_date": "2026-11-01", "vars": { "STAGE": "top" },
+          "env": { "staging": { "vars": { "STAGE": "staging" } } } }`,
+      "w.js": "export default { fetch() { return new Response('ok'); } };\n",
+    });
+    const staging = await readManifest(dir, { env: "staging" });
+    assert.equal(staging.project_id, "envy-staging");
+    assert.deepEqual(staging.config.vars, { STAGE: "staging" });
+    assert.deepEqual((await readManifest(dir)).config.vars, { STAGE: "top" });
+  });
+
   void it("refuses every binding it cannot host, naming the file and the key, before bundling", async () => {
     for (const [key, value] of [
       ["d1_databases", [{ binding: "DB", database_id: "x", database_name: "x" }]],
@@ -212,6 +225,11 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
       "w.js": "export default {};\n",
     });
     assert.match(await refusal(external), /durable_objects\.bindings X has script_name elsewhere/);
+    const serviceWorker = await tenant({
+      "wrangler.json": JSON.stringify({ name: "sw", main: "w.js", compatibility_date: "2026-11-01" }),
+      "w.js": "addEventListener('fetch', (event) => event.respondWith(new Response('old')));\n",
+    });
+    assert.match(await refusal(serviceWorker), /service-worker script[\s\S]*export default \{ fetch \}/);
   });
 });
 
