@@ -99,13 +99,15 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
     );
   });
 
-  void it("static assets: hashed files, .assetsignore honoured, the ASSETS binding and its config", async () => {
+  void it("static assets: hashed files, .assetsignore honoured, _redirects as config, the ASSETS binding", async () => {
     const manifest = await readManifest(path.join(FIXTURES, "assets"));
     assert.deepEqual(manifest.config.assets, {
       binding: "ASSETS",
       html_handling: "auto-trailing-slash",
       not_found_handling: "404-page",
       run_worker_first: ["/api/*"],
+      // Config for Cloudflare, not a file to serve.
+      _redirects: "/old /about 301\n",
     });
     const files = manifest.assets ?? [];
     assert.deepEqual(

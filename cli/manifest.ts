@@ -212,6 +212,8 @@ export async function readManifest(dir: string, options: ReadOptions = {}): Prom
         ? {}
         : { not_found_handling: config.assets.not_found_handling }),
       ...(config.assets.run_worker_first === undefined ? {} : { run_worker_first: config.assets.run_worker_first }),
+      ...(packed.redirects === undefined ? {} : { _redirects: packed.redirects }),
+      ...(packed.headers === undefined ? {} : { _headers: packed.headers }),
     };
   }
 

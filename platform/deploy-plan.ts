@@ -117,6 +117,8 @@ export function manifestAssets(manifest: DeployManifest): UploadAssets | undefin
       ...(config.html_handling === undefined ? {} : { html_handling: config.html_handling }),
       ...(config.not_found_handling === undefined ? {} : { not_found_handling: config.not_found_handling }),
       ...(config.run_worker_first === undefined ? {} : { run_worker_first: config.run_worker_first }),
+      ...(config._redirects === undefined ? {} : { _redirects: config._redirects }),
+      ...(config._headers === undefined ? {} : { _headers: config._headers }),
     },
   };
 }
