@@ -201,4 +201,26 @@ describe("Durable Objects on the local platform", () => {
     await deployAndWait(sampleManifest(project, "v2"));
     expect(await tenantJson(project, "/counter/e")).toEqual({ count: 2, version: "v2" });
   });
+
+  it("a tenant importing cloudflare:email (as the agents SDK does) starts and serves, though dynamic Workers lack it", async ({
+    expect,
+  }) => {
+    const project = projectId("rt-email");
+    const main = `import { EmailMessage } from "cloudflare:email";
+export default {
+  fetch() {
+    const message = new EmailMessage("a@example.com", "b@example.com", "Subject: hi\\r\\n\\r\\nhello");
+    return Response.json({ to: message.to });
+  },
+};
+`;
+    await deployAndWait({
+      project_id: project,
+      compatibility_date: "2026-11-01",
+      main_module: "index.js",
+      modules: [{ name: "index.js", type: "esm", content: main }],
+      config: {},
+    });
+    expect(await tenantJson(project, "/")).toEqual({ to: "b@example.com" });
+  });
 });
