@@ -223,4 +223,40 @@ export default {
     });
     expect(await tenantJson(project, "/")).toEqual({ to: "b@example.com" });
   });
+
+  it("setAlarm without await still arms (tenants rely on storage writes completing without await)", async ({
+    expect,
+  }) => {
+    const project = projectId("rt-noawait");
+    const main = `import { DurableObject } from "cloudflare:workers";
+export class T extends DurableObject {
+  async fetch(request) {
+    if (new URL(request.url).pathname === "/arm") {
+      this.ctx.storage.setAlarm(Date.now() + 200);
+      return Response.json({ armed: true });
+    }
+    return Response.json({ fired: (await this.ctx.storage.get("fired")) ?? 0 });
+  }
+  async alarm() {
+    await this.ctx.storage.put("fired", 1);
+  }
+}
+export default { fetch: (request, env) => env.T.getByName("x").fetch(request) };
+`;
+    await deployAndWait({
+      project_id: project,
+      compatibility_date: "2026-11-01",
+      main_module: "index.js",
+      modules: [{ name: "index.js", type: "esm", content: main }],
+      config: {
+        durable_objects: { bindings: [{ name: "T", class_name: "T" }] },
+        migrations: [{ tag: "v1", new_sqlite_classes: ["T"] }],
+      },
+    });
+    expect(await tenantJson(project, "/arm")).toEqual({ armed: true });
+    await vi.waitUntil(async () => (await tenantJson<{ fired: number }>(project, "/")).fired === 1, {
+      timeout: 10_000,
+      interval: 100,
+    });
+  });
 });
