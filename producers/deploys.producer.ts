@@ -87,7 +87,7 @@ export async function postDeploy(request: Request, env: Env): Promise<Response> 
 
   const deployId = crypto.randomUUID();
   const answer = { deploy_id: deployId, status_url: statusUrl(deployId), project_id: manifest.project_id };
-  const store = dedupeStore(env.DEDUPE_STORE, { key: `webhook:${delivery.id}` });
+  const store = dedupeStore(env, `webhook:${delivery.id}`);
   const claimed = await store.putIfAbsent(`webhook:${delivery.id}`, JSON.stringify(answer), WEBHOOK_DEDUPE_TTL_MS);
   if (!claimed.ok) throw new ServiceUnavailable("dedupe_unavailable", claimed.error.message, 5);
   if (!claimed.value.inserted) {

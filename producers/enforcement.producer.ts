@@ -7,6 +7,7 @@ import { scriptHost } from "../platform/index.ts";
 import type { ScriptBinding } from "../platform/script-host.ts";
 import { usageSource } from "../platform/usage-source.ts";
 import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
+import { EnforcementRunRequestSchema } from "../schemas/enforcement.schema.ts";
 import { WINDOW_MS, startEnforcement } from "../workflows/enforcement.workflow.ts";
 import type { Principal } from "./auth.ts";
 import { Conflict, NotFound } from "./errors.ts";
@@ -14,10 +15,6 @@ import { pathParams, readJson } from "./http.ts";
 import { accepted, ok } from "./responses.ts";
 
 const ProjectParamsSchema = z.object({ id: ProjectIdSchema });
-
-export const EnforcementRunRequestSchema = z.strictObject({
-  threshold_ms: z.number().int().nonnegative().optional().describe("overrides ENFORCEMENT_THRESHOLD_MS for this run"),
-});
 
 const BindingSchema = z.object({
   type: z.literal("durable_object_namespace"),

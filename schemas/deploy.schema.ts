@@ -72,6 +72,7 @@ export const DeployStepSchema = z.object({
   output: z.unknown().optional(),
   error: z.string().nullable(),
 });
+export type DeployStep = z.infer<typeof DeployStepSchema>;
 
 export const DeployStatusSchema = z.object({
   deploy_id: z.string(),
@@ -85,6 +86,7 @@ export const DeployStatusSchema = z.object({
   created_at: z.number().int(),
   updated_at: z.number().int(),
 });
+export type DeployStatus = z.infer<typeof DeployStatusSchema>;
 
 export const ProjectStatusSchema = z.object({
   project_id: z.string(),
@@ -99,3 +101,11 @@ export const ProjectStatusSchema = z.object({
   updated_at: z.number().int(),
 });
 export type ProjectStatus = z.infer<typeof ProjectStatusSchema>;
+
+/** `GET /v1/projects`. */
+export const ProjectListSchema = z.object({ projects: z.array(ProjectStatusSchema) });
+
+/** `DELETE /v1/projects/:id` query: the project id again, to confirm the data loss the 409 named. */
+export const ProjectDeleteQuerySchema = z.object({
+  confirm: z.string().max(64).optional().describe("the project id: confirms the Durable Object storage loss"),
+});

@@ -4,38 +4,12 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { type Api, ApiError, apiFrom } from "../api.ts";
+import type { DeployAccepted, DeployStatus, DeployStep } from "../../schemas/deploy.schema.ts";
+import { type ApiClient, ApiError, apiFrom } from "../api.ts";
 import { intOption, parseCommand, positionalArgs } from "../args.ts";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../command.ts";
 import { DEFAULT_WEBHOOK_SECRET, readManifest, signWebhook } from "../manifest.ts";
 import { confirm, interactive, keyValues, note, print, printJson } from "../output.ts";
-
-const AcceptedSchema = z.looseObject({
-  deploy_id: z.string(),
-  status_url: z.string(),
-  project_id: z.string().optional(),
-});
-
-const StepSchema = z.looseObject({
-  name: z.string(),
-  state: z.string(),
-  attempts: z.number(),
-  started_at: z.number().nullable(),
-  finished_at: z.number().nullable(),
-  error: z.string().nullable(),
-});
-
-const DeployStatusSchema = z.looseObject({
-  deploy_id: z.string(),
-  project_id: z.string(),
-  kind: z.string(),
-  status: z.string(),
-  steps: z.array(StepSchema),
-  error: z.string().nullable(),
-  version_id: z.string().nullable(),
-  migration: z.unknown(),
-});
-type DeployStatus = z.infer<typeof DeployStatusSchema>;
 
 const WAIT_OPTIONS = {
   wait: { type: "boolean" },
@@ -45,7 +19,7 @@ const WAIT_OPTIONS = {
 const WAIT_HELP = `  --wait           follow the workflow until it completes or errors (exit 1 if it errors)
   --timeout <s>    give up waiting after this many seconds (default 120)`;
 
-function stepLine(step: z.infer<typeof StepSchema>): string {
+function stepLine(step: DeployStep): string {
   const mark = step.state === "complete" ? "✓" : step.state === "errored" ? "✗" : "…";
   const took =
     step.started_at !== null && step.finished_at !== null ? `, ${step.finished_at - step.started_at} ms` : "";
@@ -57,12 +31,12 @@ function stepLine(step: z.infer<typeof StepSchema>): string {
  * Polls `GET /v1/deploys/:id` until the deploy is complete or errored, printing each step once it
  * finishes (people) or the final status (`--json`). Exit 0 complete, 1 errored or timed out.
  */
-export async function followDeploy(api: Api, deployId: string, json: boolean, timeoutS: number): Promise<number> {
+export async function followDeploy(api: ApiClient, deployId: string, json: boolean, timeoutS: number): Promise<number> {
   const printed = new Set<string>();
   const deadline = Date.now() + timeoutS * 1000;
   let status: DeployStatus | null = null;
   for (;;) {
-    status = await api.json("GET", `/v1/deploys/${encodeURIComponent(deployId)}`, DeployStatusSchema);
+    status = await api.call("getDeploy", { params: { id: deployId } });
     if (!json) {
       for (const step of status.steps) {
         const key = `${step.name}:${step.state}`;
@@ -87,7 +61,7 @@ export async function followDeploy(api: Api, deployId: string, json: boolean, ti
   return status.status === "complete" ? EXIT_OK : EXIT_FAILURE;
 }
 
-function accepted(json: boolean, what: string, answer: z.infer<typeof AcceptedSchema>, wait: boolean): void {
+function accepted(json: boolean, what: string, answer: DeployAccepted, wait: boolean): void {
   if (json) {
     if (!wait) printJson(answer);
     return;
@@ -125,8 +99,8 @@ Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .d
     if (!values.json) {
       note(`deploying ${manifest.project_id}: ${manifest.modules.length} modules, main ${manifest.main_module}`);
     }
-    const answer = await api.json("POST", "/v1/deploys", AcceptedSchema, {
-      auth: false,
+    const answer = await api.call("postDeploy", {
+      body: manifest,
       rawBody: body,
       headers: {
         "webhook-id": id,
@@ -149,7 +123,7 @@ const rollback: Command = {
     const [project = ""] = positionalArgs(positionals, ["project"]);
     const timeout = intOption("timeout", values.timeout) ?? 120;
     const api = apiFrom(values);
-    const answer = await api.json("POST", `/v1/projects/${encodeURIComponent(project)}/rollback`, AcceptedSchema);
+    const answer = await api.call("rollbackProject", { params: { id: project } });
     accepted(values.json === true, "rollback", answer, values.wait === true);
     return values.wait ? followDeploy(api, answer.deploy_id, values.json === true, timeout) : EXIT_OK;
   },
@@ -168,11 +142,10 @@ ${WAIT_HELP}`,
     const [project = ""] = positionalArgs(positionals, ["project"]);
     const timeout = intOption("timeout", values.timeout) ?? 120;
     const api = apiFrom(values);
-    const path = `/v1/projects/${encodeURIComponent(project)}`;
     // Ask the API first: its 409 names the Durable Object classes whose storage would be destroyed.
     let warning: ApiError;
     try {
-      const answer = await api.json("DELETE", path, AcceptedSchema);
+      const answer = await api.call("deleteProject", { params: { id: project } });
       accepted(values.json === true, "down", answer, values.wait === true);
       return values.wait ? followDeploy(api, answer.deploy_id, values.json === true, timeout) : EXIT_OK;
     } catch (error) {
@@ -199,7 +172,7 @@ ${WAIT_HELP}`,
         return EXIT_FAILURE;
       }
     }
-    const answer = await api.json("DELETE", path, AcceptedSchema, { query: { confirm: project } });
+    const answer = await api.call("deleteProject", { params: { id: project }, query: { confirm: project } });
     accepted(values.json === true, "down", answer, values.wait === true);
     return values.wait ? followDeploy(api, answer.deploy_id, values.json === true, timeout) : EXIT_OK;
   },
