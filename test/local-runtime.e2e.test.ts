@@ -48,6 +48,33 @@ async function connect(project: string, path: string) {
   };
 }
 
+/**
+ * Waits until the project's stored `do_usage` events, grouped by outcome (for one handler, or
+ * all), are exactly `expected`: metering goes through the telemetry pipeline, so it lands a moment later.
+ */
+async function waitForUsage(project: string, handler: string | null, expected: Record<string, number>) {
+  const want = JSON.stringify(expected);
+  let seen = "";
+  await vi
+    .waitUntil(
+      async () => {
+        const { results } = await env.DB.prepare(
+          `SELECT json_extract(data, '$.outcome') AS outcome, COUNT(*) AS n FROM runtime_events
+         WHERE project_id = ?1 AND type = 'do_usage' AND (?2 IS NULL OR json_extract(data, '$.handler') = ?2)
+         GROUP BY 1 ORDER BY 1`,
+        )
+          .bind(project, handler)
+          .all<{ outcome: string; n: number }>();
+        seen = JSON.stringify(Object.fromEntries(results.map((row) => [row.outcome, row.n])));
+        return seen === want;
+      },
+      { timeout: 15_000, interval: 200 },
+    )
+    .catch(() => {
+      throw new Error(`usage of ${project} (${handler ?? "all handlers"}): wanted ${want}, saw ${seen}`);
+    });
+}
+
 describe("Durable Objects on the local platform", () => {
   it("a WorkerEntrypoint default export serves fetch", async ({ expect }) => {
     const project = projectId("rt-entry");
@@ -80,6 +107,9 @@ describe("Durable Objects on the local platform", () => {
     expect(after.instance).not.toBe(before.instance);
     alice.ws.close(1000, "bye");
     bob.ws.close(1000, "bye");
+
+    // Each hibernatable WebSocket event is a metered invocation, before and after the eviction.
+    await waitForUsage(project, "webSocketMessage", { ok: 2 });
   });
 
   it("a plain WebSocket (server.accept) returned by a Durable Object's fetch round-trips", async ({ expect }) => {
@@ -108,17 +138,7 @@ describe("Durable Objects on the local platform", () => {
     const deleted = await exports.default.fetch(`${BASE_URL}/t/${project}/ticker/t2/alarm`, { method: "DELETE" });
     expect(await deleted.json()).toEqual({ alarm: null, fired: 0, attempts: 0 });
 
-    await vi.waitUntil(
-      async () =>
-        (
-          await env.DB.prepare(
-            "SELECT COUNT(*) AS n FROM runtime_events WHERE project_id = ? AND type = 'do_usage' AND json_extract(data, '$.handler') = 'alarm'",
-          )
-            .bind(project)
-            .first<{ n: number }>()
-        )?.n === 1,
-      { timeout: 15_000, interval: 200 },
-    );
+    await waitForUsage(project, "alarm", { ok: 1 });
   });
 
   it("an alarm that throws is retried by the runtime until it succeeds", async ({ expect }) => {
@@ -130,23 +150,7 @@ describe("Durable Objects on the local platform", () => {
       interval: 200,
     });
     expect(await tenantJson(project, "/ticker/r1")).toEqual({ alarm: null, fired: 1, attempts: 2 });
-    await vi.waitUntil(
-      async () => {
-        const { results } = await env.DB.prepare(
-          "SELECT json_extract(data, '$.outcome') AS outcome, COUNT(*) AS n FROM runtime_events WHERE project_id = ? AND type = 'do_usage' AND json_extract(data, '$.handler') = 'alarm' GROUP BY 1 ORDER BY 1",
-        )
-          .bind(project)
-          .all<{ outcome: string; n: number }>();
-        return (
-          JSON.stringify(results) ===
-          JSON.stringify([
-            { outcome: "error", n: 1 },
-            { outcome: "ok", n: 1 },
-          ])
-        );
-      },
-      { timeout: 15_000, interval: 200 },
-    );
+    await waitForUsage(project, "alarm", { error: 1, ok: 1 });
   }, 40_000);
 
   it("a tenant with a compatibility date before 2024-04-03 (no RPC on bindings) reaches its Durable Objects, metered", async ({
@@ -156,15 +160,7 @@ describe("Durable Objects on the local platform", () => {
     await deployAndWait({ ...sampleManifest(project, "v1"), compatibility_date: "2023-05-18" });
     expect(await tenantJson(project, "/counter/old")).toEqual({ count: 1, version: "v1" });
     expect(await tenantJson(project, "/counter/old")).toEqual({ count: 2, version: "v1" });
-    await vi.waitUntil(
-      async () =>
-        (
-          await env.DB.prepare("SELECT COUNT(*) AS n FROM runtime_events WHERE project_id = ? AND type = 'do_usage'")
-            .bind(project)
-            .first<{ n: number }>()
-        )?.n === 2,
-      { timeout: 15_000, interval: 200 },
-    );
+    await waitForUsage(project, null, { ok: 2 });
   });
 
   it("GET do-usage reflects invocations stored so far, without an enforcement cycle, and says how fresh it is", async ({
