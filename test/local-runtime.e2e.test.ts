@@ -2,6 +2,7 @@ import { evictAllDurableObjects, evictDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, it, vi } from "vitest";
 import { objectKeyOf } from "../platform/local/local-bootstrap.ts";
+import type { DeployManifest } from "../schemas/deploy.schema.ts";
 import { localPlatform } from "../platform/local/local-runtime.ts";
 import { tenantObjectName } from "../platform/local/tenant-gateway.ts";
 import {
@@ -45,6 +46,23 @@ async function connect(project: string, path: string) {
       await vi.waitUntil(() => received.length >= count, { timeout: 5_000, interval: 20 });
       return received[count - 1] ?? "";
     },
+  };
+}
+
+/** A manifest of one module, `index.js`, binding each class under its own name. */
+function oneModule(project: string, main: string, classes: string[]): DeployManifest {
+  return {
+    project_id: project,
+    compatibility_date: "2026-11-01",
+    main_module: "index.js",
+    modules: [{ name: "index.js", type: "esm", content: main }],
+    config:
+      classes.length === 0
+        ? {}
+        : {
+            durable_objects: { bindings: classes.map((name) => ({ name, class_name: name })) },
+            migrations: [{ tag: "v1", new_sqlite_classes: classes }],
+          },
   };
 }
 
@@ -210,13 +228,7 @@ export default {
   },
 };
 `;
-    await deployAndWait({
-      project_id: project,
-      compatibility_date: "2026-11-01",
-      main_module: "index.js",
-      modules: [{ name: "index.js", type: "esm", content: main }],
-      config: {},
-    });
+    await deployAndWait(oneModule(project, main, []));
     expect(await tenantJson(project, "/")).toEqual({ to: "b@example.com" });
   });
 
@@ -239,20 +251,36 @@ export class T extends DurableObject {
 }
 export default { fetch: (request, env) => env.T.getByName("x").fetch(request) };
 `;
-    await deployAndWait({
-      project_id: project,
-      compatibility_date: "2026-11-01",
-      main_module: "index.js",
-      modules: [{ name: "index.js", type: "esm", content: main }],
-      config: {
-        durable_objects: { bindings: [{ name: "T", class_name: "T" }] },
-        migrations: [{ tag: "v1", new_sqlite_classes: ["T"] }],
-      },
-    });
+    await deployAndWait(oneModule(project, main, ["T"]));
     expect(await tenantJson(project, "/arm")).toEqual({ armed: true });
     await vi.waitUntil(async () => (await tenantJson<{ fired: number }>(project, "/")).fired === 1, {
       timeout: 10_000,
       interval: 100,
     });
+  });
+
+  it("inside the object, ctx.id is the id the tenant's stubs use, with the name it was reached by", async ({
+    expect,
+  }) => {
+    const project = projectId("rt-ids");
+    const main = `import { DurableObject } from "cloudflare:workers";
+export class T extends DurableObject {
+  async fetch() {
+    return Response.json({ id: this.ctx.id.toString(), name: this.ctx.id.name ?? null });
+  }
+  async whoami() {
+    return this.ctx.id.toString();
+  }
+}
+export default {
+  async fetch(request, env) {
+    const inside = await (await env.T.getByName("room-7").fetch(request)).json();
+    return Response.json({ inside, rpc: await env.T.getByName("room-7").whoami(), outside: env.T.idFromName("room-7").toString() });
+  },
+};
+`;
+    await deployAndWait(oneModule(project, main, ["T"]));
+    const id = objectKeyOf("room-7");
+    expect(await tenantJson(project, "/")).toEqual({ inside: { id, name: "room-7" }, rpc: id, outside: id });
   });
 });
