@@ -8,7 +8,8 @@ import type { DeployAccepted, DeployStatus, DeployStep } from "../../schemas/dep
 import { type ApiClient, ApiError, apiFrom } from "../api.ts";
 import { intOption, parseCommand, positionalArgs } from "../args.ts";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../command.ts";
-import { DEFAULT_WEBHOOK_SECRET, readManifest, signWebhook } from "../manifest.ts";
+import type { DeployManifest } from "../../schemas/deploy.schema.ts";
+import { DEFAULT_WEBHOOK_SECRET, DEPLOY_LIMIT_BYTES, ManifestError, readManifest, signWebhook } from "../manifest.ts";
 import { confirm, interactive, keyValues, note, print, printJson } from "../output.ts";
 
 const WAIT_OPTIONS = {
@@ -69,12 +70,30 @@ function accepted(json: boolean, what: string, answer: DeployAccepted, wait: boo
   print(`${what} ${answer.deploy_id} queued (status: ${answer.status_url})`);
 }
 
+/** One line on what is being sent: names only, never a secret's value. */
+function deploySummary(manifest: DeployManifest, bytes: number): string {
+  const parts = [
+    `${manifest.modules.length} module${manifest.modules.length === 1 ? "" : "s"} (main ${manifest.main_module})`,
+  ];
+  const vars = Object.keys(manifest.config.vars ?? {});
+  if (vars.length > 0) parts.push(`vars ${vars.join(", ")}`);
+  const secrets = Object.keys(manifest.config.secrets ?? {});
+  if (secrets.length > 0) parts.push(`secrets ${secrets.join(", ")} (values hidden)`);
+  const objects = manifest.config.durable_objects?.bindings ?? [];
+  if (objects.length > 0) parts.push(`Durable Objects ${objects.map((b) => `${b.name} (${b.class_name})`).join(", ")}`);
+  if (manifest.assets !== undefined) parts.push(`${manifest.assets.length} assets`);
+  return `deploying ${manifest.project_id}: ${parts.join("; ")}; ${(bytes / 1024).toFixed(1)} KiB`;
+}
+
 const deploy: Command = {
   path: ["deploy"],
-  synopsis: "<dir> [--project <id>] [--config <file>] [--wait]",
-  summary: "sign and post a tenant Worker's wrangler config and modules (Standard Webhooks)",
+  synopsis: "<dir> [--project <id>] [--config <file>] [--secrets-file <file>] [--wait]",
+  summary: "bundle a Worker project with wrangler, then sign and post it (Standard Webhooks)",
   options: `  --project <id>   project id (default: the config's \`name\`)
-  --config <file>  wrangler config inside <dir> (default wrangler.toml)
+  --config <file>  wrangler config inside <dir> (default: wrangler.json, .jsonc or .toml, found as wrangler does,
+                   or the redirected config a Vite build wrote to .wrangler/deploy/config.json)
+  --secrets-file <file>  secrets to bind (.dev.vars / .env format or JSON, as \`wrangler deploy --secrets-file\`;
+                   environment variables of the same name override); values are never printed
   --webhook-id <id> delivery id (default a new one; repeat one to make a retry idempotent)
 ${WAIT_HELP}
 Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .dev.vars.example)`,
@@ -83,6 +102,7 @@ Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .d
       ...WAIT_OPTIONS,
       project: { type: "string" },
       config: { type: "string" },
+      "secrets-file": { type: "string" },
       "webhook-id": { type: "string" },
     });
     const [dir = "."] = positionalArgs(positionals, ["dir"]);
@@ -91,13 +111,22 @@ Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .d
     const manifest = await readManifest(dir, {
       ...(values.project === undefined ? {} : { projectId: values.project }),
       ...(values.config === undefined ? {} : { config: values.config }),
+      ...(values["secrets-file"] === undefined ? {} : { secretsFile: values["secrets-file"] }),
+      onProgress: (line) => note(line),
     });
     const body = JSON.stringify(manifest);
+    const bytes = Buffer.byteLength(body);
+    if (bytes > DEPLOY_LIMIT_BYTES) {
+      const assetBytes = (manifest.assets ?? []).reduce((sum, file) => sum + file.content.length, 0);
+      throw new ManifestError(
+        `the deploy is ${(bytes / 1048576).toFixed(1)} MiB (assets ${(assetBytes / 1048576).toFixed(1)} MiB as base64), over the 25 MiB deploy limit; shrink assets.directory or the bundle`,
+      );
+    }
     const id = values["webhook-id"] ?? `msg_${crypto.randomUUID()}`;
     const timestamp = Math.floor(Date.now() / 1000);
     const secret = process.env.SHIPYARD_WEBHOOK_SECRET || DEFAULT_WEBHOOK_SECRET;
     if (!values.json) {
-      note(`deploying ${manifest.project_id}: ${manifest.modules.length} modules, main ${manifest.main_module}`);
+      note(deploySummary(manifest, bytes));
     }
     const answer = await api.call("postDeploy", {
       body: manifest,
