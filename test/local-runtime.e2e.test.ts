@@ -232,15 +232,21 @@ export default {
     expect(await tenantJson(project, "/")).toEqual({ to: "b@example.com" });
   });
 
-  it("setAlarm without await still arms (tenants rely on storage writes completing without await)", async ({
-    expect,
-  }) => {
+  it("setAlarm without await, and txn.setAlarm inside a transaction, arm the host's alarm", async ({ expect }) => {
     const project = projectId("rt-noawait");
     const main = `import { DurableObject } from "cloudflare:workers";
 export class T extends DurableObject {
   async fetch(request) {
-    if (new URL(request.url).pathname === "/arm") {
+    const path = new URL(request.url).pathname;
+    if (path === "/arm") {
       this.ctx.storage.setAlarm(Date.now() + 200);
+      return Response.json({ armed: true });
+    }
+    if (path === "/arm-in-transaction") {
+      await this.ctx.storage.transaction(async (txn) => {
+        await txn.put("fired", 0);
+        await txn.setAlarm(Date.now() + 200);
+      });
       return Response.json({ armed: true });
     }
     return Response.json({ fired: (await this.ctx.storage.get("fired")) ?? 0 });
@@ -253,6 +259,13 @@ export default { fetch: (request, env) => env.T.getByName("x").fetch(request) };
 `;
     await deployAndWait(oneModule(project, main, ["T"]));
     expect(await tenantJson(project, "/arm")).toEqual({ armed: true });
+    await vi.waitUntil(async () => (await tenantJson<{ fired: number }>(project, "/")).fired === 1, {
+      timeout: 10_000,
+      interval: 100,
+    });
+    // The same from inside a transaction (txn.setAlarm).
+    expect(await tenantJson(project, "/arm-in-transaction")).toEqual({ armed: true });
+    expect(await tenantJson(project, "/")).toEqual({ fired: 0 });
     await vi.waitUntil(async () => (await tenantJson<{ fired: number }>(project, "/")).fired === 1, {
       timeout: 10_000,
       interval: 100,

@@ -232,6 +232,23 @@ function localState(ctx, env) {
   define("deleteAlarm", async () => {
     await call("alarm.delete", {});
   });
+  // A transaction's handle has the same alarm methods: they go to the host too (outside the
+  // transaction's atomicity, which the host's alarm cannot join).
+  const transaction = ctx.storage.transaction.bind(ctx.storage);
+  const alarms = { getAlarm: ctx.storage.getAlarm, setAlarm: ctx.storage.setAlarm, deleteAlarm: ctx.storage.deleteAlarm };
+  define("transaction", (closure) =>
+    transaction((txn) =>
+      closure(
+        new Proxy(txn, {
+          get(target, prop) {
+            if (typeof prop === "string" && prop in alarms) return alarms[prop];
+            const value = Reflect.get(target, prop);
+            return typeof value === "function" ? value.bind(target) : value;
+          },
+        }),
+      ),
+    ),
+  );
 }
 
 function bindingRemoved(touched) {
