@@ -18,6 +18,8 @@ export { RuntimeEventShard } from "./durable/runtime-event-shard.do.ts";
 export { TenantGateway } from "./platform/local/tenant-gateway.ts";
 export { TenantAssets } from "./durable/tenant-assets.do.ts";
 export { TenantAssetsBinding } from "./platform/assets-binding.ts";
+export { TenantDatabase } from "./durable/tenant-database.do.ts";
+export { TenantD1Binding } from "./platform/d1-binding.ts";
 export { DeployWorkflow } from "./workflows/deploy.workflow.ts";
 export { EnforcementWorkflow } from "./workflows/enforcement.workflow.ts";
 

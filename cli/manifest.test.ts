@@ -176,7 +176,6 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
 
   void it("refuses every binding it cannot host, naming the file and the key, before bundling", async () => {
     for (const [key, value] of [
-      ["d1_databases", [{ binding: "DB", database_id: "x", database_name: "x" }]],
       ["kv_namespaces", [{ binding: "KV", id: "abc" }]],
       ["r2_buckets", [{ binding: "R2", bucket_name: "bucket" }]],
       ["workflows", [{ binding: "WF", name: "wf", class_name: "Flow" }]],
@@ -197,6 +196,47 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
       assert.ok(message.includes(path.join(dir, "wrangler.json")), message);
       assert.match(message, new RegExp(`unsupported binding \`${key}\``), message);
     }
+  });
+
+  void it("sends D1 bindings with their migrations_dir files in name order (the database is provisioned by Shipyard)", async () => {
+    const withD1 = (migrationsDir: string, files: Record<string, string> = {}) =>
+      tenant({
+        "wrangler.json": JSON.stringify({
+          name: "with-d1",
+          main: "w.js",
+          compatibility_date: "2026-11-01",
+          d1_databases: [
+            {
+              binding: "DB",
+              database_name: "notes",
+              database_id: "00000000-0000-4000-8000-000000000001",
+              migrations_dir: migrationsDir,
+            },
+            { binding: "CACHE", database_name: "cache", database_id: "00000000-0000-4000-8000-000000000002" },
+          ],
+        }),
+        "w.js":
+          "export default { fetch: (r, env) => env.DB.prepare('select 1').all().then((x) => Response.json(x)) };\n",
+        ...files,
+      });
+    const manifest = await readManifest(
+      await withD1("db", {
+        "db/0002_more.sql": "ALTER TABLE notes ADD COLUMN tag TEXT;\n",
+        "db/0001_init.sql": "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n",
+        "db/README.md": "not a migration",
+      }),
+    );
+    assert.deepEqual(manifest.config.d1_databases, [
+      {
+        binding: "DB",
+        migrations: [
+          { name: "0001_init.sql", sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n" },
+          { name: "0002_more.sql", sql: "ALTER TABLE notes ADD COLUMN tag TEXT;\n" },
+        ],
+      },
+      { binding: "CACHE" },
+    ]);
+    assert.match(await refusal(await withD1("nope")), /d1_databases DB: migrations_dir .*nope/);
   });
 
   void it("refuses what it cannot read or bundle, saying what to fix", async () => {

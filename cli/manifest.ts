@@ -6,9 +6,11 @@
  * up front, naming the config file and key (why: docs/decisions/0010-12-deploy-input.md).
  */
 import { createHmac } from "node:crypto";
+import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import {
+  type D1BindingConfig,
   type DeployManifest,
   DeployManifestSchema,
   type DeployModule,
@@ -39,7 +41,15 @@ const MODULE_TYPES: ReadonlyMap<string, DeployModule["type"]> = new Map([
 ]);
 
 /** Upload binding types Shipyard hosts (wrangler's API names). */
-const SUPPORTED_BINDING_TYPES = new Set(["plain_text", "json", "secret_text", "durable_object_namespace", "assets"]);
+const SUPPORTED_BINDING_TYPES = new Set([
+  "plain_text",
+  "json",
+  "secret_text",
+  "durable_object_namespace",
+  "assets",
+  // Provisioned by Shipyard (the config's database_id is not used): read from `d1_databases`.
+  "d1",
+]);
 
 /** Config keys whose entries are not bindings but would be silently not run. */
 const REFUSED_OTHER_KEYS = ["wasm_modules", "text_blobs", "data_blobs", "containers"] as const;
@@ -73,7 +83,7 @@ function checkConfig(config: WranglerConfig, file: string): string[] {
   if (refused.length > 0) {
     throw new ManifestError(
       `${file}: unsupported binding${refused.length === 1 ? "" : "s"} ${refused.map((key) => `\`${key}\``).join(", ")}. ` +
-        "Shipyard hosts vars, secrets, Durable Objects and static assets; remove the key (D1, KV and R2 come later).",
+        "Shipyard hosts vars, secrets, Durable Objects, static assets and D1; remove the key (KV and R2 come later).",
     );
   }
   const external = config.durable_objects.bindings.find(
@@ -99,6 +109,34 @@ function migrationsOf(config: WranglerConfig): NonNullable<DeployManifest["confi
     ...(migration.renamed_classes ? { renamed_classes: migration.renamed_classes } : {}),
     ...(migration.deleted_classes ? { deleted_classes: migration.deleted_classes } : {}),
   }));
+}
+
+/**
+ * The D1 bindings of the config with their migrations: the `.sql` files of each binding's
+ * `migrations_dir` (default `migrations`, as wrangler), in file-name order as wrangler applies
+ * them. A missing default folder means no migrations; a missing named one is an error.
+ */
+async function d1DatabasesOf(config: WranglerConfig, configPath: string): Promise<D1BindingConfig[]> {
+  const out: D1BindingConfig[] = [];
+  for (const database of config.d1_databases) {
+    const directory = path.resolve(path.dirname(configPath), database.migrations_dir ?? "migrations");
+    let names: string[];
+    try {
+      names = (await readdir(directory)).filter((name) => name.endsWith(".sql")).toSorted();
+    } catch (error) {
+      if (database.migrations_dir === undefined) names = [];
+      else {
+        throw new ManifestError(
+          `${configPath}: d1_databases ${database.binding}: migrations_dir ${directory}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
+    const migrations = await Promise.all(
+      names.map(async (name) => ({ name, sql: await readFile(path.join(directory, name), "utf8") })),
+    );
+    out.push({ binding: database.binding, ...(migrations.length > 0 ? { migrations } : {}) });
+  }
+  return out;
 }
 
 /**
@@ -217,6 +255,7 @@ export async function readManifest(dir: string, options: ReadOptions = {}): Prom
     };
   }
 
+  const d1Databases = await d1DatabasesOf(config, configPath);
   const manifest = DeployManifestSchema.safeParse({
     project_id: projectId,
     compatibility_date: bundle.metadata.compatibility_date ?? config.compatibility_date,
@@ -231,6 +270,7 @@ export async function readManifest(dir: string, options: ReadOptions = {}): Prom
       ...(Object.keys(vars).length > 0 ? { vars } : {}),
       ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
       ...(assetsConfig === undefined ? {} : { assets: assetsConfig }),
+      ...(d1Databases.length > 0 ? { d1_databases: d1Databases } : {}),
     },
     ...(assets === undefined ? {} : { assets }),
   });

@@ -87,9 +87,15 @@ export function planMigration(
  * The bindings a version is uploaded with: its Durable Objects, its vars (strings as text, other
  * JSON as json, as wrangler sends them), its secrets, its assets binding, and metering.
  */
-export function manifestBindings(manifest: DeployManifest): ScriptBinding[] {
+export function manifestBindings(manifest: DeployManifest, resources: ResourceIds = {}): ScriptBinding[] {
   const assetsBinding = manifest.config.assets?.binding;
   return [
+    ...(manifest.config.d1_databases ?? []).map((database): ScriptBinding => {
+      const id = resources[database.binding];
+      // The provisioning step ran before any upload is built: a missing id is a bug, never a silent drop.
+      if (id === undefined) throw new Error(`D1 binding ${database.binding} has no provisioned database`);
+      return { type: "d1", name: database.binding, id };
+    }),
     ...(manifest.config.durable_objects?.bindings ?? []).map((binding): ScriptBinding => ({
       type: "durable_object_namespace",
       name: binding.name,
@@ -127,19 +133,23 @@ export function manifestAssets(manifest: DeployManifest): UploadAssets | undefin
   };
 }
 
+/** The provisioned resource id of each resource binding (D1), by binding name. */
+export type ResourceIds = Record<string, string>;
+
 export function uploadRequest(
   projectId: string,
   plan: DeployPlan,
   manifest: DeployManifest,
   migration: MigrationPlan,
   rollback: boolean,
+  resources: ResourceIds = {},
 ): UploadRequest {
   const assets = manifestAssets(manifest);
   return {
     scriptName: projectId,
     mainModule: WRAPPER_MODULE,
     modules: plan.modules,
-    bindings: manifestBindings(manifest),
+    bindings: manifestBindings(manifest, resources),
     compatibilityDate: manifest.compatibility_date,
     compatibilityFlags: manifest.compatibility_flags ?? [],
     ...(migration.kind === "migrate" && !rollback ? { migrations: migration.migrations } : {}),

@@ -25,7 +25,9 @@ export type ScriptBinding =
   | { type: "secret_text"; name: string; text?: string }
   /** The static assets binding (`env.ASSETS.fetch`); the files come with the upload's `assets`. */
   | { type: "assets"; name: string }
-  | { type: "analytics_engine"; name: string; dataset: string };
+  | { type: "analytics_engine"; name: string; dataset: string }
+  /** A D1 database Shipyard provisioned for the project (platform/tenant-resources.ts), bound by id. */
+  | { type: "d1"; name: string; id: string };
 
 /** The static assets of an upload: the files and how they are served. */
 export interface UploadAssets {

@@ -28,6 +28,7 @@ import { DEPLOY_BODY_LIMIT_BYTES, parseJsonBytes, pathParams, readBodyBytes, req
 import { accepted, ok } from "./responses.ts";
 import { verifyWebhook } from "./webhook.ts";
 import { QUEUES } from "../lib/queues.ts";
+import { projectResources } from "../platform/project-resources.ts";
 import { deployArtifacts } from "../platform/local/deploy-artifacts.do.ts";
 
 /** How long a webhook delivery id is remembered (senders retry for hours, Standard Webhooks for ~3 days). */
@@ -160,7 +161,7 @@ export async function getProjectStatus(request: Request, env: Env): Promise<Resp
   const row = await getProject(env.DB, id);
   if (!row) throw new NotFound(`no project ${id}`);
   const enforced = await enforcedProjects(env.DB, [id]);
-  return ok(projectStatus(row, enforced.has(id)));
+  return ok({ ...projectStatus(row, enforced.has(id)), resources: await projectResources(env, id) });
 }
 
 function actorOf(principal: Principal): string {

@@ -9,7 +9,7 @@ import {
   ProjectDeleteQuerySchema,
   ProjectListSchema,
   ProjectParamsSchema,
-  ProjectStatusSchema,
+  ProjectDetailSchema,
 } from "./deploy.schema.ts";
 import {
   DeadLetterSchema,
@@ -155,11 +155,11 @@ export const API = {
   getProject: {
     method: "GET",
     path: "/v1/projects/:id",
-    summary: "One project's status",
+    summary: "One project's status and the resources (D1 databases) provisioned for it",
     params: ProjectParamsSchema,
     auth: "admin",
     rateLimit: "admin",
-    response: { status: 200, schema: ProjectStatusSchema },
+    response: { status: 200, schema: ProjectDetailSchema },
     errors: [404],
   },
   deleteProject: {

@@ -38,12 +38,11 @@ export const DeclaredMigrationSchema = z.strictObject({
 const VAR_BYTES = 5_120;
 
 /**
- * Binding kinds of a wrangler config Shipyard cannot give a tenant yet (D1, KV and R2 come in a later
+ * Binding kinds of a wrangler config Shipyard cannot give a tenant yet (KV and R2 come in a later
  * issue). A manifest naming one is refused with a 400 that names it, never deployed without it.
  * Keys are wrangler's config keys; the webhook refuses them in `config`, the CLI before it signs.
  */
 export const UNSUPPORTED_BINDING_KEYS = [
-  "d1_databases",
   "kv_namespaces",
   "r2_buckets",
   "workflows",
@@ -108,6 +107,31 @@ export const AssetFileSchema = z.strictObject({
 });
 export type AssetFile = z.infer<typeof AssetFileSchema>;
 
+/** One migration file of a D1 binding's `migrations_dir` (read by the CLI, applied in order). */
+export const D1MigrationSchema = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[A-Za-z0-9_.-]+$/, "a migration file name such as 0001_init.sql"),
+  sql: z.string().min(1).max(1_000_000),
+});
+
+/**
+ * A D1 binding of the tenant. Shipyard provisions the database (one per project and binding), so
+ * wrangler's `database_name` / `database_id` are not sent; `migrations` are the files of
+ * `migrations_dir`, applied forward-only by the deploy.
+ */
+export const D1BindingConfigSchema = z.strictObject({
+  binding: BindingNameSchema,
+  migrations: z
+    .array(D1MigrationSchema)
+    .max(1000)
+    .refine((list) => new Set(list.map((m) => m.name)).size === list.length, "migration names must be unique")
+    .optional(),
+});
+export type D1BindingConfig = z.infer<typeof D1BindingConfigSchema>;
+
 const ManifestConfigSchema = z
   .looseObject({
     durable_objects: z
@@ -126,9 +150,10 @@ const ManifestConfigSchema = z
     /** Secret text bindings; never logged, never returned by the API, never in the audit log. */
     secrets: z.record(BindingNameSchema, z.string().max(VAR_BYTES)).optional(),
     assets: AssetsConfigSchema.optional(),
+    d1_databases: z.array(D1BindingConfigSchema).max(32).optional(),
   })
   .superRefine((config, ctx) => {
-    const allowed = new Set(["durable_objects", "migrations", "vars", "secrets", "assets"]);
+    const allowed = new Set(["durable_objects", "migrations", "vars", "secrets", "assets", "d1_databases"]);
     for (const key of Object.keys(config)) {
       if (allowed.has(key)) continue;
       const known = (UNSUPPORTED_BINDING_KEYS as readonly string[]).includes(key);
@@ -136,7 +161,7 @@ const ManifestConfigSchema = z
         code: "custom",
         path: [key],
         message: known
-          ? `unsupported binding: ${key} (Shipyard hosts vars, secrets, Durable Objects and static assets; this binding is refused rather than dropped)`
+          ? `unsupported binding: ${key} (Shipyard hosts vars, secrets, Durable Objects, static assets and D1; this binding is refused rather than dropped)`
           : `unknown config key: ${key}`,
         params: { unsupported_binding: key },
       });
@@ -146,6 +171,7 @@ const ManifestConfigSchema = z
       ...Object.keys(config.vars ?? {}),
       ...Object.keys(config.secrets ?? {}),
       ...(config.assets?.binding === undefined ? [] : [config.assets.binding]),
+      ...(config.d1_databases ?? []).map((database) => database.binding),
     ];
     const seen = new Set<string>();
     for (const name of names) {
@@ -213,6 +239,17 @@ export const DeployStatusSchema = z.object({
 });
 export type DeployStatus = z.infer<typeof DeployStatusSchema>;
 
+/** A resource Shipyard provisioned for the project (`tenant_resources`). */
+export const ProjectResourceSchema = z.object({
+  kind: z.enum(["d1"]),
+  binding: z.string(),
+  name: z.string(),
+  id: z.string(),
+  size_bytes: z.number().int().nullable().describe("null when the platform did not say"),
+  created_at: z.number().int(),
+});
+export type ProjectResource = z.infer<typeof ProjectResourceSchema>;
+
 export const ProjectStatusSchema = z.object({
   project_id: z.string(),
   status: z.enum(["active", "deleted"]),
@@ -226,6 +263,10 @@ export const ProjectStatusSchema = z.object({
   updated_at: z.number().int(),
 });
 export type ProjectStatus = z.infer<typeof ProjectStatusSchema>;
+
+/** `GET /v1/projects/:id`: the status and the resources Shipyard provisioned for the project. */
+export const ProjectDetailSchema = ProjectStatusSchema.extend({ resources: z.array(ProjectResourceSchema) });
+export type ProjectDetail = z.infer<typeof ProjectDetailSchema>;
 
 /** `GET /v1/projects`. */
 export const ProjectListSchema = z.object({ projects: z.array(ProjectStatusSchema) });

@@ -13,6 +13,8 @@ describe("deploy lifecycle end to end (local platform)", () => {
       ["generate metering wrapper", "complete"],
       ["assemble modules", "complete"],
       ["compute migration", "complete"],
+      ["provision resources", "complete"],
+      ["apply D1 migrations", "complete"],
       ["check startup", "complete"],
       ["upload", "complete"],
       ["record deployment", "complete"],

@@ -15,9 +15,18 @@ import {
 } from "../lib/deploys.d1.ts";
 import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";
-import { type DeployPlan, assemble, loadManifest, planMigration, uploadRequest } from "../platform/deploy-plan.ts";
+import { listResources, recordResource } from "../lib/tenant-resources.d1.ts";
+import {
+  type DeployPlan,
+  type ResourceIds,
+  assemble,
+  loadManifest,
+  planMigration,
+  uploadRequest,
+} from "../platform/deploy-plan.ts";
 import { checkStartup, scriptHost } from "../platform/index.ts";
 import { ScriptHostError } from "../platform/script-host.ts";
+import { d1DatabaseName, resourceHost } from "../platform/tenant-resources.ts";
 import type { DeployKind } from "../schemas/deploy.schema.ts";
 
 /** Step names: stable, because a Workflow replays completed steps by name. */
@@ -25,6 +34,8 @@ export const STEP_LOAD_PROJECT = "load project";
 export const STEP_GENERATE_WRAPPER = "generate metering wrapper";
 export const STEP_ASSEMBLE_MODULES = "assemble modules";
 export const STEP_COMPUTE_MIGRATION = "compute migration";
+export const STEP_PROVISION_RESOURCES = "provision resources";
+export const STEP_APPLY_D1_MIGRATIONS = "apply D1 migrations";
 export const STEP_CHECK_STARTUP = "check startup";
 export const STEP_UPLOAD = "upload";
 export const STEP_RECORD = "record deployment";
@@ -133,10 +144,22 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
         ? { kind: "none" as const, tag: project.storedTag, classes: project.storedClasses }
         : planMigration(await loadManifest(this.env, manifestDeployId), project.storedTag, project.storedClasses),
     );
+    // Resources before anything that binds them: one per (project, binding), created on the first
+    // deploy that declares it and reused by every later deploy and rollback.
+    const resources = await track(5, STEP_PROVISION_RESOURCES, async () =>
+      this.#provision(params.projectId, await loadManifest(this.env, manifestDeployId)),
+    );
+    // Forward-only, before the upload: a failing migration ends the deploy with SQLite's message
+    // and the previous version keeps serving (a rollback never migrates).
+    await track(6, STEP_APPLY_D1_MIGRATIONS, async () =>
+      params.kind === "rollback"
+        ? { applied: {} }
+        : this.#migrateD1(await loadManifest(this.env, manifestDeployId), resources),
+    );
     // The version must start before it may replace the one serving (Cloudflare's upload
     // validation does this in production): a top-level throw, bad wasm or a missing module ends
     // the deploy here with the runtime's message, and the previous version keeps serving.
-    await track(5, STEP_CHECK_STARTUP, async () => {
+    await track(7, STEP_CHECK_STARTUP, async () => {
       const manifest = await loadManifest(this.env, manifestDeployId);
       const request = uploadRequest(
         params.projectId,
@@ -144,16 +167,17 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
         manifest,
         migration,
         params.kind === "rollback",
+        resources,
       );
       const checked = await checkStartup(this.env, request, migration.classes);
       if (!checked.ok) throw new NonRetryableError(`the Worker does not start: ${checked.error.message}`);
       return { checked_by: checked.value.checkedBy, ms: checked.value.ms };
     });
-    const uploaded = await track(6, STEP_UPLOAD, async () => {
+    const uploaded = await track(8, STEP_UPLOAD, async () => {
       const manifest = await loadManifest(this.env, manifestDeployId);
-      return this.#upload(params, assemble(params.projectId, manifest), manifest, migration);
+      return this.#upload(params, assemble(params.projectId, manifest), manifest, migration, resources);
     });
-    await track(7, STEP_RECORD, async () => {
+    await track(9, STEP_RECORD, async () => {
       const manifest = await loadManifest(this.env, manifestDeployId);
       const now = Date.now();
       const previous = project.currentDeployId === params.deployId ? null : project.currentDeployId;
@@ -189,7 +213,7 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
       ]);
       return { version_id: uploaded.versionId, migration_tag: uploaded.migrationTag };
     });
-    await track(8, STEP_CLEAR_ENFORCEMENT, async () => {
+    await track(10, STEP_CLEAR_ENFORCEMENT, async () => {
       // The upload carried the manifest's full bindings, so a redeploy or rollback has already put
       // back any removed Durable Object binding; what is left is to forget the enforcement.
       const cleared = await this.env.DB.batch([clearEnforcementStatement(this.env.DB, params.projectId)]);
@@ -218,13 +242,14 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
     plan: DeployPlan,
     manifest: Awaited<ReturnType<typeof loadManifest>>,
     migration: Awaited<ReturnType<typeof planMigration>>,
+    resources: ResourceIds,
   ): Promise<{ versionId: string; migrationTag: string | null; classes: string[]; recomputed: number }> {
     const host = scriptHost(this.env);
     let current = migration;
     for (let recomputed = 0; ; recomputed++) {
       try {
         const result = await host.upload(
-          uploadRequest(params.projectId, plan, manifest, current, params.kind === "rollback"),
+          uploadRequest(params.projectId, plan, manifest, current, params.kind === "rollback", resources),
         );
         return { versionId: result.versionId, migrationTag: result.migrationTag, classes: current.classes, recomputed };
       } catch (error) {
@@ -237,6 +262,54 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
         current = planMigration(manifest, liveTag, migration.kind === "migrate" ? current.classes : migration.classes);
       }
     }
+  }
+
+  /**
+   * The resource id of each D1 binding of the manifest: the recorded one, or a database created
+   * now (the host looks up by name first, and the first recorded row wins, so a retried step never
+   * makes a second database).
+   */
+  async #provision(projectId: string, manifest: Awaited<ReturnType<typeof loadManifest>>): Promise<ResourceIds> {
+    const declared = manifest.config.d1_databases ?? [];
+    if (declared.length === 0) return {};
+    const known = new Map((await listResources(this.env.DB, projectId)).map((row) => [row.binding, row]));
+    for (const { binding } of declared) {
+      if (known.has(binding)) continue;
+      const name = d1DatabaseName(projectId, binding);
+      const { id } = await resourceHost(this.env).ensureD1(name);
+      await recordResource(this.env.DB, {
+        project_id: projectId,
+        binding,
+        kind: "d1",
+        name,
+        resource_id: id,
+        created_at: Date.now(),
+      });
+      log.info("tenant_d1_provisioned", { project_id: projectId, binding, name, id });
+    }
+    const rows = await listResources(this.env.DB, projectId);
+    return Object.fromEntries(rows.filter((row) => row.kind === "d1").map((row) => [row.binding, row.resource_id]));
+  }
+
+  /** Applies each D1 binding's pending migrations; the first failure fails the deploy for good. */
+  async #migrateD1(
+    manifest: Awaited<ReturnType<typeof loadManifest>>,
+    resources: ResourceIds,
+  ): Promise<{ applied: Record<string, string[]> }> {
+    const applied: Record<string, string[]> = {};
+    for (const database of manifest.config.d1_databases ?? []) {
+      const migrations = database.migrations ?? [];
+      const id = resources[database.binding];
+      if (migrations.length === 0 || id === undefined) continue;
+      const result = await resourceHost(this.env).applyD1Migrations(id, migrations);
+      if (!result.ok) {
+        throw new NonRetryableError(
+          `D1 migration ${result.error.name} of binding ${database.binding} failed: ${result.error.message}`,
+        );
+      }
+      applied[database.binding] = result.value.applied;
+    }
+    return { applied };
   }
 
   async #down(params: DeployParams, step: WorkflowStep): Promise<{ versionId: null }> {

@@ -1,4 +1,6 @@
 import { assetsBinding } from "../assets-binding.ts";
+import { d1Binding } from "../d1-binding.ts";
+import { D1_SHIM_MODULE, D1_SHIM_SOURCE } from "./d1-shim.ts";
 import { plainBindingValue } from "../bindings.ts";
 import type { LocalPlatform, VersionCode } from "./local-platform.do.ts";
 import { LOCAL_BOOTSTRAP_MODULE, generateLocalBootstrap } from "./local-bootstrap.ts";
@@ -53,6 +55,7 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
   const env: Record<string, unknown> = { __SHIPYARD_GATEWAY: gateway };
   const durableObjects = [];
   const analytics = [];
+  const d1 = [];
   for (const binding of code.bindings) {
     switch (binding.type) {
       case "plain_text":
@@ -65,6 +68,11 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
         // The bootstrap's dataset writes through the gateway's `usage` operation, which forwards
         // points into Shipyard's own telemetry pipeline.
         analytics.push(binding.name);
+        break;
+      case "d1":
+        // A TenantD1Binding stub; the bootstrap wraps it in the D1 API (platform/local/d1-shim.ts).
+        env[binding.name] = d1Binding({ databaseId: binding.id });
+        d1.push(binding.name);
         break;
       case "durable_object_namespace": {
         const namespace = code.classes[binding.class_name];
@@ -81,6 +89,7 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
     bindings: durableObjects,
     analytics,
     removed: code.removed,
+    d1,
   });
   return {
     compatibilityDate: code.compatibilityDate,
@@ -89,6 +98,7 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
     modules: {
       ...MISSING_BUILTINS,
       [LOCAL_BOOTSTRAP_MODULE]: { js: bootstrap },
+      [D1_SHIM_MODULE]: { js: D1_SHIM_SOURCE },
       ...toWorkerLoaderModules(code.modules),
     },
     env,

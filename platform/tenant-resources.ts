@@ -1,0 +1,39 @@
+/**
+ * Resources Shipyard provisions for a tenant (issue 14; D1 so far): the port the deploy workflow
+ * talks to, its two implementations' factory, and the names resources get on the platform.
+ *   - locally (platform/local/local-resources.ts): a `TenantDatabase` Durable Object per database;
+ *   - on Cloudflare: not yet (the D1 API client is the next slice of issue 14); a deploy that
+ *     declares a D1 binding fails with a clear error instead of deploying without it.
+ */
+import type { MigrationFailure, TenantMigration } from "../durable/tenant-database.do.ts";
+import type { Result } from "../lib/result.ts";
+import { LocalResources } from "./local/local-resources.ts";
+
+export type { MigrationFailure, TenantMigration };
+
+export interface ResourceHost {
+  /** The id of the D1 database called `name`, created if there is none (a retry finds the first one). */
+  ensureD1(name: string): Promise<{ id: string }>;
+  /** Applies the migrations `d1_migrations` does not list yet, in order; stops at the first failure. */
+  applyD1Migrations(
+    id: string,
+    migrations: TenantMigration[],
+  ): Promise<Result<{ applied: string[] }, MigrationFailure>>;
+  /** The database's size in bytes, or null when the platform does not say cheaply. */
+  d1Size(id: string): Promise<number | null>;
+}
+
+/** The platform name of a project's database for a binding: unique per (project, binding). */
+export function d1DatabaseName(projectId: string, binding: string): string {
+  return `shipyard-${projectId}-${binding.toLowerCase().replaceAll("_", "-")}`;
+}
+
+/** The ResourceHost of this deployment (same switch as `scriptHost`). */
+export function resourceHost(env: Env): ResourceHost {
+  if (env.SCRIPT_HOST === "cloudflare") {
+    throw new Error(
+      "D1 bindings are not provisioned on Cloudflare yet (SCRIPT_HOST=cloudflare): deploy without d1_databases",
+    );
+  }
+  return new LocalResources(env);
+}

@@ -1,0 +1,64 @@
+/**
+ * The D1 API cases run against both a real D1 binding (Shipyard's own `env.DB`, in a scratch table)
+ * and the local shim inside a tenant (test/d1.e2e.test.ts embeds this function's source in the
+ * tenant), so the shim is held to what the real binding does. Self-contained on purpose: it is
+ * serialised with `toString()`. Timings and sizes vary, so meta is reported by its keys and the
+ * counters that must match.
+ */
+// Helpers stay inside: the function is serialised with toString() into the tenant.
+// oxlint-disable unicorn/consistent-function-scoping
+export async function d1Cases(db: D1Database, table: string): Promise<unknown> {
+  const out: Record<string, unknown> = {};
+  const meta = (m: Record<string, unknown>) => ({
+    keys: ["changes", "last_row_id", "duration", "rows_read", "rows_written", "size_after", "changed_db"].filter(
+      (key) => key in m,
+    ),
+    changes: m["changes"],
+    changed_db: m["changed_db"],
+  });
+  const errorOf = async (fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+      return "no error";
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return message.split(":")[0];
+    }
+  };
+  out["exec"] = await db
+    .exec(`CREATE TABLE ${table} (id INTEGER PRIMARY KEY, body TEXT, n REAL, flag INTEGER)`)
+    .then((r) => r.count);
+  const insert = await db.prepare(`INSERT INTO ${table} (body, n, flag) VALUES (?, ?, ?)`).bind("a", 1.5, true).run();
+  out["run"] = {
+    success: insert.success,
+    results: insert.results,
+    meta: meta(insert.meta),
+    last_row_id: insert.meta.last_row_id,
+  };
+  const batch = await db.batch([
+    db.prepare(`INSERT INTO ${table} (body, n, flag) VALUES (?1, ?2, ?3)`).bind("b", 2, false),
+    db.prepare(`INSERT INTO ${table} (body, n, flag) VALUES (?, ?, ?)`).bind(null, null, null),
+    db.prepare(`SELECT count(*) AS c FROM ${table}`),
+  ]);
+  out["batch"] = batch.map((r) => ({ success: r.success, results: r.results, changes: r.meta.changes }));
+  const all = await db.prepare(`SELECT id, body, n, flag FROM ${table} ORDER BY id`).all();
+  out["all"] = { success: all.success, results: all.results, meta: meta(all.meta) };
+  out["first"] = await db.prepare(`SELECT body, n FROM ${table} WHERE id = ?`).bind(2).first();
+  out["first_column"] = await db.prepare(`SELECT body FROM ${table} WHERE id = ?`).bind(1).first("body");
+  out["first_none"] = await db.prepare(`SELECT body FROM ${table} WHERE id = ?`).bind(99).first();
+  out["first_none_column"] = await db.prepare(`SELECT body FROM ${table} WHERE id = ?`).bind(99).first("body");
+  out["first_bad_column"] = await errorOf(() => db.prepare(`SELECT body FROM ${table}`).first("nope"));
+  out["raw"] = await db.prepare(`SELECT id, body FROM ${table} ORDER BY id`).raw();
+  out["raw_columns"] = await db.prepare(`SELECT id, body FROM ${table} ORDER BY id`).raw({ columnNames: true });
+  const update = await db.prepare(`UPDATE ${table} SET n = n + 1 WHERE n IS NOT NULL`).run();
+  out["update"] = meta(update.meta);
+  out["syntax_error"] = await errorOf(() => db.prepare("SELEC 1").all());
+  out["missing_table"] = await errorOf(() => db.prepare(`SELECT * FROM ${table}_missing`).all());
+  out["undefined_bind"] = await errorOf(() => db.prepare("SELECT ?").bind(undefined).all());
+  // A failing batch rolls back as a whole.
+  out["batch_atomic_error"] = await errorOf(() =>
+    db.batch([db.prepare(`INSERT INTO ${table} (body) VALUES ('rolled back')`), db.prepare("SELEC 1")]),
+  );
+  out["after_rollback"] = await db.prepare(`SELECT count(*) AS c FROM ${table} WHERE body = 'rolled back'`).first("c");
+  return out;
+}
