@@ -199,6 +199,7 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
   });
 
   void it("sends D1 bindings with their migrations_dir files in name order (the database is provisioned by Shipyard)", async () => {
+    // oxlint-disable-next-line unicorn/consistent-function-scoping -- local to this case on purpose
     const withD1 = (migrationsDir: string, files: Record<string, string> = {}) =>
       tenant({
         "wrangler.json": JSON.stringify({

@@ -178,6 +178,22 @@ export class CloudflareScriptHost implements ScriptHost {
   }
 
   /**
+   * An account-level API call (e.g. `/d1/database`) with this client's token, retries and error
+   * mapping; answers the envelope's `result`. `subject` names what the call is about in logs and
+   * errors (a database name, where the script calls name the script).
+   */
+  async accountCall(
+    op: string,
+    method: CallSpec["method"],
+    accountPath: string,
+    subject: string,
+    body?: string,
+  ): Promise<unknown> {
+    const spec: CallSpec = { op, method, scriptName: subject, accountPath, ...(body === undefined ? {} : { body }) };
+    return (await this.#call(spec)).result;
+  }
+
+  /**
    * Uploads a new version (PUT, multipart) and makes it current; `migrations` apply atomically
    * with it. `versionId` is the script's etag (a hash of its content): the same id from
    * `getScript` means this code is live, which is what a replayed workflow step needs to check.

@@ -2,11 +2,13 @@
  * Resources Shipyard provisions for a tenant (issue 14; D1 so far): the port the deploy workflow
  * talks to, its two implementations' factory, and the names resources get on the platform.
  *   - locally (platform/local/local-resources.ts): a `TenantDatabase` Durable Object per database;
- *   - on Cloudflare: not yet (the D1 API client is the next slice of issue 14); a deploy that
- *     declares a D1 binding fails with a clear error instead of deploying without it.
+ *   - on Cloudflare (platform/cloudflare-d1.ts): a D1 database created through the API.
  */
 import type { MigrationFailure, TenantMigration } from "../durable/tenant-database.do.ts";
 import type { Result } from "../lib/result.ts";
+import { CloudflareD1 } from "./cloudflare-d1.ts";
+import { CloudflareScriptHost } from "./cloudflare-script-host.ts";
+import { scriptHost } from "./index.ts";
 import { LocalResources } from "./local/local-resources.ts";
 
 export type { MigrationFailure, TenantMigration };
@@ -30,10 +32,6 @@ export function d1DatabaseName(projectId: string, binding: string): string {
 
 /** The ResourceHost of this deployment (same switch as `scriptHost`). */
 export function resourceHost(env: Env): ResourceHost {
-  if (env.SCRIPT_HOST === "cloudflare") {
-    throw new Error(
-      "D1 bindings are not provisioned on Cloudflare yet (SCRIPT_HOST=cloudflare): deploy without d1_databases",
-    );
-  }
-  return new LocalResources(env);
+  const host = scriptHost(env);
+  return host instanceof CloudflareScriptHost ? new CloudflareD1(host) : new LocalResources(env);
 }

@@ -24,6 +24,7 @@
  * N requests with 429 + Retry-After or 5xx, or reset), `GET /__control/requests?script=` for the
  * request log with the fake's receive timestamps, `GET /__control/scripts/<name>` for what was stored.
  */
+import { D1_PATH, FakeD1 } from "./d1.ts";
 import { createHash, randomUUID } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -297,6 +298,7 @@ function now(): string {
 export class FakeCloudflareApi {
   readonly #token: string;
   readonly #scripts = new Map<string, StoredScript>();
+  readonly #d1 = new FakeD1();
   #faults: FaultCommand[] = [];
   #points: UsagePoint[] = [];
   #log: LoggedRequest[] = [];
@@ -366,6 +368,16 @@ export class FakeCloudflareApi {
         this.#log.push({ method, path: url.pathname, script, status, receivedAt });
         return;
       }
+      const d1Path = apiPath === null ? null : D1_PATH.exec(apiPath);
+      if (d1Path?.groups !== undefined) {
+        const status = this.#d1Api(
+          { method, url, authorization: request.headers.authorization, body },
+          d1Path.groups,
+          response,
+        );
+        this.#log.push({ method, path: url.pathname, script: d1Subject(d1Path.groups), status, receivedAt });
+        return;
+      }
       const match = apiPath === null ? null : SCRIPT_PATH.exec(apiPath);
       const script = match?.groups?.script === undefined ? null : decodeURIComponent(match.groups.script);
       const status = await this.#api(method, url, request, body, match, script, response);
@@ -374,6 +386,37 @@ export class FakeCloudflareApi {
       // Only a bug in the fake gets here; answer like the real API's 500 so it stays visible.
       send(response, 500, envelopeError(10013, `fake Cloudflare API crashed: ${String(error)}`));
     }
+  }
+
+  /** A `d1` binding must name, by `id`, a database of the account (the real API refuses the upload otherwise). */
+  #checkD1Bindings(account: string, bindings: readonly JsonObject[]): void {
+    for (const binding of bindings) {
+      if (binding.type !== "d1") continue;
+      if (typeof binding.id !== "string" || !this.#d1.exists(account, binding.id)) {
+        throw invalid(
+          `binding ${JSON.stringify(binding.name)} of type d1 must have the id of a database of this account (fake)`,
+        );
+      }
+    }
+  }
+
+  /** The D1 API (test/fake-cloudflare-api/d1.ts), behind the same token check as the rest. */
+  #d1Api(
+    { method, url, authorization, body }: { method: string; url: URL; authorization: string | undefined; body: Buffer },
+    groups: Record<string, string | undefined>,
+    response: ServerResponse,
+  ): number {
+    const fault = this.#takeFault(d1Subject(groups));
+    if (fault !== undefined) {
+      const headers: Record<string, string> = fault.retryAfter === undefined ? {} : { "retry-after": fault.retryAfter };
+      return send(response, fault.status, envelopeError(10013, "An unknown error has occurred (fake fault)"), headers);
+    }
+    if (authorization !== `Bearer ${this.#token}`) {
+      return send(response, 403, envelopeError(10000, "Authentication error"));
+    }
+    const answer = this.#d1.handle(method, url, groups, body.toString("utf8"));
+    if (answer.ok) return send(response, 200, ok(answer.result));
+    return send(response, answer.status, envelopeError(answer.code, answer.message));
   }
 
   async #api(
@@ -613,6 +656,7 @@ export class FakeCloudflareApi {
 
     const previous = this.#scripts.get(key);
     const bindings = inheritBindings(parseBindings(metadata.bindings), previous?.bindings ?? []);
+    this.#checkD1Bindings(key.split("/")[0] ?? "", bindings);
     const migrated = applyMigrations(
       metadata.migrations,
       previous?.migrationTag ?? null,
@@ -888,6 +932,11 @@ function settingsOf(stored: StoredScript): JsonObject {
     tail_consumers: null,
     usage_model: "standard",
   };
+}
+
+/** The `script` of D1 API requests in the fake's log and fault filters: `d1:<account>`. */
+function d1Subject(groups: Record<string, string | undefined>): string {
+  return `d1:${groups["account"] ?? ""}`;
 }
 
 function ok(result: Json): Json {

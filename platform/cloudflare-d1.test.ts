@@ -1,0 +1,144 @@
+/**
+ * The real CloudflareD1 (over CloudflareScriptHost's transport) against the fake D1 API over HTTP
+ * (test/fake-cloudflare-api/d1.ts, started by test/global-setup.ts).
+ */
+import { env } from "cloudflare:workers";
+import { describe, it } from "vitest";
+import { z } from "zod";
+import { type ControlCommand, FAKE_CF_API_TOKEN } from "../test/fake-cloudflare-api/protocol.ts";
+import { CloudflareD1 } from "./cloudflare-d1.ts";
+import { CloudflareScriptHost } from "./cloudflare-script-host.ts";
+
+const RETRIES = { attempts: 3, baseDelayMs: 20, maxDelayMs: 5_000 };
+
+/** Each test its own account, so the fake's databases, faults and request log stay the test's. */
+function d1(account: string): CloudflareD1 {
+  return new CloudflareD1(
+    new CloudflareScriptHost({
+      accountId: account,
+      namespace: "unused",
+      apiToken: FAKE_CF_API_TOKEN,
+      baseUrl: env.CF_API_BASE_URL,
+      retries: RETRIES,
+    }),
+  );
+}
+
+function account(label: string): string {
+  return `acct-${label}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+async function control(command: ControlCommand): Promise<void> {
+  const response = await fetch(new URL("/__control", env.CF_API_BASE_URL), {
+    method: "POST",
+    body: JSON.stringify(command),
+  });
+  if (!response.ok) throw new Error(`fake control refused: ${await response.text()}`);
+}
+
+async function requests(acct: string) {
+  const response = await fetch(
+    new URL(`/__control/requests?script=${encodeURIComponent(`d1:${acct}`)}`, env.CF_API_BASE_URL),
+  );
+  return z.array(z.object({ method: z.string(), path: z.string(), status: z.number() })).parse(await response.json());
+}
+
+async function api(acct: string, path: string, init: RequestInit = {}) {
+  const response = await fetch(new URL(`/client/v4/accounts/${acct}/d1/database${path}`, env.CF_API_BASE_URL), {
+    ...init,
+    headers: { authorization: `Bearer ${FAKE_CF_API_TOKEN}`, "content-type": "application/json" },
+  });
+  return {
+    status: response.status,
+    body: await response.json<{ success: boolean; errors: { code: number }[]; result: unknown }>(),
+  };
+}
+
+describe("CloudflareD1 against the fake D1 API", () => {
+  it("looks up by name before creating: a second ensure (a retried step) returns the same database", async ({
+    expect,
+  }) => {
+    const acct = account("ensure");
+    const first = await d1(acct).ensureD1("shipyard-p-db");
+    const again = await d1(acct).ensureD1("shipyard-p-db");
+    expect(again).toEqual(first);
+    const other = await d1(acct).ensureD1("shipyard-p-other");
+    expect(other.id).not.toBe(first.id);
+    expect((await requests(acct)).filter((r) => r.method === "POST").map((r) => r.status)).toEqual([200, 200]);
+    // The fake enforces the real rule the lookup avoids: a taken name is code 7502.
+    const duplicate = await api(acct, "", { method: "POST", body: JSON.stringify({ name: "shipyard-p-db" }) });
+    expect(duplicate.status).toBe(400);
+    expect(duplicate.body.errors[0]?.code).toBe(7502);
+  });
+
+  it("retries a 503 with backoff and still creates exactly one database", async ({ expect }) => {
+    const acct = account("retry");
+    await control({ action: "fail", status: 503, count: 1, script: `d1:${acct}` });
+    const { id } = await d1(acct).ensureD1("shipyard-r-db");
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await requests(acct)).map((r) => [r.method, r.status])).toEqual([
+      ["GET", 503],
+      ["GET", 200],
+      ["POST", 200],
+    ]);
+    const list = await api(acct, "?name=shipyard-r-db");
+    expect(list.body.result).toHaveLength(1);
+  });
+
+  it("applies migrations forward-only into d1_migrations, stops at a failing one with SQLite's message, reports the size", async ({
+    expect,
+  }) => {
+    const acct = account("migrate");
+    const host = d1(acct);
+    const { id } = await host.ensureD1("shipyard-m-db");
+    const init = { name: "0001_init.sql", sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)" };
+    expect(await host.applyD1Migrations(id, [init])).toEqual({ ok: true, value: { applied: ["0001_init.sql"] } });
+    const bad = {
+      name: "0002_bad.sql",
+      sql: "ALTER TABLE notes ADD COLUMN x TEXT;\nALTER TABLE missing ADD COLUMN y TEXT;",
+    };
+    const failed = await host.applyD1Migrations(id, [init, bad]);
+    expect(failed.ok).toBe(false);
+    if (!failed.ok) {
+      expect(failed.error.name).toBe("0002_bad.sql");
+      expect(failed.error.message).toMatch(/no such table: missing/);
+    }
+    const fixed = { name: "0002_bad.sql", sql: "ALTER TABLE notes ADD COLUMN x TEXT" };
+    expect(await host.applyD1Migrations(id, [init, fixed])).toEqual({ ok: true, value: { applied: ["0002_bad.sql"] } });
+    const rows = await api(acct, `/${id}/query`, {
+      method: "POST",
+      body: JSON.stringify({ sql: "SELECT name FROM d1_migrations ORDER BY id" }),
+    });
+    expect(rows.body.result).toEqual([
+      { results: [{ name: "0001_init.sql" }, { name: "0002_bad.sql" }], success: true, meta: { changed_db: true } },
+    ]);
+    expect(await host.d1Size(id)).toBeGreaterThan(0);
+  });
+});
+
+describe("a D1 binding in the upload metadata", () => {
+  it("binds by id a database the account has, and the fake refuses an id it does not have", async ({ expect }) => {
+    const acct = account("bind");
+    const { id } = await d1(acct).ensureD1("shipyard-b-db");
+    const scripts = new CloudflareScriptHost({
+      accountId: acct,
+      namespace: "ns",
+      apiToken: FAKE_CF_API_TOKEN,
+      baseUrl: env.CF_API_BASE_URL,
+      retries: RETRIES,
+    });
+    const upload = (databaseId: string) =>
+      scripts.upload({
+        scriptName: "bound",
+        mainModule: "index.js",
+        modules: [
+          { name: "index.js", type: "esm", content: "export default { fetch() { return new Response('ok'); } };" },
+        ],
+        bindings: [{ type: "d1", name: "DB", id: databaseId }],
+        compatibilityDate: "2026-11-01",
+      });
+    await upload(id);
+    expect((await scripts.getScript("bound"))?.bindings).toEqual([{ type: "d1", name: "DB", id }]);
+    await expect(upload("00000000-0000-4000-8000-000000000000")).rejects.toMatchObject({ code: "invalid_script" });
+  });
+});
