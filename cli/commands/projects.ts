@@ -59,6 +59,17 @@ const projectsInfo: Command = {
         ["enforcement", p.do_enforcement_status],
         ["current deploy", p.current_deploy_id],
         ["previous deploy", p.previous_deploy_id],
+        [
+          "resources",
+          p.resources.length === 0
+            ? "none"
+            : p.resources
+                .map(
+                  (r) =>
+                    `${r.kind} ${r.binding} ${r.name} (${r.size_bytes === null ? "size unknown" : `${r.size_bytes} bytes`})`,
+                )
+                .join("; "),
+        ],
         ["created", formatTime(p.created_at)],
         ["updated", formatTime(p.updated_at)],
       ]),
