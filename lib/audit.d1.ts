@@ -15,6 +15,8 @@ export type AuditType =
   | "deploy.requested"
   | "deploy.completed"
   | "deploy.failed"
+  | "deploy.refused"
+  | "deploy_secret.rotated"
   | "rollback.requested"
   | "rollback.completed"
   | "down.requested"

@@ -9,6 +9,7 @@ import {
   getProjects,
   postDeploy,
   postRollback,
+  postRotateDeploySecret,
 } from "./deploys.producer.ts";
 import {
   deleteDeadLetterById,
@@ -56,6 +57,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { ...endpoint("getProject"), handler: getProjectStatus },
   { ...endpoint("deleteProject"), handler: deleteProject },
   { ...endpoint("rollbackProject"), handler: postRollback },
+  { ...endpoint("rotateDeploySecret"), handler: postRotateDeploySecret },
   { ...endpoint("getDoUsage"), handler: getDoUsage },
   { ...endpoint("restoreEnforcement"), handler: postEnforcementRestore },
   { ...endpoint("runEnforcement"), handler: postEnforcementRun },

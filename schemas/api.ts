@@ -4,6 +4,7 @@ import { CounterValuesSchema, CountersRequestSchema } from "./counter.schema.ts"
 import {
   DeployAcceptedSchema,
   DeployManifestSchema,
+  DeploySecretRotatedSchema,
   DeployStatusSchema,
   ProjectDeleteQuerySchema,
   ProjectListSchema,
@@ -113,7 +114,8 @@ export const API = {
   postDeploy: {
     method: "POST",
     path: "/v1/deploys",
-    summary: "Deploy a tenant Worker (Standard Webhooks signature; the same webhook-id starts one deploy)",
+    summary:
+      "Deploy a tenant Worker (Standard Webhooks signature by the project's own deploy secret; the shared secret only creates projects; the same webhook-id starts one deploy)",
     auth: "none",
     rateLimit: "webhook",
     request: DeployManifestSchema,
@@ -164,6 +166,15 @@ export const API = {
     rateLimit: "admin",
     response: { status: 202, schema: DeployAcceptedSchema },
     errors: [404, 409],
+  },
+  rotateDeploySecret: {
+    method: "POST",
+    path: "/v1/projects/:id/deploy-secret/rotate",
+    summary: "Replace the project's deploy signing secret (answered once; the old one is refused from now on)",
+    auth: "admin",
+    rateLimit: "admin",
+    response: { status: 200, schema: DeploySecretRotatedSchema },
+    errors: [404],
   },
   getDoUsage: {
     method: "GET",
