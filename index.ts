@@ -16,6 +16,8 @@ export { RateLimitShard } from "./durable/rate-limit-shard.do.ts";
 export { RedriveTask } from "./durable/redrive-task.do.ts";
 export { RuntimeEventShard } from "./durable/runtime-event-shard.do.ts";
 export { TenantGateway } from "./platform/local/tenant-gateway.ts";
+export { TenantAssets } from "./durable/tenant-assets.do.ts";
+export { TenantAssetsBinding } from "./platform/assets-binding.ts";
 export { DeployWorkflow } from "./workflows/deploy.workflow.ts";
 export { EnforcementWorkflow } from "./workflows/enforcement.workflow.ts";
 

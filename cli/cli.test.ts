@@ -172,7 +172,7 @@ void describe("shipyard CLI against a local instance", { timeout: 110_000 }, () 
     const file = path.join(tmpdir(), `shipyard-${own}.secret`);
     await writeFile(file, `${fresh}\n`, { mode: 0o600 });
     try {
-      const fromFile = await shipyard(["deploy", SAMPLE, "--project", own, "--secret-file", file]);
+      const fromFile = await shipyard(["deploy", SAMPLE, "--project", own, "--deploy-secret-file", file]);
       assert.equal(fromFile.code, 0, explain(fromFile));
     } finally {
       await rm(file, { force: true });

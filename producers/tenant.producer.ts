@@ -2,6 +2,7 @@ import { exports } from "cloudflare:workers";
 import { z } from "zod";
 import { config } from "../lib/config.ts";
 import { describeError, log } from "../lib/log.ts";
+import { routeTenantAssets } from "../platform/assets-binding.ts";
 import { loadVersion, localPlatform } from "../platform/local/local-runtime.ts";
 import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
 import { HttpError, NotFound } from "./errors.ts";
@@ -76,6 +77,9 @@ async function runTenant(env: Env, project: string, request: Request): Promise<R
   }
   const current = await localPlatform(env, project).current();
   if (!current) throw new NotFound(`project ${project} has no deployed Worker`);
+  // Static assets answer first, as Cloudflare's router does (unless run_worker_first).
+  const fromAssets = await routeTenantAssets(env, project, current.versionId, request);
+  if (fromAssets) return fromAssets;
   const worker = loadVersion(env, current, (props) => exports.TenantGateway({ props }));
   try {
     return await worker.getEntrypoint().fetch(request);

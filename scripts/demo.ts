@@ -20,6 +20,7 @@ import { type DemoContext, SECTION } from "./demo/context.ts";
 import { countersPhases } from "./demo/counters.ts";
 import { deadLettersPhases } from "./demo/deadletters.ts";
 import { deployPhases } from "./demo/deploy.ts";
+import { tsTenantPhases } from "./demo/ts-tenant.ts";
 import { enforcementPhases } from "./demo/enforcement.ts";
 import { realtimePhase } from "./demo/realtime.ts";
 import { bootPhase, teardownPhase } from "./demo/lifecycle.ts";
@@ -59,6 +60,7 @@ const PHASES = [
   ...telemetryPhases(telemetry),
   ...countersPhases(counters),
   ...deployPhases({ timeoutMs: telemetry.timeoutMs }),
+  ...tsTenantPhases({ timeoutMs: telemetry.timeoutMs }),
   ...enforcementPhases({ timeoutMs: telemetry.timeoutMs }),
   // After enforcement, whose lowered threshold would otherwise also catch this tenant's usage.
   realtimePhase({ timeoutMs: telemetry.timeoutMs }),

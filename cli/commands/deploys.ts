@@ -9,7 +9,8 @@ import type { DeployAccepted, DeployStatus, DeployStep } from "../../schemas/dep
 import { type ApiClient, ApiError, apiFrom } from "../api.ts";
 import { UsageError, intOption, parseCommand, positionalArgs } from "../args.ts";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../command.ts";
-import { DEFAULT_WEBHOOK_SECRET, readManifest, signWebhook } from "../manifest.ts";
+import type { DeployManifest } from "../../schemas/deploy.schema.ts";
+import { DEFAULT_WEBHOOK_SECRET, DEPLOY_LIMIT_BYTES, ManifestError, readManifest, signWebhook } from "../manifest.ts";
 import { confirm, interactive, keyValues, note, print, printJson } from "../output.ts";
 
 const WAIT_OPTIONS = {
@@ -84,7 +85,7 @@ interface DeploySigner {
 }
 
 /**
- * The project's own deploy secret (`--secret-file`, else `SHIPYARD_DEPLOY_SECRET`), sent with
+ * The project's own deploy secret (`--deploy-secret-file`, else `SHIPYARD_DEPLOY_SECRET`), sent with
  * `shipyard-key-id: <project>`; without one, the shared webhook secret, which only creates projects.
  */
 async function deploySigner(secretFile: string | undefined, projectId: string): Promise<DeploySigner> {
@@ -94,12 +95,12 @@ async function deploySigner(secretFile: string | undefined, projectId: string): 
       text = await readFile(secretFile, "utf8");
     } catch (error) {
       throw new UsageError(
-        `cannot read --secret-file ${secretFile}: ${error instanceof Error ? error.message : String(error)}`,
+        `cannot read --deploy-secret-file ${secretFile}: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
     const secret = text.trim();
     if (!secret.startsWith("whsec_"))
-      throw new UsageError(`--secret-file ${secretFile} does not hold a whsec_… secret`);
+      throw new UsageError(`--deploy-secret-file ${secretFile} does not hold a whsec_… secret`);
     return { secret, keyId: projectId };
   }
   const own = process.env.SHIPYARD_DEPLOY_SECRET;
@@ -112,18 +113,36 @@ function printNewSecret(projectId: string, secret: string): void {
   note(`project ${projectId} was created; its deploy secret (shown once, never again):`);
   print(secret);
   note(
-    `Keep it in your CI's secret store as SHIPYARD_DEPLOY_SECRET (or in a file for --secret-file): every later deploy of ${projectId} must be signed with it; the shared webhook secret only creates projects. Lost it? An admin runs: shipyard projects rotate-secret ${projectId}`,
+    `Keep it in your CI's secret store as SHIPYARD_DEPLOY_SECRET (or in a file for --deploy-secret-file): every later deploy of ${projectId} must be signed with it; the shared webhook secret only creates projects. Lost it? An admin runs: shipyard projects rotate-secret ${projectId}`,
   );
+}
+
+/** One line on what is being sent: names only, never a secret's value. */
+function deploySummary(manifest: DeployManifest, bytes: number): string {
+  const parts = [
+    `${manifest.modules.length} module${manifest.modules.length === 1 ? "" : "s"} (main ${manifest.main_module})`,
+  ];
+  const vars = Object.keys(manifest.config.vars ?? {});
+  if (vars.length > 0) parts.push(`vars ${vars.join(", ")}`);
+  const secrets = Object.keys(manifest.config.secrets ?? {});
+  if (secrets.length > 0) parts.push(`secrets ${secrets.join(", ")} (values hidden)`);
+  const objects = manifest.config.durable_objects?.bindings ?? [];
+  if (objects.length > 0) parts.push(`Durable Objects ${objects.map((b) => `${b.name} (${b.class_name})`).join(", ")}`);
+  if (manifest.assets !== undefined) parts.push(`${manifest.assets.length} assets`);
+  return `deploying ${manifest.project_id}: ${parts.join("; ")}; ${(bytes / 1024).toFixed(1)} KiB`;
 }
 
 const deploy: Command = {
   path: ["deploy"],
-  synopsis: "<dir> [--project <id>] [--config <file>] [--wait]",
-  summary: "sign and post a tenant Worker's wrangler config and modules (Standard Webhooks)",
+  synopsis: "<dir> [--project <id>] [--config <file>] [--secrets-file <file>] [--wait]",
+  summary: "bundle a Worker project with wrangler, then sign and post it (Standard Webhooks)",
   options: `  --project <id>   project id (default: the config's \`name\`)
-  --config <file>  wrangler config inside <dir> (default wrangler.toml)
+  --config <file>  wrangler config inside <dir> (default: wrangler.json, .jsonc or .toml, found as wrangler does,
+                   or the redirected config a Vite build wrote to .wrangler/deploy/config.json)
+  --secrets-file <file>  secrets to bind (.dev.vars / .env format or JSON, as \`wrangler deploy --secrets-file\`;
+                   environment variables of the same name override); values are never printed
   --webhook-id <id> delivery id (default a new one; repeat one to make a retry idempotent)
-  --secret-file <f> the project's deploy secret, read from a file (overrides SHIPYARD_DEPLOY_SECRET)
+  --deploy-secret-file <f> the project's deploy secret, read from a file (overrides SHIPYARD_DEPLOY_SECRET)
 ${WAIT_HELP}
 Environment: SHIPYARD_DEPLOY_SECRET (the project's own deploy secret, returned by its first deploy);
 without it SHIPYARD_WEBHOOK_SECRET (the shared secret, which only creates projects; default the local
@@ -133,8 +152,9 @@ whsec_… secret from .dev.vars.example)`,
       ...WAIT_OPTIONS,
       project: { type: "string" },
       config: { type: "string" },
+      "secrets-file": { type: "string" },
       "webhook-id": { type: "string" },
-      "secret-file": { type: "string" },
+      "deploy-secret-file": { type: "string" },
     });
     const [dir = "."] = positionalArgs(positionals, ["dir"]);
     const timeout = intOption("timeout", values.timeout) ?? 120;
@@ -142,13 +162,22 @@ whsec_… secret from .dev.vars.example)`,
     const manifest = await readManifest(dir, {
       ...(values.project === undefined ? {} : { projectId: values.project }),
       ...(values.config === undefined ? {} : { config: values.config }),
+      ...(values["secrets-file"] === undefined ? {} : { secretsFile: values["secrets-file"] }),
+      onProgress: (line) => note(line),
     });
     const body = JSON.stringify(manifest);
+    const bytes = Buffer.byteLength(body);
+    if (bytes > DEPLOY_LIMIT_BYTES) {
+      const assetBytes = (manifest.assets ?? []).reduce((sum, file) => sum + file.content.length, 0);
+      throw new ManifestError(
+        `the deploy is ${(bytes / 1048576).toFixed(1)} MiB (assets ${(assetBytes / 1048576).toFixed(1)} MiB as base64), over the 25 MiB deploy limit; shrink assets.directory or the bundle`,
+      );
+    }
     const id = values["webhook-id"] ?? `msg_${crypto.randomUUID()}`;
     const timestamp = Math.floor(Date.now() / 1000);
-    const signer = await deploySigner(values["secret-file"], manifest.project_id);
+    const signer = await deploySigner(values["deploy-secret-file"], manifest.project_id);
     if (!values.json) {
-      note(`deploying ${manifest.project_id}: ${manifest.modules.length} modules, main ${manifest.main_module}`);
+      note(deploySummary(manifest, bytes));
     }
     const answer = await api.call("postDeploy", {
       body: manifest,

@@ -84,7 +84,7 @@ const projectsRotateSecret: Command = {
     );
     print(rotated.deploy_secret);
     note(
-      `Put it in the CI's secret store as SHIPYARD_DEPLOY_SECRET (or a file for shipyard deploy --secret-file) before the next deploy of ${rotated.project_id}.`,
+      `Put it in the CI's secret store as SHIPYARD_DEPLOY_SECRET (or a file for shipyard deploy --deploy-secret-file) before the next deploy of ${rotated.project_id}.`,
     );
     return EXIT_OK;
   },

@@ -1,3 +1,5 @@
+import { assetsBinding } from "../assets-binding.ts";
+import { plainBindingValue } from "../bindings.ts";
 import type { LocalPlatform, VersionCode } from "./local-platform.do.ts";
 import { LOCAL_BOOTSTRAP_MODULE, generateLocalBootstrap } from "./local-bootstrap.ts";
 import { toWorkerLoaderModules } from "../modules.ts";
@@ -27,14 +29,17 @@ export type GatewayFactory = (props: GatewayProps) => Fetcher;
  * uploaded modules, and an env holding exactly the version's current bindings — plain text as
  * strings, Analytics Engine and the Durable Object namespaces through the gateway.
  */
-export function workerCode(code: VersionCode, gateway: Fetcher): WorkerLoaderWorkerCode {
+export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher): WorkerLoaderWorkerCode {
   const env: Record<string, unknown> = { __SHIPYARD_GATEWAY: gateway };
   const durableObjects = [];
   const analytics = [];
   for (const binding of code.bindings) {
     switch (binding.type) {
       case "plain_text":
-        env[binding.name] = binding.text;
+      case "json":
+      case "secret_text":
+      case "assets":
+        env[binding.name] = plainBindingValue(binding, assets);
         break;
       case "analytics_engine":
         // The bootstrap's dataset writes through the gateway's `usage` operation, which forwards
@@ -77,6 +82,10 @@ export function loadVersion(env: Env, current: GatewayProps, gateway: GatewayFac
     const code = await localPlatform(env, current.script).code(current.versionId);
     if (!code) throw new Error(`version ${current.versionId} of ${current.script} is no longer current`);
     const { script, versionId, versionKey, generation } = current;
-    return workerCode(code, gateway({ script, versionId, versionKey, generation }));
+    return workerCode(
+      code,
+      gateway({ script, versionId, versionKey, generation }),
+      assetsBinding({ script, versionId }),
+    );
   });
 }
