@@ -76,6 +76,15 @@ async function classify(token: string, env: AuthEnv): Promise<Principal | null> 
 }
 
 /**
+ * Whether the request's bearer credential is one of Shipyard's (an ingest key or the admin token),
+ * compared in constant time: such a header is meant for Shipyard, never for a tenant it forwards to.
+ */
+export async function carriesShipyardCredential(request: Request, env: AuthEnv): Promise<boolean> {
+  const token = bearer(request);
+  return token !== null && (await classify(token, env)) !== null;
+}
+
+/**
  * One classification per request: the rate limiter (producers/rate-limit.ts) authenticates before
  * the handler does, and the handler's own `authenticate` call then costs nothing.
  */
