@@ -35,6 +35,10 @@ if (!dryRun) {
 console.log(dryRun ? "deploy: dry run (nothing is uploaded)" : "deploy: wrangler deploy");
 await runWrangler([
   "deploy",
+  // On Cloudflare the edge sets CF-Connecting-IP from the connection: the request's source for
+  // rate limits and audit (locally, wrangler.toml's "socket", the header is a client's to forge).
+  "--var",
+  "CLIENT_ADDRESS:cf-connecting-ip",
   ...(dryRun ? ["--dry-run", "--outdir", path.join(ROOT, ".wrangler", "dry-run")] : []),
   ...args.filter((a) => a !== "--dry-run"),
 ]);
