@@ -29,6 +29,7 @@ import { type WebhookDelivery, newWebhookSecret, readWebhookDelivery } from "./w
 import { authoriseDeploy, deployActor } from "./deploy-auth.ts";
 import { claimDeploySecret, getDeploySecret, rotateDeploySecretStatement } from "../lib/deploy-secrets.d1.ts";
 import { QUEUES } from "../lib/queues.ts";
+import { deployArtifacts } from "../platform/local/deploy-artifacts.do.ts";
 
 /** How long a webhook delivery id is remembered (senders retry for hours, Standard Webhooks for ~3 days). */
 const WEBHOOK_DEDUPE_TTL_MS = 7 * 86_400_000;
@@ -116,7 +117,7 @@ export async function postDeploy(request: Request, env: Env): Promise<Response> 
   try {
     const secret =
       authorisation.signer === "shared" ? await createdSecret(request, env, delivery, raw, manifest.project_id) : null;
-    await env.DEPLOY_ARTIFACTS.getByName(deployId).put(JSON.stringify(manifest));
+    await deployArtifacts(env, deployId).put(JSON.stringify(manifest));
     const enqueued = await enqueueDeploy(
       env,
       { id: deployId, projectId: manifest.project_id, kind: "deploy", webhookId: delivery.id },
