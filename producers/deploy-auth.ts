@@ -36,20 +36,13 @@ export type DeployAuthorisation =
    */
   | { signer: "shared"; projectId: string; existing: DeploySecretRow | null };
 
-const decoder = new TextDecoder();
-
 /**
- * The `project_id` of a body not yet verified nor validated, to pick the secret that must have
- * signed it; null when the body is not a JSON object with a well-formed one (the shared secret is
- * then the only candidate, and schema validation reports the body after the signature check).
+ * The `project_id` of a body not yet verified nor validated (`parsed`: its JSON, or undefined when
+ * it is not JSON), to pick the secret that must have signed it; null when the body is not a JSON
+ * object with a well-formed one (the shared secret is then the only candidate, and validation
+ * reports the body after the signature check).
  */
-export function claimedProjectId(body: Uint8Array): string | null {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(decoder.decode(body));
-  } catch {
-    return null;
-  }
+export function claimedProjectId(parsed: unknown): string | null {
   if (typeof parsed !== "object" || parsed === null || !("project_id" in parsed)) return null;
   const id = ProjectIdSchema.safeParse(parsed.project_id);
   return id.success ? id.data : null;
@@ -61,16 +54,18 @@ export function deployActor(authorisation: DeployAuthorisation): string {
 }
 
 /**
- * Decides whether `delivery` may deploy the project its body names, or throws 401 (audited when
- * the project is known). Verification is over the raw bytes, before the body is validated.
+ * Decides whether `delivery` may deploy the project its body names (`parsed`, the body's JSON if
+ * it is JSON), or throws 401 (audited when the project is known). Verification is over the raw
+ * bytes, before the body is validated.
  */
 export async function authoriseDeploy(
   request: Request,
   env: Env,
   delivery: WebhookDelivery,
   body: Uint8Array,
+  parsed: unknown,
 ): Promise<DeployAuthorisation> {
-  const projectId = claimedProjectId(body);
+  const projectId = claimedProjectId(parsed);
   const own = projectId === null ? null : await getDeploySecret(env.DB, projectId);
   if (projectId !== null && own !== null && (await signedWith(own.secret, delivery, body))) {
     return { signer: "project", projectId };

@@ -23,7 +23,14 @@ import {
 import { envelope } from "../schemas/envelope.schema.ts";
 import type { Principal } from "./auth.ts";
 import { BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized, invalidBody } from "./errors.ts";
-import { DEPLOY_BODY_LIMIT_BYTES, parseJsonBytes, pathParams, readBodyBytes, requireJsonContentType } from "./http.ts";
+import {
+  DEPLOY_BODY_LIMIT_BYTES,
+  parseJsonBytes,
+  parseJsonOrUndefined,
+  pathParams,
+  readBodyBytes,
+  requireJsonContentType,
+} from "./http.ts";
 import { accepted, ok } from "./responses.ts";
 import { type WebhookDelivery, newWebhookSecret, readWebhookDelivery } from "./webhook.ts";
 import { authoriseDeploy, deployActor } from "./deploy-auth.ts";
@@ -87,8 +94,11 @@ export async function postDeploy(request: Request, env: Env): Promise<Response> 
   requireJsonContentType(request);
   const raw = await readBodyBytes(request, DEPLOY_BODY_LIMIT_BYTES);
   const delivery = readWebhookDelivery(request.headers);
-  const authorisation = await authoriseDeploy(request, env, delivery, raw);
-  const body = parseJsonBytes(raw);
+  // Parsed once, leniently: the project it names picks the secret to verify with; a body that is
+  // not JSON is reported (400) only after the signature check.
+  const json = parseJsonOrUndefined(raw);
+  const authorisation = await authoriseDeploy(request, env, delivery, raw, json);
+  const body = json === undefined ? parseJsonBytes(raw) : json;
   const refused = unsupportedBindingKeys(body);
   if (refused.length > 0) {
     throw new BadRequest(
@@ -148,7 +158,7 @@ async function createdSecret(
   const row = await claimDeploySecret(env.DB, { projectId, secret: newWebhookSecret(), webhookId: delivery.id });
   if (row.created_by_webhook_id === delivery.id) return row.secret;
   // Another delivery created the project first: authorising again now refuses (and audits) this one.
-  await authoriseDeploy(request, env, delivery, raw);
+  await authoriseDeploy(request, env, delivery, raw, { project_id: projectId });
   throw new Unauthorized(`project ${projectId} has its own deploy secret`);
 }
 
