@@ -245,3 +245,9 @@ export const ProjectListSchema = z.object({ projects: z.array(ProjectStatusSchem
 export const ProjectDeleteQuerySchema = z.object({
   confirm: z.string().max(64).optional().describe("the project id: confirms the Durable Object storage loss"),
 });
+
+/** `:id` of the project routes. */
+export const ProjectParamsSchema = z.object({ id: ProjectIdSchema });
+
+/** `:id` of `GET /v1/deploys/:id`. */
+export const DeployParamsSchema = z.object({ id: z.string().min(1).max(128) });
