@@ -120,6 +120,11 @@ function callsFor(op: OperationId): Call[] {
       return [{ method: "DELETE", path: `/v1/projects/${project}` }];
     case "rollbackProject":
       return [{ method: "POST", path: "/v1/projects/no-such-project/rollback" }];
+    case "rotateDeploySecret":
+      return [
+        { method: "POST", path: `/v1/projects/${project}/deploy-secret/rotate` },
+        { method: "POST", path: "/v1/projects/no-such-project/deploy-secret/rotate" },
+      ];
     case "getDoUsage":
       return [{ method: "GET", path: `/v1/projects/${project}/do-usage` }];
     case "restoreEnforcement":
