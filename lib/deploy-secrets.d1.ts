@@ -9,7 +9,10 @@ export interface DeploySecretRow {
   project_id: string;
   secret: string;
   created_at: number;
-  /** The delivery whose acceptance created the secret; NULL once the secret has been rotated. */
+  /**
+   * The delivery whose acceptance created the secret, while its retries may repeat it; NULL once
+   * the secret has signed a deploy or been rotated.
+   */
   created_by_webhook_id: string | null;
   rotated_at: number | null;
 }
@@ -69,4 +72,18 @@ export function rotateDeploySecretStatement(
        ON CONFLICT(project_id) DO UPDATE SET secret = excluded.secret, created_by_webhook_id = NULL, rotated_at = excluded.rotated_at`,
     )
     .bind(projectId, secret, now, now);
+}
+
+/**
+ * Ends the creating delivery's grace: once the project's own secret has signed a deploy, its owner
+ * holds it, and a retry of the creating delivery (signed with the shared secret) no longer repeats
+ * it. A no-op after the first time.
+ */
+export async function endCreationGrace(db: D1Database, projectId: string): Promise<void> {
+  await db
+    .prepare(
+      "UPDATE project_deploy_secrets SET created_by_webhook_id = NULL WHERE project_id = ? AND created_by_webhook_id IS NOT NULL",
+    )
+    .bind(projectId)
+    .run();
 }

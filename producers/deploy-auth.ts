@@ -8,11 +8,19 @@
  * verified, never trusted) and the request's source.
  */
 import { audit } from "../lib/audit.d1.ts";
-import { type DeploySecretRow, getDeploySecret } from "../lib/deploy-secrets.d1.ts";
+import { type DeploySecretRow, endCreationGrace, getDeploySecret } from "../lib/deploy-secrets.d1.ts";
 import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
 import { clientSource } from "./client-address.ts";
 import { Unauthorized } from "./errors.ts";
 import { type WebhookDelivery, signedWith } from "./webhook.ts";
+
+/**
+ * How long a retry of a project's creating delivery (same `webhook-id`, shared secret) may repeat
+ * the answer with the secret: long enough for a sender's retries after a lost answer, and ended
+ * sooner by the first deploy the project's own secret signs or by a rotation. Whoever holds the
+ * shared secret and learns that delivery id cannot read the secret after that.
+ */
+export const CREATION_GRACE_MS = 24 * 3_600_000;
 
 /** The header a sender may use to say whose deploy secret signed the delivery. */
 export const KEY_ID_HEADER = "shipyard-key-id";
@@ -68,13 +76,16 @@ export async function authoriseDeploy(
   const projectId = claimedProjectId(parsed);
   const own = projectId === null ? null : await getDeploySecret(env.DB, projectId);
   if (projectId !== null && own !== null && (await signedWith(own.secret, delivery, body))) {
+    if (own.created_by_webhook_id !== null) await endCreationGrace(env.DB, projectId);
     return { signer: "project", projectId };
   }
   if (await signedWith(env.WEBHOOK_SECRET, delivery, body)) {
     // No project id: the body is invalid and schema validation says why (nothing is deployed).
     if (projectId === null) return { signer: "shared", projectId: "", existing: null };
-    if (own === null || own.created_by_webhook_id === delivery.id)
-      return { signer: "shared", projectId, existing: own };
+    if (own === null) return { signer: "shared", projectId, existing: null };
+    const retryOfCreation =
+      own.created_by_webhook_id === delivery.id && Date.now() - own.created_at < CREATION_GRACE_MS;
+    if (retryOfCreation) return { signer: "shared", projectId, existing: own };
     throw await refuse(request, env, delivery, projectId, "shared_secret", "shared");
   }
   if (projectId === null) throw new Unauthorized("no valid v1 webhook signature");

@@ -206,6 +206,30 @@ describe("deploys authorised per project", () => {
     expect((await postDeploy(manifest, { id, secret: WEBHOOK_SECRET })).status).toBe(401);
   });
 
+  it("T4.8 once the project's own secret signed a deploy, the creating delivery's retry no longer repeats it", async ({
+    expect,
+  }) => {
+    const project = projectId("t48");
+    const manifest = sampleManifest(project, "v1");
+    const id = `msg_${crypto.randomUUID()}`;
+    const first = await postDeploy(manifest, { id, secret: WEBHOOK_SECRET });
+    expect(first.status).toBe(202);
+    const secret = (await first.json<Accepted>()).deploy_secret;
+    // Still the sender's retry: the answer, secret included.
+    expect((await (await postDeploy(manifest, { id, secret: WEBHOOK_SECRET })).json<Accepted>()).deploy_secret).toBe(
+      secret,
+    );
+    // The owner deploys with it: the secret is in the right hands, the grace ends.
+    expect((await postDeploy(sampleManifest(project, "v2"), { secret })).status).toBe(202);
+    const replay = await postDeploy(manifest, { id, secret: WEBHOOK_SECRET });
+    expect(replay.status).toBe(401);
+    expect(await replay.text()).not.toContain(secret?.slice("whsec_".length) ?? "none");
+    const refused = await auditRows(project, "deploy.refused");
+    expect(refused.map((row) => z.object({ reason: z.string() }).parse(JSON.parse(row.details)).reason)).toEqual([
+      "shared_secret",
+    ]);
+  });
+
   it("T4.7 two first deploys racing with the shared secret: one creates the project, the other is 401", async ({
     expect,
   }) => {
