@@ -8,6 +8,8 @@ import {
   DlqListSchema,
   DlqPurgeRequestSchema,
   DlqPurgeSchema,
+  DlqStatsSchema,
+  DlqFilterSchema,
   QueueSendAcceptedSchema,
   QueueSendRequestSchema,
   RedriveAcceptedSchema,
@@ -46,6 +48,7 @@ import { getAudit } from "./audit.producer.ts";
 import {
   deleteDeadLetterById,
   getDeadLetterById,
+  getDeadLetterStats,
   getDeadLetters,
   getRedrive,
   postPurge,
@@ -55,6 +58,14 @@ import {
 import { postQueueSend } from "./queues.producer.ts";
 import { getMetrics } from "./metrics.producer.ts";
 import { getRateLimits, resetRateLimits } from "./rate-limits.producer.ts";
+import {
+  SessionEndedSchema,
+  SessionRequestSchema,
+  SessionSchema,
+  deleteSession,
+  getSession,
+  postSession,
+} from "./session.producer.ts";
 
 const DoUsageSchema = z.object({
   project_id: z.string(),
@@ -280,6 +291,17 @@ export const ROUTES: readonly RouteSpec[] = [
     errors: [400],
   },
   {
+    method: "GET",
+    path: "/v1/admin/dlq/stats",
+    summary: "How many archived messages match the filters, per source queue and per failure reason",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: getDeadLetterStats,
+    query: DlqFilterSchema,
+    response: { status: 200, schema: DlqStatsSchema },
+    errors: [400],
+  },
+  {
     method: "POST",
     path: "/v1/admin/dlq/purge",
     summary: "Delete the archived messages matching a filter or ids (dry_run counts only)",
@@ -380,5 +402,36 @@ export const ROUTES: readonly RouteSpec[] = [
     handler: resetRateLimits,
     response: { status: 200, schema: RateLimitResetSchema },
     errors: [400, 503],
+  },
+  // --- The on-call console's session (producers/session.producer.ts) -----------------------
+  {
+    method: "POST",
+    path: "/v1/admin/session",
+    summary: "Console sign-in: trade the admin token for an HttpOnly session cookie (same-origin only)",
+    auth: "none",
+    rateLimit: "admin",
+    handler: postSession,
+    request: SessionRequestSchema,
+    response: { status: 200, schema: SessionSchema },
+    errors: [400, 401, 403, 413, 415],
+  },
+  {
+    method: "GET",
+    path: "/v1/admin/session",
+    summary: "Who is signed in (bearer token or console session) and until when",
+    auth: "admin",
+    rateLimit: "admin",
+    handler: getSession,
+    response: { status: 200, schema: SessionSchema },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/admin/session",
+    summary: "Console sign-out: clear the session cookie",
+    auth: "none",
+    rateLimit: "admin",
+    handler: deleteSession,
+    response: { status: 200, schema: SessionEndedSchema },
+    errors: [403],
   },
 ];
