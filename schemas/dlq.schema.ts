@@ -50,7 +50,8 @@ export const DlqFilterSchema = z.strictObject({
     .describe("source queue, e.g. shipyard-telemetry (its -dlq name works too)"),
   type: z.string().min(1).max(128).optional().describe("envelope type, e.g. telemetry.events"),
   project_id: z.string().min(1).max(128).optional(),
-  reason: z.string().min(1).max(256).optional().describe("text the last failure reason contains (case-sensitive)"),
+  // Room for a whole reason (consumers cut them at 4,000 characters): the console filters by one.
+  reason: z.string().min(1).max(4_096).optional().describe("text the last failure reason contains (case-sensitive)"),
   since: InstantSchema.optional().describe("last failure at or after (epoch ms or ISO 8601)"),
   until: InstantSchema.optional().describe("last failure before (epoch ms or ISO 8601)"),
 });

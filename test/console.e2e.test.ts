@@ -6,7 +6,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, it } from "vitest";
 import { TELEMETRY_QUEUE } from "../consumers/telemetry.consumer.ts";
-import { CONSOLE_CSP } from "../producers/console.producer.ts";
+import { CONSOLE_CSP } from "../lib/console-headers.ts";
 import { SESSION_COOKIE, SESSION_TTL_MS, signSession } from "../producers/session.ts";
 import { ADMIN_TOKEN, BASE_URL, deliver, readError, uid } from "./helpers.ts";
 
@@ -242,5 +242,18 @@ describe("GET /v1/admin/dlq/stats and the reason filter", () => {
       })
     ).json<{ total: number }>();
     expect(none.total).toBe(0);
+
+    // A redrive (and a purge) by reason takes exactly those messages: the filter reaches the task.
+    const dryRun = await call("POST", "/v1/admin/dlq/redrive", {
+      headers,
+      body: { filter: { project_id: projectId, reason }, dry_run: true },
+    });
+    expect(dryRun.status).toBe(202);
+    expect((await dryRun.json<{ total: number }>()).total).toBe(top?.count);
+    const purge = await call("POST", "/v1/admin/dlq/purge", {
+      headers,
+      body: { filter: { project_id: projectId, reason }, dry_run: true },
+    });
+    expect((await purge.json<{ matched: number }>()).matched).toBe(top?.count);
   });
 });
