@@ -1,9 +1,9 @@
 import type { Rule } from "../durable/rate-limit-shard.do.ts";
-import { audit } from "../lib/audit.ts";
+import { audit } from "../lib/audit.d1.ts";
 import { type RateLimit, config } from "../lib/config.ts";
 import { assertNever } from "../lib/result.ts";
 import { RateLimitParamsSchema, type RouteClass } from "../schemas/rate-limit.schema.ts";
-import { authenticate } from "./auth.ts";
+import type { Principal } from "./auth.ts";
 import { BadRequest, type HttpError, ServiceUnavailable } from "./errors.ts";
 import { pathParams } from "./http.ts";
 import { type ShardFailure, callRateLimitShard, rateLimitShardName, resetRateLimitFallbacks } from "./rate-limit.ts";
@@ -36,7 +36,6 @@ function shardFailure(identifier: string, failure: ShardFailure): HttpError {
  * class under the configured `RATE_LIMITS`. Reading it counts no request.
  */
 export async function getRateLimits(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const { identifier } = pathParams(request, RateLimitParamsSchema);
   const limits = config(env).RATE_LIMITS;
   const result = await callRateLimitShard(env, identifier, (shard) =>
@@ -68,8 +67,12 @@ export async function getRateLimits(request: Request, env: Env): Promise<Respons
  * identifier in its shard, and in the D1 fallback and this isolate's memory (best effort: other
  * isolates' fallback memory ages out within one window).
  */
-export async function resetRateLimits(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function resetRateLimits(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const { identifier } = pathParams(request, RateLimitParamsSchema);
   const result = await callRateLimitShard(env, identifier, (shard) => shard.reset(identifier));
   if (!result.ok) throw shardFailure(identifier, result.error);

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { audit } from "../lib/audit.ts";
+import { audit } from "../lib/audit.d1.ts";
 import { log } from "../lib/log.ts";
-import { authenticate, credentialFingerprint, timingSafeEqualStrings } from "./auth.ts";
+import { type Principal, credentialFingerprint, timingSafeEqualStrings } from "./auth.ts";
 import { Unauthorized } from "./errors.ts";
 import { readJson } from "./http.ts";
 import { ok } from "./responses.ts";
@@ -9,6 +9,7 @@ import {
   SESSION_COOKIE,
   SESSION_TTL_MS,
   checkCsrf,
+  checkOrigin,
   readCookie,
   sessionCookieHeader,
   signSession,
@@ -35,11 +36,12 @@ export const SessionEndedSchema = z.object({ signed_out: z.boolean() });
 
 /**
  * `POST /v1/admin/session` body `{"token"}` → 200 with the session cookie. The Origin check runs
- * before the token does, so a cross-site page cannot even probe tokens; a wrong token is 401
- * (rate limited per client address like every route without a credential).
+ * before the token does, so a cross-site page cannot even probe tokens (nor sign a victim in as
+ * someone else); a wrong token is 401, rate limited per client address like every route without
+ * a credential.
  */
 export async function postSession(request: Request, env: Env): Promise<Response> {
-  checkCsrf(request);
+  checkOrigin(request);
   const { body } = await readJson(request, SessionRequestSchema);
   if (!env.ADMIN_TOKEN || !(await timingSafeEqualStrings(body.token, env.ADMIN_TOKEN))) {
     log.warn("console_sign_in_refused", {});
@@ -54,8 +56,12 @@ export async function postSession(request: Request, env: Env): Promise<Response>
 }
 
 /** `GET /v1/admin/session` (admin): who is signed in and until when (the console asks on load). */
-export async function getSession(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function getSession(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const cookie = principal.via === "session" ? readCookie(request, SESSION_COOKIE) : null;
   const expiresAt = cookie !== null && env.ADMIN_TOKEN ? await verifySession(cookie, env.ADMIN_TOKEN) : null;
   return ok({

@@ -5,12 +5,13 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { describe, it } from "vitest";
-import { TELEMETRY_QUEUE } from "../consumers/telemetry.consumer.ts";
+import { QUEUES } from "../lib/queues.ts";
 import { CONSOLE_CSP } from "../lib/console-headers.ts";
 import { SESSION_COOKIE, SESSION_TTL_MS, signSession } from "../producers/session.ts";
 import { ADMIN_TOKEN, BASE_URL, deliver, readError, uid } from "./helpers.ts";
 
 const ORIGIN = new URL(BASE_URL).origin;
+const TELEMETRY_QUEUE = QUEUES.telemetry.name;
 
 function call(method: string, path: string, init: { headers?: Record<string, string>; body?: unknown } = {}) {
   const headers = new Headers(init.headers);
