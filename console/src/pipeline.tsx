@@ -13,21 +13,24 @@ function ShardBars({ values, label }: { values: number[]; label: string }) {
       viewBox={`0 0 ${values.length * width} 40`}
       role="img"
       aria-label={`${label}: ${values.join(", ")}`}
+      // Bars only, no text: stretching them to the card's width distorts nothing.
       preserveAspectRatio="none"
     >
       {values.map((value, index) => (
-        <rect
-          key={index}
-          x={index * width + 1}
-          width={width - 2}
-          y={40 - (value / max) * 38}
-          height={(value / max) * 38}
-          class="chart-bar"
-        >
-          <title>
-            shard {index}: {value}
-          </title>
-        </rect>
+        <g key={index}>
+          <rect x={index * width + 1} width={width - 2} y={0} height={40} class="chart-track" />
+          <rect
+            x={index * width + 1}
+            width={width - 2}
+            y={40 - (value / max) * 40}
+            height={(value / max) * 40}
+            class="chart-bar"
+          >
+            <title>
+              shard {index}: {value}
+            </title>
+          </rect>
+        </g>
       ))}
     </svg>
   );

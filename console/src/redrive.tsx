@@ -5,11 +5,10 @@ import { ErrorBox, PageHeading, Time, duration, href, useLoad, usePoll } from ".
 
 const ACTIVE = new Set(["running", "cancelling"]);
 
-/** Moved per second over the task's life so far (or its whole life once finished). */
+/** Moved so far, over how long, and the average (the velocity limit is per round of a second). */
 function rate(task: RedriveStatus): string {
-  const end = task.finished_at ?? task.updated_at;
-  const seconds = Math.max((end - task.created_at) / 1_000, 0.001);
-  return `${(task.moved / seconds).toFixed(1)}/s`;
+  const ms = Math.max((task.finished_at ?? task.updated_at) - task.created_at, 1);
+  return `${task.moved} moved in ${duration(ms)} (${((task.moved * 1_000) / ms).toFixed(1)}/s on average)`;
 }
 
 /** `#/redrive/:task`: the live bar (moved / total), rate, status, cancel. */
@@ -49,9 +48,9 @@ export function RedriveTask({ id }: { id: string }) {
           </div>
           <dl class="facts">
             <dt>Rate</dt>
-            <dd>
-              {rate(data)} (at most {data.max_per_second}/s)
-            </dd>
+            <dd>{rate(data)}</dd>
+            <dt>Velocity</dt>
+            <dd>at most {data.max_per_second} per second</dd>
             <dt>Skipped</dt>
             <dd>{data.skipped}</dd>
             <dt>Failed</dt>
