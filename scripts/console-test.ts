@@ -61,6 +61,11 @@ async function shot(ctx: ConsoleContext, name: string, options: { fullPage?: boo
   console.log(`  screenshot ${path.relative(ROOT, file)}`);
 }
 
+/** A link of the console's main navigation. */
+function nav(p: Page, name: string) {
+  return p.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true });
+}
+
 /** Every visible control without an accessible name (a label, text, aria-label or title). */
 async function unnamedControls(p: Page): Promise<string[]> {
   return p.evaluate(() => {
@@ -83,6 +88,7 @@ async function unnamedControls(p: Page): Promise<string[]> {
 const PoisonSchema = z.looseObject({ queue: z.string() });
 const SessionSchema = z.looseObject({ principal: z.string() });
 const ProjectSchema = z.looseObject({ do_enforcement_status: z.string() });
+const DownSchema = z.looseObject({ status: z.string() });
 
 const consolePhases: Phase<ConsoleContext>[] = [
   {
@@ -276,7 +282,7 @@ const consolePhases: Phase<ConsoleContext>[] = [
         `${seen.join(" → ")} in ${fmt.s(Date.now() - started)}`,
       );
       await shot(ctx, "redrive");
-      await p.getByRole("link", { name: "Redrive", exact: true }).click();
+      await nav(p, "Redrive").click();
       await p.getByRole("heading", { name: TELEMETRY_QUEUE }).waitFor();
       await shot(ctx, "redrives");
     },
@@ -288,7 +294,7 @@ const consolePhases: Phase<ConsoleContext>[] = [
       const stack = need(ctx.stack, "stack");
       const p = page(ctx);
       const projectId = need(ctx.deploy, "deploy state").projectId;
-      await p.getByRole("link", { name: "Projects" }).click();
+      await nav(p, "Projects").click();
       await p.getByRole("link", { name: projectId }).click();
       await p.getByRole("heading", { name: `Project ${projectId}` }).waitFor();
       const status = p.getByTestId("enforcement-status");
@@ -311,12 +317,64 @@ const consolePhases: Phase<ConsoleContext>[] = [
     },
   },
   {
+    name: "console-cancel-delete-purge",
+    title: "Cancel a redrive, delete one message, purge the rest after a dry-run preview",
+    run: async (ctx) => {
+      const p = page(ctx);
+      const poison = need(ctx.poison, "poisoned message");
+      // The redriven messages failed again and are back in the archive (same ids, attempts added up).
+      const showProject = async (count: number) => {
+        await nav(p, "Dead letters").click();
+        await p.getByLabel("Project").fill(poison.projectId);
+        await p.getByRole("button", { name: "Apply filters" }).click();
+        const heading = p.getByRole("heading", { name: `Messages (${count} matching)` });
+        for (let i = 0; i < 60 && !(await heading.isVisible()); i++) {
+          await p.getByRole("button", { name: "Refresh" }).click();
+          await p.waitForTimeout(500);
+        }
+        await heading.waitFor({ timeout: 5_000 });
+      };
+      await showProject(POISONED);
+      await p.getByLabel("Messages per second").fill("1");
+      await p.getByRole("button", { name: "Redrive all matching" }).click();
+      await p.getByRole("button", { name: "Cancel redrive" }).click();
+      const status = p.getByTestId("redrive-status");
+      await status.filter({ hasText: /^cancelled$/ }).waitFor({ timeout: TIMEOUT_MS });
+      const moved = Number(await p.getByTestId("redrive-moved").textContent());
+      ctx.report.check(
+        "console: Cancel stops a redrive before it is done",
+        (await status.textContent()) === "cancelled" && moved < POISONED,
+        `cancelled after moving ${moved} of ${POISONED}`,
+      );
+
+      await showProject(POISONED);
+      await p.getByRole("link", { name: poison.id.slice(0, 12) }).click();
+      await p.getByRole("button", { name: "Delete…" }).click();
+      await p.getByRole("button", { name: "Yes, delete" }).click();
+      await p.getByRole("status").filter({ hasText: "Deleted" }).waitFor();
+
+      await showProject(POISONED - 1);
+      await p.getByRole("button", { name: "Preview purge" }).click();
+      const preview = p.getByRole("status").filter({ hasText: "Dry run" });
+      await preview.waitFor();
+      const previewText = (await preview.textContent()) ?? "";
+      await p.getByRole("button", { name: `Delete ${POISONED - 1} messages` }).click();
+      await p.getByRole("status").filter({ hasText: "Purged" }).waitFor();
+      await p.getByRole("heading", { name: "Messages (0 matching)" }).waitFor();
+      ctx.report.check(
+        "console: delete takes one message, the purge preview counts the rest and the purge takes them",
+        previewText.includes(`${POISONED - 1} archived messages would be deleted`),
+        previewText,
+      );
+    },
+  },
+  {
     name: "console-pipeline",
     title: "Pipeline: live metrics and the audit log (every action above is in it), CSV export",
     run: async (ctx) => {
       const stack = need(ctx.stack, "stack");
       const p = page(ctx);
-      await p.getByRole("link", { name: "Pipeline" }).click();
+      await nav(p, "Pipeline").click();
       await p.getByTestId("metric-buffered").waitFor();
       await p.getByLabel("Types").fill("session.*,redrive.started,enforcement.cleared");
       await p.getByRole("button", { name: "Apply filters" }).click();
@@ -396,6 +454,37 @@ const consolePhases: Phase<ConsoleContext>[] = [
       await p.waitForTimeout(300);
       await shot(ctx, "narrow-dead-letters");
       await p.setViewportSize({ width: 1280, height: 900 });
+    },
+  },
+  {
+    name: "console-down",
+    title: "Take the project down: the data-loss warning and the typed confirmation",
+    run: async (ctx) => {
+      const stack = need(ctx.stack, "stack");
+      const p = page(ctx);
+      const projectId = need(ctx.deploy, "deploy state").projectId;
+      await nav(p, "Projects").click();
+      await p.getByRole("link", { name: projectId }).click();
+      const warning = (await p.locator(".danger-zone .warning").textContent()) ?? "";
+      const button = p.getByRole("button", { name: `Take ${projectId} down` });
+      await p.getByLabel(/Type the project id/).fill(`${projectId}-typo`);
+      const disabledOnTypo = await button.isDisabled();
+      await p.getByLabel(/Type the project id/).fill(projectId);
+      await button.click();
+      await p.getByRole("status").filter({ hasText: "Down started" }).waitFor();
+      const project = await waitFor(
+        stack,
+        { timeoutMs: TIMEOUT_MS, intervalMs: 500, describe: () => `${projectId} is not deleted yet` },
+        async () => {
+          const status = await adminJson(stack, "GET", `/v1/projects/${projectId}`, 200, DownSchema);
+          return status.status === "deleted" ? status : undefined;
+        },
+      );
+      ctx.report.check(
+        "console: down warns of data loss, waits for the typed id, and takes the project down",
+        warning.includes("Counter") && disabledOnTypo && project.status === "deleted",
+        `warning "${warning}", disabled on a typo ${disabledOnTypo}, project ${project.status}`,
+      );
     },
   },
   {
