@@ -61,6 +61,16 @@ async function shot(ctx: ConsoleContext, name: string, options: { fullPage?: boo
   console.log(`  screenshot ${path.relative(ROOT, file)}`);
 }
 
+/** Opens the sample tenant's page from the project list; returns its id. */
+async function openProject(ctx: ConsoleContext): Promise<string> {
+  const p = page(ctx);
+  const projectId = need(ctx.deploy, "deploy state").projectId;
+  await nav(p, "Projects").click();
+  await p.getByRole("link", { name: projectId }).click();
+  await p.getByRole("heading", { name: `Project ${projectId}` }).waitFor();
+  return projectId;
+}
+
 /** A link of the console's main navigation. */
 function nav(p: Page, name: string) {
   return p.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true });
@@ -293,10 +303,7 @@ const consolePhases: Phase<ConsoleContext>[] = [
     run: async (ctx) => {
       const stack = need(ctx.stack, "stack");
       const p = page(ctx);
-      const projectId = need(ctx.deploy, "deploy state").projectId;
-      await nav(p, "Projects").click();
-      await p.getByRole("link", { name: projectId }).click();
-      await p.getByRole("heading", { name: `Project ${projectId}` }).waitFor();
+      const projectId = await openProject(ctx);
       const status = p.getByTestId("enforcement-status");
       await status.waitFor();
       const before = await status.textContent();
@@ -462,9 +469,7 @@ const consolePhases: Phase<ConsoleContext>[] = [
     run: async (ctx) => {
       const stack = need(ctx.stack, "stack");
       const p = page(ctx);
-      const projectId = need(ctx.deploy, "deploy state").projectId;
-      await nav(p, "Projects").click();
-      await p.getByRole("link", { name: projectId }).click();
+      const projectId = await openProject(ctx);
       const warning = (await p.locator(".danger-zone .warning").textContent()) ?? "";
       const button = p.getByRole("button", { name: `Take ${projectId} down` });
       await p.getByLabel(/Type the project id/).fill(`${projectId}-typo`);
