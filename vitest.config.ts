@@ -27,7 +27,8 @@ process.env.WRANGLER_LOG ??= "warn";
  * filter on those streams. Logs of Shipyard's own code are the tests' console output, which vitest
  * shows for failing tests only (`silent: "passed-only"` below).
  */
-const RUNTIME_MESSAGE = /^(uncaught exception;|exception = |stack: \/|workerd\/)/;
+const RUNTIME_MESSAGE =
+  /^(uncaught exception;|exception = |stack: \/|workerd\/|Received a FetchEvent but we lack a handler)/;
 if (process.env.SHIPYARD_TEST_RUNTIME_LOGS !== "1") {
   const logFile = path.resolve(".wrangler/test-runtime.log");
   mkdirSync(path.dirname(logFile), { recursive: true });

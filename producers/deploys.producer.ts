@@ -18,10 +18,11 @@ import {
   DeployManifestSchema,
   type DeployKind,
   ProjectIdSchema,
+  unsupportedBindingKeys,
 } from "../schemas/deploy.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
 import type { Principal } from "./auth.ts";
-import { Conflict, NotFound, ServiceUnavailable, invalidBody } from "./errors.ts";
+import { BadRequest, Conflict, NotFound, ServiceUnavailable, invalidBody } from "./errors.ts";
 import { DEPLOY_BODY_LIMIT_BYTES, parseJsonBytes, pathParams, readBodyBytes, requireJsonContentType } from "./http.ts";
 import { accepted, ok } from "./responses.ts";
 import { verifyWebhook } from "./webhook.ts";
@@ -81,7 +82,16 @@ export async function postDeploy(request: Request, env: Env): Promise<Response> 
   requireJsonContentType(request);
   const raw = await readBodyBytes(request, DEPLOY_BODY_LIMIT_BYTES);
   const delivery = await verifyWebhook(request.headers, raw, env.WEBHOOK_SECRET);
-  const parsed = DeployManifestSchema.safeParse(parseJsonBytes(raw));
+  const body = parseJsonBytes(raw);
+  const refused = unsupportedBindingKeys(body);
+  if (refused.length > 0) {
+    throw new BadRequest(
+      "unsupported_binding",
+      `unsupported binding${refused.length === 1 ? "" : "s"} ${refused.join(", ")}: Shipyard hosts vars, secrets, Durable Objects and static assets; remove ${refused.length === 1 ? "it" : "them"} from the Worker's config (nothing was deployed)`,
+      { unsupported_bindings: refused },
+    );
+  }
+  const parsed = DeployManifestSchema.safeParse(body);
   if (!parsed.success) throw invalidBody(parsed.error);
   const manifest = parsed.data;
 

@@ -1,6 +1,6 @@
-import { z } from "zod";
 import { audit } from "../lib/audit.d1.ts";
 import { log } from "../lib/log.ts";
+import { type Session, SessionRequestSchema } from "../schemas/session.schema.ts";
 import { type Principal, credentialFingerprint, timingSafeEqualStrings } from "./auth.ts";
 import { Unauthorized } from "./errors.ts";
 import { readJson } from "./http.ts";
@@ -22,18 +22,6 @@ import {
  * the page's scripts cannot read; every later request goes through the same admin routes.
  */
 
-export const SessionRequestSchema = z.strictObject({
-  token: z.string().min(1).max(1024).describe("the admin token (ADMIN_TOKEN)"),
-});
-
-export const SessionSchema = z.object({
-  principal: z.string().describe("admin:<fingerprint>, as in the audit trail"),
-  via: z.enum(["bearer", "session"]),
-  expires_at: z.number().int().nullable().describe("epoch ms; null for a bearer token"),
-});
-
-export const SessionEndedSchema = z.object({ signed_out: z.boolean() });
-
 /**
  * `POST /v1/admin/session` body `{"token"}` → 200 with the session cookie. The Origin check runs
  * before the token does, so a cross-site page cannot even probe tokens (nor sign a victim in as
@@ -50,7 +38,7 @@ export async function postSession(request: Request, env: Env): Promise<Response>
   const expiresAt = Date.now() + SESSION_TTL_MS;
   const principal = `admin:${await credentialFingerprint(env.ADMIN_TOKEN)}`;
   await audit(env.DB, { type: "session.created", actor: principal, details: { expires_at: expiresAt } });
-  return ok({ principal, via: "session", expires_at: expiresAt } satisfies z.infer<typeof SessionSchema>, {
+  return ok({ principal, via: "session", expires_at: expiresAt } satisfies Session, {
     "Set-Cookie": sessionCookieHeader(await signSession(env.ADMIN_TOKEN, expiresAt), SESSION_TTL_MS / 1000),
   });
 }
@@ -68,7 +56,7 @@ export async function getSession(
     principal: principal.id,
     via: principal.via ?? "bearer",
     expires_at: expiresAt,
-  } satisfies z.infer<typeof SessionSchema>);
+  } satisfies Session);
 }
 
 /**
@@ -83,7 +71,10 @@ export async function deleteSession(request: Request, env: Env): Promise<Respons
   if (valid && env.ADMIN_TOKEN) {
     await audit(env.DB, { type: "session.ended", actor: `admin:${await credentialFingerprint(env.ADMIN_TOKEN)}` });
   }
-  return ok({ signed_out: valid } satisfies z.infer<typeof SessionEndedSchema>, {
-    "Set-Cookie": sessionCookieHeader(null, 0),
-  });
+  return ok(
+    { signed_out: valid },
+    {
+      "Set-Cookie": sessionCookieHeader(null, 0),
+    },
+  );
 }

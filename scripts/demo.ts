@@ -24,7 +24,9 @@ import { type DemoContext, SECTION } from "./demo/context.ts";
 import { countersPhases } from "./demo/counters.ts";
 import { deadLettersPhases } from "./demo/deadletters.ts";
 import { deployPhases } from "./demo/deploy.ts";
+import { tsTenantPhases } from "./demo/ts-tenant.ts";
 import { enforcementPhases } from "./demo/enforcement.ts";
+import { realtimePhase } from "./demo/realtime.ts";
 import { bootPhase, teardownPhase } from "./demo/lifecycle.ts";
 import { telemetryPhases } from "./demo/telemetry.ts";
 
@@ -64,7 +66,10 @@ const PHASES = [
   ...telemetryPhases(telemetry),
   ...countersPhases(counters),
   ...deployPhases({ timeoutMs: telemetry.timeoutMs }),
+  ...tsTenantPhases({ timeoutMs: telemetry.timeoutMs }),
   ...enforcementPhases({ timeoutMs: telemetry.timeoutMs }),
+  // After enforcement, whose lowered threshold would otherwise also catch this tenant's usage.
+  realtimePhase({ timeoutMs: telemetry.timeoutMs }),
   ...deadLettersPhases({ seed: telemetry.seed, timeoutMs: telemetry.timeoutMs }),
   // With --serve the stack stays up after the report; Ctrl-C stops it (scripts/lib/stack.ts).
   ...(args.serve ? [] : [teardownPhase]),

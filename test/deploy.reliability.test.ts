@@ -9,7 +9,7 @@ import { afterEach, describe, it, vi } from "vitest";
 import worker from "../index.ts";
 import { insertDeployStatement } from "../lib/deploys.d1.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
-import { LocalScriptHost } from "../platform/local-script-host.ts";
+import { LocalScriptHost } from "../platform/local/local-script-host.ts";
 import { WEBHOOK_TOLERANCE_S } from "../producers/webhook.ts";
 import type { DeployManifest } from "../schemas/deploy.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";

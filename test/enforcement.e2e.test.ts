@@ -3,7 +3,7 @@ import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
 import worker from "../index.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
-import { LocalScriptHost } from "../platform/local-script-host.ts";
+import { LocalScriptHost } from "../platform/local/local-script-host.ts";
 import { CYCLE_MS, STEP_REMOVE_PREFIX, enforcementInstanceId } from "../workflows/enforcement.workflow.ts";
 import { ADMIN, BASE_URL, deployAndWait, projectId, sampleManifest, tenant, tenantJson } from "./deploy-helpers.ts";
 

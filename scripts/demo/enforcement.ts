@@ -76,15 +76,20 @@ async function projectStatus(stack: Stack, projectId: string): Promise<string> {
   return (await adminJson(stack, "GET", `/v1/projects/${projectId}`, 200, ProjectStatusSchema)).do_enforcement_status;
 }
 
-/** The same tenant with `src/version.js` saying v2: a redeploy of changed code, same Durable Objects. */
+/**
+ * The same tenant with `src/version.js` saying v2: a redeploy of changed code, same Durable
+ * Objects. wrangler bundled `src/version.js` into the main module, so its constant changes there.
+ */
 function versionTwo(manifest: DeployManifest): DeployManifest {
-  if (!manifest.modules.some((module) => module.name === VERSION_MODULE)) {
-    throw new Error(`the sample tenant has no ${VERSION_MODULE} module to change`);
+  const bundled = 'var VERSION = "v1";';
+  const main = manifest.modules.find((module) => module.name === manifest.main_module);
+  if (!main?.content.includes(bundled)) {
+    throw new Error(`the sample tenant's bundle has no ${VERSION_MODULE} constant (${bundled}) to change`);
   }
   return {
     ...manifest,
     modules: manifest.modules.map((module) =>
-      module.name === VERSION_MODULE ? { ...module, content: 'export const VERSION = "v2";\n' } : module,
+      module === main ? { ...module, content: module.content.replace(bundled, 'var VERSION = "v2";') } : module,
     ),
   };
 }

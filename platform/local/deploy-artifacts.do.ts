@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import type { SqlMigration } from "./sql-schema.ts";
-import { applySchema } from "./sql-schema.ts";
+import type { SqlMigration } from "../../durable/sql-schema.ts";
+import { applySchema } from "../../durable/sql-schema.ts";
 
 /** Chunk size for stored manifests (SQLite rows are capped at 2 MB; manifests reach 25 MiB). */
 const CHUNK_CHARS = 512 * 1024;
