@@ -38,8 +38,9 @@ export type CallInput<K extends OperationId> = ParamsInput<Api[K]> &
 /** What a successful call of `op` answers, typed from its response schema. */
 export type CallOutput<K extends OperationId> = z.output<Api[K]["response"]["schema"]>;
 
-/** `[input]` when the operation needs one, `[input?]` when everything in it is optional. */
-type InputArgs<K extends OperationId> = object extends CallInput<K> ? [input?: CallInput<K>] : [input: CallInput<K>];
+/** `[input]` when the operation needs one, `[input?]` when everything in it is optional (the console wraps `call` with it). */
+export type InputArgs<K extends OperationId> =
+  object extends CallInput<K> ? [input?: CallInput<K>] : [input: CallInput<K>];
 
 /** A non-2xx answer from Shipyard. */
 export class ApiError extends Error {

@@ -1,3 +1,4 @@
+import { CSRF_HEADER } from "../schemas/session.schema.ts";
 import { HttpError } from "./errors.ts";
 
 /**
@@ -15,12 +16,6 @@ export const SESSION_COOKIE = "shipyard_session";
 
 /** How long a console session lasts: one on-call shift. */
 export const SESSION_TTL_MS = 8 * 3_600_000;
-
-/**
- * The header a cookie-authenticated state change must carry. A cross-site page cannot set it
- * without a CORS preflight, which Shipyard never grants; the Origin check backs it up.
- */
-export const CSRF_HEADER = "x-shipyard-csrf";
 
 const VERSION = "v1";
 const encoder = new TextEncoder();

@@ -5,6 +5,12 @@ import { z } from "zod";
  * an HttpOnly cookie, ask who is signed in, sign out.
  */
 
+/**
+ * The header a cookie-authenticated state change must carry (producers/session.ts checks it). A
+ * cross-site page cannot set it without a CORS preflight, which Shipyard never grants.
+ */
+export const CSRF_HEADER = "x-shipyard-csrf";
+
 export const SessionRequestSchema = z.strictObject({
   token: z.string().min(1).max(1024).describe("the admin token (ADMIN_TOKEN)"),
 });

@@ -1,133 +1,59 @@
 /**
- * The console's one way to the data: the admin API, same origin, authenticated by the session
- * cookie (HttpOnly: this code never sees a credential). Every request carries the CSRF header the
- * API requires of cookie-authenticated state changes (producers/session.ts).
+ * The console's one way to the data: the typed API client (lib/api-client.ts) that the CLI,
+ * scripts and tests use, on this same origin. No token here: the browser sends the HttpOnly
+ * session cookie, and every request carries the CSRF header the API requires of
+ * cookie-authenticated state changes (producers/session.ts). Answers are parsed with the API
+ * table's own response schemas.
  */
-import type { z } from "zod";
-import type { AuditListSchema } from "../../schemas/audit.schema.ts";
-import type {
-  DeadLetterSchema,
-  DlqListSchema,
-  DlqPurgeSchema,
-  DlqStatsSchema,
-  RedriveAcceptedSchema,
-  RedriveStatusSchema,
-} from "../../schemas/dlq.schema.ts";
-import type { DeployAcceptedSchema, DeployStatusSchema, ProjectStatusSchema } from "../../schemas/deploy.schema.ts";
-import type { MetricsSchema } from "../../schemas/http.schema.ts";
+import { z } from "zod";
+import { ApiClient, ApiError, type CallOutput, type InputArgs } from "../../lib/api-client.ts";
+import type { OperationId } from "../../schemas/api.ts";
+import { CSRF_HEADER } from "../../schemas/session.schema.ts";
 
-export type DeadLetter = z.infer<typeof DeadLetterSchema>;
-export type DlqList = z.infer<typeof DlqListSchema>;
-export type DlqStats = z.infer<typeof DlqStatsSchema>;
-export type DlqPurge = z.infer<typeof DlqPurgeSchema>;
-export type RedriveAccepted = z.infer<typeof RedriveAcceptedSchema>;
-export type RedriveStatus = z.infer<typeof RedriveStatusSchema>;
-export type ProjectStatus = z.infer<typeof ProjectStatusSchema>;
-export type DeployStatus = z.infer<typeof DeployStatusSchema>;
-export type DeployAccepted = z.infer<typeof DeployAcceptedSchema>;
-export type Metrics = z.infer<typeof MetricsSchema>;
-export type AuditList = z.infer<typeof AuditListSchema>;
-export type AuditEntry = AuditList["entries"][number];
+// zod compiles fast parsers with `new Function` when it can; the console's CSP forbids eval (and
+// would log every attempt as a violation), so it parses without.
+z.config({ jitless: true });
 
-export interface Session {
-  principal: string;
-  via: "bearer" | "session";
-  expires_at: number | null;
-}
+export { ApiError };
+export type { CallOutput };
 
-export interface DoUsage {
-  project_id: string;
-  window_hours: number;
-  wall_ms: number;
-  invocations: number;
-  threshold_ms: number;
-  do_enforcement_status: "none" | "enforced";
-  removed_bindings: { name: string; class_name: string }[];
-  enforced_at: number | null;
-}
+export type DeadLetter = CallOutput<"getDeadLetter">;
+export type DlqStats = CallOutput<"getDeadLetterStats">;
+export type RedriveStatus = CallOutput<"getRedrive">;
+export type ProjectStatus = CallOutput<"getProject">;
+export type DeployStatus = CallOutput<"getDeploy">;
+export type DoUsage = CallOutput<"getDoUsage">;
+export type Session = CallOutput<"getSession">;
+export type AuditEntry = CallOutput<"listAudit">["entries"][number];
 
-/** A non-2xx answer in the contract's error format. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-    this.name = "ApiError";
-  }
-}
+const client = new ApiClient({
+  baseUrl: location.origin,
+  fetch: (request) => {
+    request.headers.set(CSRF_HEADER, "1");
+    return fetch(request);
+  },
+});
 
-/** Called on every 401 (session expired): the app goes back to the sign-in form. */
+/** Called on a 401 (the session expired): the app goes back to the sign-in form. */
 let onUnauthorized: () => void = () => {};
 export function setUnauthorizedHandler(handler: () => void): void {
   onUnauthorized = handler;
 }
 
-type Query = Record<string, string | number | boolean | undefined | null>;
-
-/** `path` with the non-empty entries of `query` as its query string. */
-export function withQuery(path: string, query: Query = {}): string {
-  const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(query)) {
-    if (value !== undefined && value !== null && value !== "") params.set(name, String(value));
-  }
-  const text = params.toString();
-  return text ? `${path}?${text}` : path;
-}
-
-/** The contract's `{"error": {code, message, details}}`, as far as the body has it. */
-function errorOf(json: unknown): { code?: string; message?: string; details?: unknown } {
-  if (typeof json !== "object" || json === null || !("error" in json)) return {};
-  const error: unknown = json.error;
-  if (typeof error !== "object" || error === null) return {};
-  return {
-    code: "code" in error && typeof error.code === "string" ? error.code : undefined,
-    message: "message" in error && typeof error.message === "string" ? error.message : undefined,
-    details: "details" in error ? error.details : undefined,
-  };
-}
-
-async function request<T>(method: string, path: string, body?: unknown, quiet401 = false): Promise<T> {
-  const headers: Record<string, string> = { "x-shipyard-csrf": "1", accept: "application/json" };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(path, {
-    method,
-    headers,
-    credentials: "same-origin",
-    body: body === undefined ? null : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let json: unknown = null;
+/** One API call; a 401 signs the console out (except where the answer is the point: sign-in, session). */
+export async function call<K extends OperationId>(op: K, ...args: InputArgs<K>): Promise<CallOutput<K>> {
   try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    json = null;
+    return await client.call(op, ...args);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401 && op !== "createSession" && op !== "getSession") {
+      onUnauthorized();
+    }
+    throw error;
   }
-  if (!response.ok) {
-    const error = errorOf(json);
-    if (response.status === 401 && !quiet401) onUnauthorized();
-    throw new ApiError(
-      response.status,
-      error.code ?? "http_error",
-      error.message ?? `HTTP ${response.status}`,
-      error.details,
-    );
-  }
-  // oxlint-disable-next-line typescript/no-unsafe-type-assertion -- T is the route's own response schema (z.infer), and the API is this console's own origin
-  return json as T;
 }
 
-export const api = {
-  get: <T>(path: string, query?: Query) => request<T>("GET", withQuery(path, query)),
-  post: <T>(path: string, body?: unknown) => request<T>("POST", path, body ?? {}),
-  delete: <T>(path: string, query?: Query) => request<T>("DELETE", withQuery(path, query)),
-  /** Whether a session is open (no redirect on 401: that is the answer). */
-  session: () => request<Session>("GET", "/v1/admin/session", undefined, true),
-  signIn: (token: string) => request<Session>("POST", "/v1/admin/session", { token }, true),
-  signOut: () => request<{ signed_out: boolean }>("DELETE", "/v1/admin/session"),
-};
-
-/** Path segment, percent-encoded. */
-export const seg = encodeURIComponent;
+/** The URL of a call, for plain links (the audit CSV export downloads with the cookie). */
+export function urlOf<K extends OperationId>(op: K, ...args: InputArgs<K>): string {
+  const url = client.url(op, ...args);
+  return `${url.pathname}${url.search}`;
+}

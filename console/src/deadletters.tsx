@@ -1,6 +1,6 @@
 /** Dead letters: the archive with every filter of the API, counts, one message, delete, purge, redrive. */
 import { useState } from "preact/hooks";
-import { type DeadLetter, type DlqList, type DlqPurge, type DlqStats, type RedriveAccepted, api, seg } from "./api.ts";
+import { type CallOutput, call } from "./api.ts";
 import { ErrorBox, Notice, PageHeading, Pager, Time, href, inputValue, localToIso, useLoad, usePages } from "./ui.tsx";
 
 const QUEUES = ["shipyard-telemetry", "shipyard-counters", "shipyard-deploys"];
@@ -92,7 +92,7 @@ function FilterForm({ value, onApply }: { value: Filter; onApply: (filter: Filte
   );
 }
 
-function Counts({ stats, onReason }: { stats: DlqStats; onReason: (reason: string) => void }) {
+function Counts({ stats, onReason }: { stats: CallOutput<"getDeadLetterStats">; onReason: (reason: string) => void }) {
   return (
     <div class="cards">
       <section aria-labelledby="by-queue" class="card">
@@ -143,7 +143,7 @@ function RedriveControls({ filter, selected }: { filter: Filter; selected: strin
   const start = async (body: Record<string, unknown>) => {
     setError(null);
     try {
-      const task = await api.post<RedriveAccepted>("/v1/admin/dlq/redrive", { ...body, max_per_second: velocity });
+      const task = await call("startRedrive", { body: { ...body, max_per_second: velocity } });
       location.hash = href("redrive", task.task_id);
     } catch (caught) {
       setError(caught);
@@ -175,15 +175,15 @@ function RedriveControls({ filter, selected }: { filter: Filter; selected: strin
 }
 
 function PurgeControls({ filter, onPurged }: { filter: Filter; onPurged: () => void }) {
-  const [preview, setPreview] = useState<DlqPurge | null>(null);
-  const [result, setResult] = useState<DlqPurge | null>(null);
+  const [preview, setPreview] = useState<CallOutput<"purgeDeadLetters"> | null>(null);
+  const [result, setResult] = useState<CallOutput<"purgeDeadLetters"> | null>(null);
   const [error, setError] = useState<unknown>(null);
   const scope = apiFilter(filter);
   const body = Object.keys(scope).length > 0 ? { filter: scope } : { all: true as const };
   const run = async (dryRun: boolean) => {
     setError(null);
     try {
-      const answer = await api.post<DlqPurge>("/v1/admin/dlq/purge", { ...body, dry_run: dryRun });
+      const answer = await call("purgeDeadLetters", { body: { ...body, dry_run: dryRun } });
       if (dryRun) setPreview(answer);
       else {
         setPreview(null);
@@ -230,10 +230,10 @@ export function DeadLetters() {
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const cursor = pages.cursor;
   const list = useLoad(
-    () => api.get<DlqList>("/v1/admin/dlq", { ...apiFilter(filter), limit, cursor }),
+    () => call("listDeadLetters", { query: { ...apiFilter(filter), limit, cursor } }),
     [filter, limit, cursor],
   );
-  const stats = useLoad(() => api.get<DlqStats>("/v1/admin/dlq/stats", apiFilter(filter)), [filter]);
+  const stats = useLoad(() => call("getDeadLetterStats", { query: apiFilter(filter) }), [filter]);
   const apply = (next: Filter) => {
     setFilter(next);
     pages.reset();
@@ -340,13 +340,13 @@ export function DeadLetters() {
 
 /** `#/dlq/:id`: one message with its body, attempts, failure times and reason; delete or redrive it. */
 export function DeadLetterDetail({ id }: { id: string }) {
-  const message = useLoad(() => api.get<DeadLetter>(`/v1/admin/dlq/${seg(id)}`), [id]);
+  const message = useLoad(() => call("getDeadLetter", { params: { id } }), [id]);
   const [error, setError] = useState<unknown>(null);
   const [confirming, setConfirming] = useState(false);
   const [deleted, setDeleted] = useState(false);
   const remove = async () => {
     try {
-      await api.delete(`/v1/admin/dlq/${seg(id)}`);
+      await call("deleteDeadLetter", { params: { id } });
       setDeleted(true);
     } catch (caught) {
       setError(caught);
@@ -354,7 +354,7 @@ export function DeadLetterDetail({ id }: { id: string }) {
   };
   const redrive = async () => {
     try {
-      const task = await api.post<RedriveAccepted>("/v1/admin/dlq/redrive", { ids: [id] });
+      const task = await call("startRedrive", { body: { ids: [id] } });
       location.hash = href("redrive", task.task_id);
     } catch (caught) {
       setError(caught);

@@ -4,7 +4,7 @@
  */
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { type Session, api, setUnauthorizedHandler } from "./api.ts";
+import { type Session, call, setUnauthorizedHandler } from "./api.ts";
 import { DeadLetterDetail, DeadLetters } from "./deadletters.tsx";
 import { Pipeline } from "./pipeline.tsx";
 import { ProjectDetail, Projects } from "./projects.tsx";
@@ -21,7 +21,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
     setBusy(true);
     setError(null);
     try {
-      const session = await api.signIn(token);
+      const session = await call("createSession", { body: { token } });
       setToken("");
       onSignedIn(session);
     } catch (caught) {
@@ -86,7 +86,7 @@ function App() {
   const route = useRoute();
   useEffect(() => {
     setUnauthorizedHandler(() => setSession(null));
-    api.session().then(setSession, () => setSession(null));
+    call("getSession").then(setSession, () => setSession(null));
   }, []);
   if (session === undefined) return <p class="muted">Loading…</p>;
   if (session === null) return <SignIn onSignedIn={setSession} />;
@@ -116,7 +116,7 @@ function App() {
         <button
           type="button"
           class="secondary"
-          onClick={() => void api.signOut().then(() => setSession(null), setError)}
+          onClick={() => void call("deleteSession").then(() => setSession(null), setError)}
         >
           Sign out
         </button>

@@ -1,19 +1,11 @@
 /** Projects: status, Durable Object usage against the threshold, restore, deploy history, rollback, down. */
 import { useState } from "preact/hooks";
-import {
-  type AuditList,
-  type DeployAccepted,
-  type DeployStatus,
-  type DoUsage,
-  type ProjectStatus,
-  api,
-  seg,
-} from "./api.ts";
+import { type DeployStatus, type DoUsage, type ProjectStatus, call } from "./api.ts";
 import { ErrorBox, Notice, PageHeading, Time, duration, href, useLoad, usePoll } from "./ui.tsx";
 
 /** `#/projects`: every project with its Durable Object and enforcement status. */
 export function Projects() {
-  const list = useLoad(() => api.get<{ projects: ProjectStatus[] }>("/v1/projects"), []);
+  const list = useLoad(() => call("listProjects"), []);
   const projects = list.data?.projects ?? [];
   return (
     <>
@@ -72,9 +64,16 @@ function UsageChart({ usage }: { usage: DoUsage }) {
   const label = `Durable Object wall time in the last ${usage.window_hours} h: ${duration(usage.wall_ms)} of a ${duration(usage.threshold_ms)} threshold (${((usage.wall_ms / Math.max(usage.threshold_ms, 1)) * 100).toFixed(1)}%)`;
   return (
     <figure class="chart">
-      <svg viewBox={`0 0 ${width} 70`} role="img" aria-label={label} preserveAspectRatio="none">
+      <svg viewBox={`0 0 ${width} 70`} role="img" aria-label={label}>
         <rect x="0" y="10" width={width} height="30" class="chart-track" />
-        <rect x="0" y="10" width={x(usage.wall_ms)} height="30" class={over ? "chart-bar over" : "chart-bar"} />
+        {/* At least a sliver when there is any usage: 300 ms against 8 h would be no bar at all. */}
+        <rect
+          x="0"
+          y="10"
+          width={usage.wall_ms > 0 ? Math.max(x(usage.wall_ms), 4) : 0}
+          height="30"
+          class={over ? "chart-bar over" : "chart-bar"}
+        />
         <line x1={x(usage.threshold_ms)} x2={x(usage.threshold_ms)} y1="2" y2="48" class="chart-threshold" />
         <text x={Math.min(x(usage.threshold_ms) + 4, width - 120)} y="64" class="chart-label">
           threshold {duration(usage.threshold_ms)}
@@ -122,7 +121,7 @@ function Steps({ deploy }: { deploy: DeployStatus }) {
 }
 
 function DeployCard({ deploy }: { deploy: DeployRef }) {
-  const status = useLoad(() => api.get<DeployStatus>(`/v1/deploys/${seg(deploy.deploy_id)}`), [deploy.deploy_id]);
+  const status = useLoad(() => call("getDeploy", { params: { id: deploy.deploy_id } }), [deploy.deploy_id]);
   const running = !status.data || status.data.status === "queued" || status.data.status === "running";
   usePoll(status.reload, 2_000, running && !status.error);
   return (
@@ -148,10 +147,10 @@ function DeployCard({ deploy }: { deploy: DeployRef }) {
 function Down({ project }: { project: ProjectStatus }) {
   const [typed, setTyped] = useState("");
   const [error, setError] = useState<unknown>(null);
-  const [done, setDone] = useState<DeployAccepted | null>(null);
+  const [done, setDone] = useState<{ deploy_id: string } | null>(null);
   const down = async () => {
     try {
-      setDone(await api.delete<DeployAccepted>(`/v1/projects/${seg(project.project_id)}`, { confirm: typed }));
+      setDone(await call("deleteProject", { params: { id: project.project_id }, query: { confirm: typed } }));
     } catch (caught) {
       setError(caught);
     }
@@ -186,14 +185,12 @@ function Down({ project }: { project: ProjectStatus }) {
 
 /** `#/projects/:id`: everything about one project and its actions. */
 export function ProjectDetail({ id }: { id: string }) {
-  const project = useLoad(() => api.get<ProjectStatus>(`/v1/projects/${seg(id)}`), [id]);
-  const usage = useLoad(() => api.get<DoUsage>(`/v1/projects/${seg(id)}/do-usage`), [id]);
+  const project = useLoad(() => call("getProject", { params: { id } }), [id]);
+  const usage = useLoad(() => call("getDoUsage", { params: { id } }), [id]);
   const history = useLoad(
     () =>
-      api.get<AuditList>("/v1/admin/audit", {
-        project_id: id,
-        type: "deploy.requested,rollback.requested,down.requested",
-        limit: 1_000,
+      call("listAudit", {
+        query: { project_id: id, type: "deploy.requested,rollback.requested,down.requested", limit: 1_000 },
       }),
     [id],
   );
@@ -203,7 +200,7 @@ export function ProjectDetail({ id }: { id: string }) {
   const restore = async () => {
     setError(null);
     try {
-      const answer = await api.post<{ restored: string[] }>(`/v1/projects/${seg(id)}/enforcement/restore`);
+      const answer = await call("restoreEnforcement", { params: { id } });
       setNotice(`Restored ${answer.restored.join(", ") || "nothing"}.`);
       usage.reload();
       project.reload();
@@ -214,7 +211,7 @@ export function ProjectDetail({ id }: { id: string }) {
   const rollback = async () => {
     setError(null);
     try {
-      const answer = await api.post<DeployAccepted>(`/v1/projects/${seg(id)}/rollback`);
+      const answer = await call("rollbackProject", { params: { id } });
       setNotice(`Rollback started: deploy ${answer.deploy_id}.`);
       history.reload();
     } catch (caught) {

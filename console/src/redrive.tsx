@@ -1,6 +1,6 @@
 /** Redrive: one task's live progress and cancel; the last tasks per source queue. */
 import { useState } from "preact/hooks";
-import { type AuditList, type RedriveStatus, api, seg } from "./api.ts";
+import { type RedriveStatus, call } from "./api.ts";
 import { ErrorBox, PageHeading, Time, duration, href, useLoad, usePoll } from "./ui.tsx";
 
 const ACTIVE = new Set(["running", "cancelling"]);
@@ -13,14 +13,14 @@ function rate(task: RedriveStatus): string {
 
 /** `#/redrive/:task`: the live bar (moved / total), rate, status, cancel. */
 export function RedriveTask({ id }: { id: string }) {
-  const task = useLoad(() => api.get<RedriveStatus>(`/v1/admin/dlq/redrive/${seg(id)}`), [id]);
+  const task = useLoad(() => call("getRedrive", { params: { task_id: id } }), [id]);
   const [error, setError] = useState<unknown>(null);
   const active = !task.data || ACTIVE.has(task.data.status);
   usePoll(task.reload, 1_000, active);
   const data = task.data;
   const cancel = async () => {
     try {
-      await api.post(`/v1/admin/dlq/redrive/${seg(id)}/cancel`);
+      await call("cancelRedrive", { params: { task_id: id } });
       task.reload();
     } catch (caught) {
       setError(caught);
@@ -102,7 +102,7 @@ interface TaskRef {
 }
 
 function TaskRow({ task }: { task: TaskRef }) {
-  const status = useLoad(() => api.get<RedriveStatus>(`/v1/admin/dlq/redrive/${seg(task.task_id)}`), [task.task_id]);
+  const status = useLoad(() => call("getRedrive", { params: { task_id: task.task_id } }), [task.task_id]);
   return (
     <tr>
       <td>
@@ -122,7 +122,7 @@ function TaskRow({ task }: { task: TaskRef }) {
 
 /** `#/redrive`: the last tasks per source queue, from the audit trail's `redrive.started` entries. */
 export function Redrives() {
-  const audit = useLoad(() => api.get<AuditList>("/v1/admin/audit", { type: "redrive.started", limit: 1_000 }), []);
+  const audit = useLoad(() => call("listAudit", { query: { type: "redrive.started", limit: 1_000 } }), []);
   const byQueue = new Map<string, TaskRef[]>();
   for (const entry of (audit.data?.entries ?? []).toReversed()) {
     const taskId = entry.details.task_id;
