@@ -38,7 +38,7 @@ export type CallInput<K extends OperationId> = ParamsInput<Api[K]> &
 /** What a successful call of `op` answers, typed from its response schema. */
 export type CallOutput<K extends OperationId> = z.output<Api[K]["response"]["schema"]>;
 
-/** `[input]` when the operation needs one, `[input?]` when everything in it is optional (the console wraps `call` with it). */
+/** `[input]` when the operation needs one, `[input?]` when everything in it is optional. */
 export type InputArgs<K extends OperationId> =
   object extends CallInput<K> ? [input?: CallInput<K>] : [input: CallInput<K>];
 
@@ -48,12 +48,15 @@ export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
   readonly details: unknown;
+  /** `Retry-After` of a 429 or 503, in seconds; null when the answer had none. */
+  readonly retryAfterS: number | null;
 
-  constructor(status: number, code: string, message: string, details?: unknown) {
+  constructor(status: number, code: string, message: string, details?: unknown, retryAfterS: number | null = null) {
     super(message);
     this.status = status;
     this.code = code;
     this.details = details;
+    this.retryAfterS = retryAfterS;
   }
 }
 
@@ -140,7 +143,7 @@ export class ApiClient {
   async call<K extends OperationId>(op: K, ...args: InputArgs<K>): Promise<CallOutput<K>> {
     const answer = await this.raw(op, ...args);
     const body = parseJson(answer.text);
-    if (answer.status < 200 || answer.status > 299) throw toApiError(answer.status, body, answer.text);
+    if (answer.status < 200 || answer.status > 299) throw toApiError(answer.status, body, answer.text, answer.headers);
     const parsed = API[op].response.schema.safeParse(body);
     if (!parsed.success) {
       throw new ConnectionError(
@@ -162,10 +165,13 @@ function parseJson(text: string): unknown {
 }
 
 /** The contract's error body as an `ApiError`; anything else keeps its status and a text excerpt. */
-export function toApiError(status: number, body: unknown, text: string): ApiError {
+export function toApiError(status: number, body: unknown, text: string, headers?: Headers): ApiError {
+  const retryAfter = Number(headers?.get("retry-after") ?? Number.NaN);
+  const retryAfterS = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : null;
   const parsed = ErrorSchema.safeParse(body);
   if (parsed.success) {
-    return new ApiError(status, parsed.data.error.code, parsed.data.error.message, parsed.data.error.details);
+    const { code, message, details } = parsed.data.error;
+    return new ApiError(status, code, message, details, retryAfterS);
   }
-  return new ApiError(status, "unexpected_answer", `HTTP ${status}: ${text.slice(0, 500)}`);
+  return new ApiError(status, "unexpected_answer", `HTTP ${status}: ${text.slice(0, 500)}`, undefined, retryAfterS);
 }

@@ -4,6 +4,7 @@ import { WRAPPER_MODULE, generateMeterWrapper } from "./meter-wrapper.ts";
 import { type MigrationPlan, computeMigration } from "./do-migrations.ts";
 import { assembleModules } from "./modules.ts";
 import type { ScriptBinding, ScriptModule, UploadAssets, UploadRequest } from "./script-host.ts";
+import { deployArtifacts } from "./local/deploy-artifacts.do.ts";
 
 /**
  * The deterministic part of a deploy: from a manifest to what gets uploaded. The workflow's steps
@@ -26,7 +27,7 @@ export interface DeployPlan {
 
 /** Reads and validates the manifest stored for `deployId`; a missing or invalid one can never succeed. */
 export async function loadManifest(env: Env, deployId: string): Promise<DeployManifest> {
-  const json = await env.DEPLOY_ARTIFACTS.getByName(deployId).get();
+  const json = await deployArtifacts(env, deployId).get();
   if (json === null) throw new NonRetryableError(`no manifest stored for deploy ${deployId}`);
   const parsed = DeployManifestSchema.safeParse(JSON.parse(json));
   if (!parsed.success) throw new NonRetryableError(`stored manifest of ${deployId} is invalid`);

@@ -27,6 +27,7 @@ import { DEPLOY_BODY_LIMIT_BYTES, parseJsonBytes, pathParams, readBodyBytes, req
 import { accepted, ok } from "./responses.ts";
 import { verifyWebhook } from "./webhook.ts";
 import { QUEUES } from "../lib/queues.ts";
+import { deployArtifacts } from "../platform/local/deploy-artifacts.do.ts";
 
 /** How long a webhook delivery id is remembered (senders retry for hours, Standard Webhooks for ~3 days). */
 const WEBHOOK_DEDUPE_TTL_MS = 7 * 86_400_000;
@@ -105,7 +106,7 @@ export async function postDeploy(request: Request, env: Env): Promise<Response> 
     if (first.success) return accepted({ ...first.data, duplicate: true });
   }
   try {
-    await env.DEPLOY_ARTIFACTS.getByName(deployId).put(JSON.stringify(manifest));
+    await deployArtifacts(env, deployId).put(JSON.stringify(manifest));
     return accepted(
       await enqueueDeploy(
         env,

@@ -7,10 +7,18 @@ export const EnforcementRunRequestSchema = z.strictObject({
 
 export const EnforcementRunAcceptedSchema = z.object({ run_id: z.string(), status_url: z.string() });
 
+/** What a finished enforcement run found and did (EnforcementWorkflow's outcome). */
+export const EnforcementOutcomeSchema = z.object({
+  projects: z.number().int().describe("projects with Durable Objects looked at"),
+  over: z.number().int().describe("projects over the threshold"),
+  enforced: z.array(z.string()).describe("projects whose Durable Object bindings this run removed"),
+  thresholdMs: z.number().int(),
+});
+
 export const EnforcementRunStatusSchema = z.object({
   run_id: z.string(),
-  status: z.string(),
-  output: z.unknown(),
+  status: z.string().describe("the Workflow instance's status: queued, running, complete, errored, terminated …"),
+  output: EnforcementOutcomeSchema.nullable().describe("null until the run completes"),
   error: z.string().nullable(),
 });
 

@@ -31,6 +31,10 @@ export const MetricsSchema = z.object({
     buffered_by_shard: z.array(z.number().int()).describe("buffered rows of each shard, by shard index"),
     flush_failures: z.number().int().describe("consecutive failed flushes, summed over shards"),
     shard_rpcs: z.number().int(),
+    shard_alarms: z
+      .number()
+      .int()
+      .describe("alarm invocations of the shards (with shard_rpcs: Durable Object requests)"),
     d1: D1MetricsSchema,
   }),
   rate_limits: z.object({
@@ -44,6 +48,7 @@ export const MetricsSchema = z.object({
     held_by_shard: z.array(z.number().int()).describe("held increments of each shard, by shard index"),
     flush_failures: z.number().int(),
     shard_rpcs: z.number().int(),
+    shard_alarms: z.number().int(),
     d1: D1MetricsSchema,
   }),
 });

@@ -11,7 +11,7 @@ import { readManifest } from "../../cli/manifest.ts";
 import { type Phase, fmt } from "../lib/report.ts";
 import type { Stack } from "../lib/stack.ts";
 import { ROOT } from "../lib/wrangler.ts";
-import { adminJson, brief, call, waitFor } from "./api.ts";
+import { apiCall, brief, call, waitFor } from "./api.ts";
 import { type DemoContext, need } from "./context.ts";
 import { type DeployOptions, deployManifest } from "./deploy.ts";
 
@@ -20,7 +20,6 @@ const SECTION = "Realtime tenant (WebSockets, alarms, own origin)";
 
 const TickerSchema = z.object({ alarm: z.number().nullable(), fired: z.number(), attempts: z.number() });
 const RoomMessageSchema = z.object({ message: z.string(), n: z.number() });
-const UsageSchema = z.looseObject({ invocations: z.number(), as_of: z.number(), source: z.string() });
 
 /** One WebSocket client: opens, collects messages, closes. */
 async function joinRoom(url: string): Promise<{ socket: WebSocket; received: string[] }> {
@@ -135,7 +134,7 @@ export function realtimePhase(options: DeployOptions): Phase<DemoContext> {
         stack,
         { timeoutMs: 15_000, intervalMs: 300, describe: () => "do-usage has not counted the alarm yet" },
         async () => {
-          const answer = await adminJson(stack, "GET", `/v1/projects/${project}/do-usage`, 200, UsageSchema);
+          const answer = await apiCall(stack, "getDoUsage", { params: { id: project } });
           // 2 WebSocket upgrades (fetch) + 1 message + arm, the alarm, and the polls of the ticker.
           return answer.invocations >= 5 ? answer : undefined;
         },
