@@ -366,6 +366,7 @@ describe("CloudflareScriptHost: static assets through the upload session", () =>
       html_handling: "auto-trailing-slash",
       not_found_handling: "404-page",
       run_worker_first: ["/api/*"],
+      _headers: "/*\n  X-Frame-Options: DENY\n",
     };
     await host().upload(
       uploadRequest(name, { bindings: [{ type: "assets", name: "ASSETS" }], assets: { files, config } }),

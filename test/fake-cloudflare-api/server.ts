@@ -527,6 +527,11 @@ export class FakeCloudflareApi {
     if (notFound !== undefined && !(typeof notFound === "string" && ASSET_NOT_FOUND_HANDLING.has(notFound))) {
       throw invalid(`metadata.assets.config.not_found_handling ${JSON.stringify(notFound)} is not valid`);
     }
+    for (const file of ["_redirects", "_headers"]) {
+      if (config[file] !== undefined && typeof config[file] !== "string") {
+        throw invalid(`metadata.assets.config.${file} must be the file's text`);
+      }
+    }
     const first = config.run_worker_first;
     if (
       first !== undefined &&
