@@ -30,6 +30,8 @@ export type AuditType =
   | "dlq.deleted"
   | "dlq.purged"
   | "queue.sent"
+  | "session.created"
+  | "session.ended"
   | "admin.action";
 
 /** What a writer records; `id` makes it idempotent (default: a new uuid). */

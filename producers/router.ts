@@ -1,4 +1,5 @@
 import { type IRequest, Router } from "itty-router";
+import { serveConsole } from "./console.producer.ts";
 import { MethodNotAllowed, NotFound, toErrorResponse } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { dispatchTenant, dispatchTenantHost } from "./tenant.producer.ts";
@@ -71,6 +72,9 @@ export function createRouter(routes: readonly RouteSpec[] = ROUTES) {
       throw new MethodNotAllowed(request.method, allowed);
     });
   }
+  // The on-call console (static assets, producers/console.producer.ts).
+  router.all("/console", serveConsole);
+  router.all("/console/*", serveConsole);
   // Tenant traffic: every method, any path below the project.
   router.all("/t/:project", dispatchTenant);
   router.all("/t/:project/*", dispatchTenant);

@@ -20,6 +20,8 @@ import {
   DlqListSchema,
   DlqPurgeRequestSchema,
   DlqPurgeSchema,
+  DlqFilterSchema,
+  DlqStatsSchema,
   QueueSendAcceptedSchema,
   QueueSendParamsSchema,
   QueueSendRequestSchema,
@@ -44,6 +46,7 @@ import {
   type RouteClass,
 } from "./rate-limit.schema.ts";
 import { EventsRequestSchema } from "./runtime-event.schema.ts";
+import { SessionEndedSchema, SessionRequestSchema, SessionSchema } from "./session.schema.ts";
 
 /** The HTTP methods the API serves. */
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -262,6 +265,16 @@ export const API = {
     response: { status: 200, schema: DlqListSchema },
     errors: [400],
   },
+  getDeadLetterStats: {
+    method: "GET",
+    path: "/v1/admin/dlq/stats",
+    summary: "How many archived messages match the filters, per source queue and per failure reason",
+    auth: "admin",
+    rateLimit: "admin",
+    query: DlqFilterSchema,
+    response: { status: 200, schema: DlqStatsSchema },
+    errors: [400],
+  },
   purgeDeadLetters: {
     method: "POST",
     path: "/v1/admin/dlq/purge",
@@ -360,6 +373,34 @@ export const API = {
     rateLimit: "admin",
     response: { status: 200, schema: RateLimitResetSchema },
     errors: [400, 503],
+  },
+  // The on-call console's session (producers/session.producer.ts, docs/console.md).
+  createSession: {
+    method: "POST",
+    path: "/v1/admin/session",
+    summary: "Console sign-in: trade the admin token for an HttpOnly session cookie (same-origin only)",
+    auth: "none",
+    rateLimit: "admin",
+    request: SessionRequestSchema,
+    response: { status: 200, schema: SessionSchema },
+    errors: [400, 401, 403, 413, 415],
+  },
+  getSession: {
+    method: "GET",
+    path: "/v1/admin/session",
+    summary: "Who is signed in (bearer token or console session) and until when",
+    auth: "admin",
+    rateLimit: "admin",
+    response: { status: 200, schema: SessionSchema },
+  },
+  deleteSession: {
+    method: "DELETE",
+    path: "/v1/admin/session",
+    summary: "Console sign-out: clear the session cookie",
+    auth: "none",
+    rateLimit: "admin",
+    response: { status: 200, schema: SessionEndedSchema },
+    errors: [403],
   },
 } as const satisfies Record<string, EndpointSpec>;
 

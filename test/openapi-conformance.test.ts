@@ -165,6 +165,27 @@ function callsFor(op: OperationId): Call[] {
         },
         { method: "POST", path: "/v1/admin/queues/nope/send", body: { body: 1 } },
       ];
+    case "getDeadLetterStats":
+      return [
+        { method: "GET", path: `/v1/admin/dlq/stats?project_id=${missing}` },
+        { method: "GET", path: "/v1/admin/dlq/stats?limit=5" },
+      ];
+    case "createSession":
+      return [
+        { method: "POST", path: "/v1/admin/session", token: null, body: { token: ADMIN_TOKEN } },
+        { method: "POST", path: "/v1/admin/session", token: null, body: { token: "wrong" } },
+        {
+          method: "POST",
+          path: "/v1/admin/session",
+          token: null,
+          headers: { origin: "https://elsewhere.example" },
+          body: { token: ADMIN_TOKEN },
+        },
+      ];
+    case "getSession":
+      return [{ method: "GET", path: "/v1/admin/session" }];
+    case "deleteSession":
+      return [{ method: "DELETE", path: "/v1/admin/session", token: null }];
     case "getMetrics":
       return [{ method: "GET", path: "/v1/admin/metrics" }];
     case "getRateLimits":

@@ -32,4 +32,11 @@ void describe("the production config npm run deploy ships", () => {
     const [database] = z.array(z.object({ migrations_dir: z.string() })).parse(config.d1_databases);
     assert.equal(path.resolve(out, database?.migrations_dir ?? ""), path.join(ROOT, "migrations"));
   });
+
+  void it("ships the on-call console's assets from the repository, the Worker first", () => {
+    const assets = z.object({ directory: z.string(), binding: z.string(), run_worker_first: z.literal(true) });
+    const parsed = assets.parse(config.assets);
+    assert.equal(path.resolve(out, parsed.directory), path.join(ROOT, "console", "dist"));
+    assert.equal(parsed.binding, "ASSETS");
+  });
 });

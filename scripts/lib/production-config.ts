@@ -21,6 +21,8 @@ const ConfigSchema = z.looseObject({
     .optional(),
   d1_databases: z.array(z.looseObject({ migrations_dir: z.string().optional() })).default([]),
   worker_loaders: z.array(z.unknown()).optional(),
+  // The on-call console's files (console/dist, docs/decisions/0013-16-console.md).
+  assets: z.looseObject({ directory: z.string() }).optional(),
 });
 
 /** The production config for `toml` (wrangler.toml's text), to be written into `outDir`. */
@@ -43,6 +45,7 @@ export function productionConfig(toml: string, root: string, outDir: string): Re
           },
         }
       : {}),
+    ...(config.assets ? { assets: { ...config.assets, directory: relative(config.assets.directory) } } : {}),
     d1_databases: config.d1_databases.map((database) =>
       database.migrations_dir === undefined
         ? database
