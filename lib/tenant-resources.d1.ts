@@ -1,4 +1,4 @@
-/** D1 `tenant_resources`: what Shipyard provisioned for each project (migrations/0010). */
+/** D1 `tenant_resources`: what Shipyard provisioned for each project (migrations/0011). */
 export interface TenantResourceRow {
   project_id: string;
   binding: string;
