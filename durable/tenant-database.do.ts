@@ -19,11 +19,18 @@ export interface MigrationFailure {
 const MIGRATIONS_TABLE = "d1_migrations";
 
 /** SQLite's values; D1 stores a bound boolean as 0/1. */
-type SqlValue = string | number | null;
+type SqlValue = string | number | null | ArrayBuffer;
 
 function sqlValue(value: D1Statement["params"][number]): SqlValue {
   if (typeof value === "boolean") return value ? 1 : 0;
+  if (value !== null && typeof value === "object")
+    return Uint8Array.from(atob(value.blob), (c) => c.charCodeAt(0)).buffer;
   return value;
+}
+
+/** A result cell as D1 answers it: a blob becomes an array of its bytes. */
+function cell(value: SqlStorageValue): unknown {
+  return value instanceof ArrayBuffer ? [...new Uint8Array(value)] : value;
 }
 
 /** Splits SQL text into its statements (`;` outside quotes and comments): D1 `exec` counts them. */
@@ -136,7 +143,7 @@ export class TenantDatabase extends DurableObject<Env> {
     const started = performance.now();
     const sql = this.ctx.storage.sql;
     const cursor = sql.exec(statement.sql, ...statement.params.map(sqlValue));
-    const rows = [...cursor.raw()];
+    const rows = [...cursor.raw()].map((row) => row.map(cell));
     const { columnNames, rowsRead, rowsWritten } = cursor;
     const [changes, lastRowId] = sql
       .exec<Record<string, number>>("SELECT changes() AS c, last_insert_rowid() AS l")

@@ -6,8 +6,14 @@
  */
 import { z } from "zod";
 
-/** A bound value: D1 binds null, numbers, strings and booleans (stored as 0/1). */
-export const D1ValueSchema = z.union([z.null(), z.number(), z.string(), z.boolean()]);
+/** A bound value: D1 binds null, numbers, strings, booleans (stored as 0/1) and bytes (`{blob: base64}` on the wire). */
+export const D1ValueSchema = z.union([
+  z.null(),
+  z.number(),
+  z.string(),
+  z.boolean(),
+  z.strictObject({ blob: z.base64().max(2_800_000) }),
+]);
 
 export const D1StatementSchema = z.object({
   sql: z.string().min(1).max(100_000),
@@ -36,7 +42,7 @@ export interface D1WireMeta {
 
 export interface D1WireResult {
   columns: string[];
-  /** Rows as arrays, in `columns` order (what `raw()` returns; objects are built from them). */
+  /** Rows as arrays, in `columns` order (what `raw()` returns; objects are built from them); blobs as byte arrays, as D1 answers them. */
   rows: unknown[][];
   meta: D1WireMeta;
 }

@@ -54,6 +54,16 @@ export async function d1Cases(db: D1Database, table: string): Promise<unknown> {
   out["update"] = meta(update.meta);
   out["syntax_error"] = await errorOf(() => db.prepare("SELEC 1").all());
   out["missing_table"] = await errorOf(() => db.prepare(`SELECT * FROM ${table}_missing`).all());
+  await db.exec(`CREATE TABLE ${table}_blobs (id INTEGER PRIMARY KEY, data BLOB)`);
+  await db
+    .prepare(`INSERT INTO ${table}_blobs (data) VALUES (?)`)
+    .bind(new Uint8Array([0, 1, 254, 255]))
+    .run();
+  await db
+    .prepare(`INSERT INTO ${table}_blobs (data) VALUES (?)`)
+    .bind(new Uint8Array([7, 8]).buffer)
+    .run();
+  out["blobs"] = (await db.prepare(`SELECT data, length(data) AS n FROM ${table}_blobs ORDER BY id`).all()).results;
   out["undefined_bind"] = await errorOf(() => db.prepare("SELECT ?").bind(undefined).all());
   // A failing batch rolls back as a whole.
   out["batch_atomic_error"] = await errorOf(() =>

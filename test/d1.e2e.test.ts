@@ -149,5 +149,11 @@ describe("tenant D1 (local platform)", () => {
     expect(shim).toEqual(real);
     // And the cases do say something (not two empty answers).
     expect(real).toMatchObject({ exec: 1, first_column: "a", syntax_error: "D1_ERROR", after_rollback: 0 });
+    expect(real).toMatchObject({
+      blobs: [
+        { data: [0, 1, 254, 255], n: 4 },
+        { data: [7, 8], n: 2 },
+      ],
+    });
   });
 });

@@ -25,6 +25,12 @@ async function call(fetcher, body) {
 }
 
 function checkValue(value) {
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+    const bytes = value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    let text = "";
+    for (const byte of bytes) text += String.fromCharCode(byte);
+    return { blob: btoa(text) };
+  }
   if (value === null || typeof value === "number" || typeof value === "string" || typeof value === "boolean") return value;
   const type = value === undefined ? "undefined" : typeof value === "object" ? value.constructor?.name ?? "object" : typeof value;
   throw new Error("D1_TYPE_ERROR: Type '" + type + "' not supported for value '" + String(value) + "'");
