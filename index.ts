@@ -20,6 +20,8 @@ export { TenantAssets } from "./durable/tenant-assets.do.ts";
 export { TenantAssetsBinding } from "./platform/assets-binding.ts";
 export { TenantDatabase } from "./durable/tenant-database.do.ts";
 export { TenantD1Binding } from "./platform/d1-binding.ts";
+export { TenantKV } from "./durable/tenant-kv.do.ts";
+export { TenantKVBinding } from "./platform/kv-binding.ts";
 export { DeployWorkflow } from "./workflows/deploy.workflow.ts";
 export { EnforcementWorkflow } from "./workflows/enforcement.workflow.ts";
 

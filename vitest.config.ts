@@ -50,6 +50,8 @@ export default defineConfig(async () => {
       cloudflareTest(({ inject }) => ({
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
+          // A real KV binding the local KV shim is compared with (test/kv.e2e.test.ts).
+          kvNamespaces: ["TEST_KV"],
           bindings: {
             ...TEST_SECRETS,
             // Short flush delay keeps end-to-end tests fast; the 5 s default has its own test.

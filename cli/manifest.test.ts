@@ -176,7 +176,6 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
 
   void it("refuses every binding it cannot host, naming the file and the key, before bundling", async () => {
     for (const [key, value] of [
-      ["kv_namespaces", [{ binding: "KV", id: "abc" }]],
       ["r2_buckets", [{ binding: "R2", bucket_name: "bucket" }]],
       ["workflows", [{ binding: "WF", name: "wf", class_name: "Flow" }]],
       ["ai", { binding: "AI" }],
@@ -215,6 +214,7 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
             },
             { binding: "CACHE", database_name: "cache", database_id: "00000000-0000-4000-8000-000000000002" },
           ],
+          kv_namespaces: [{ binding: "SESSIONS", id: "0123456789abcdef0123456789abcdef" }],
         }),
         "w.js":
           "export default { fetch: (r, env) => env.DB.prepare('select 1').all().then((x) => Response.json(x)) };\n",
@@ -237,6 +237,7 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
       },
       { binding: "CACHE" },
     ]);
+    assert.deepEqual(manifest.config.kv_namespaces, [{ binding: "SESSIONS" }]);
     assert.match(await refusal(await withD1("nope")), /d1_databases DB: migrations_dir .*nope/);
   });
 

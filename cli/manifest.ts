@@ -47,8 +47,9 @@ const SUPPORTED_BINDING_TYPES = new Set([
   "secret_text",
   "durable_object_namespace",
   "assets",
-  // Provisioned by Shipyard (the config's database_id is not used): read from `d1_databases`.
+  // Provisioned by Shipyard (the config's ids are not used): read from `d1_databases` / `kv_namespaces`.
   "d1",
+  "kv_namespace",
 ]);
 
 /** Config keys whose entries are not bindings but would be silently not run. */
@@ -83,7 +84,7 @@ function checkConfig(config: WranglerConfig, file: string): string[] {
   if (refused.length > 0) {
     throw new ManifestError(
       `${file}: unsupported binding${refused.length === 1 ? "" : "s"} ${refused.map((key) => `\`${key}\``).join(", ")}. ` +
-        "Shipyard hosts vars, secrets, Durable Objects, static assets and D1; remove the key (KV and R2 come later).",
+        "Shipyard hosts vars, secrets, Durable Objects, static assets, D1 and KV; remove the key (R2 comes later).",
     );
   }
   const external = config.durable_objects.bindings.find(
@@ -271,6 +272,9 @@ export async function readManifest(dir: string, options: ReadOptions = {}): Prom
       ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
       ...(assetsConfig === undefined ? {} : { assets: assetsConfig }),
       ...(d1Databases.length > 0 ? { d1_databases: d1Databases } : {}),
+      ...(config.kv_namespaces.length > 0
+        ? { kv_namespaces: config.kv_namespaces.map((namespace) => ({ binding: namespace.binding })) }
+        : {}),
     },
     ...(assets === undefined ? {} : { assets }),
   });

@@ -2,7 +2,7 @@
 export interface TenantResourceRow {
   project_id: string;
   binding: string;
-  kind: "d1";
+  kind: "d1" | "kv";
   name: string;
   resource_id: string;
   created_at: number;

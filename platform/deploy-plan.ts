@@ -97,6 +97,11 @@ export function manifestBindings(manifest: DeployManifest, resources: ResourceId
       if (id === undefined) throw new Error(`D1 binding ${database.binding} has no provisioned database`);
       return { type: "d1", name: database.binding, id };
     }),
+    ...(manifest.config.kv_namespaces ?? []).map((namespace): ScriptBinding => {
+      const id = resources[namespace.binding];
+      if (id === undefined) throw new Error(`KV binding ${namespace.binding} has no provisioned namespace`);
+      return { type: "kv_namespace", name: namespace.binding, namespace_id: id };
+    }),
     ...(manifest.config.durable_objects?.bindings ?? []).map((binding): ScriptBinding => ({
       type: "durable_object_namespace",
       name: binding.name,
@@ -134,7 +139,7 @@ export function manifestAssets(manifest: DeployManifest): UploadAssets | undefin
   };
 }
 
-/** The provisioned resource id of each resource binding (D1), by binding name. */
+/** The provisioned resource id of each resource binding (D1, KV), by binding name. */
 export type ResourceIds = Record<string, string>;
 
 export function uploadRequest(

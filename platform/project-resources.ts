@@ -14,7 +14,8 @@ export async function projectResources(env: Env, projectId: string): Promise<Pro
     rows.map(async (row): Promise<ProjectResource> => {
       let size: number | null = null;
       try {
-        size = await resourceHost(env).d1Size(row.resource_id);
+        // KV has no cheap size (it would mean listing every key).
+        if (row.kind === "d1") size = await resourceHost(env).d1Size(row.resource_id);
       } catch (error) {
         log.warn("tenant_resource_size_failed", {
           project_id: projectId,

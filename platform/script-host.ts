@@ -27,7 +27,9 @@ export type ScriptBinding =
   | { type: "assets"; name: string }
   | { type: "analytics_engine"; name: string; dataset: string }
   /** A D1 database Shipyard provisioned for the project (platform/tenant-resources.ts), bound by id. */
-  | { type: "d1"; name: string; id: string };
+  | { type: "d1"; name: string; id: string }
+  /** A KV namespace Shipyard provisioned for the project, bound by id. */
+  | { type: "kv_namespace"; name: string; namespace_id: string };
 
 /** The static assets of an upload: the files and how they are served. */
 export interface UploadAssets {

@@ -2,11 +2,11 @@
  * Resources Shipyard provisions for a tenant (issue 14; D1 so far): the port the deploy workflow
  * talks to, its two implementations' factory, and the names resources get on the platform.
  *   - locally (platform/local/local-resources.ts): a `TenantDatabase` Durable Object per database;
- *   - on Cloudflare (platform/cloudflare-d1.ts): a D1 database created through the API.
+ *   - on Cloudflare (platform/cloudflare-resources.ts): a D1 database created through the API.
  */
 import type { MigrationFailure, TenantMigration } from "../durable/tenant-database.do.ts";
 import type { Result } from "../lib/result.ts";
-import { CloudflareD1 } from "./cloudflare-d1.ts";
+import { CloudflareResources } from "./cloudflare-resources.ts";
 import { CloudflareScriptHost } from "./cloudflare-script-host.ts";
 import { scriptHost } from "./index.ts";
 import { LocalResources } from "./local/local-resources.ts";
@@ -21,17 +21,19 @@ export interface ResourceHost {
     id: string,
     migrations: TenantMigration[],
   ): Promise<Result<{ applied: string[] }, MigrationFailure>>;
+  /** The id of the KV namespace titled `title`, created if there is none. */
+  ensureKV(title: string): Promise<{ id: string }>;
   /** The database's size in bytes, or null when the platform does not say cheaply. */
   d1Size(id: string): Promise<number | null>;
 }
 
-/** The platform name of a project's database for a binding: unique per (project, binding). */
-export function d1DatabaseName(projectId: string, binding: string): string {
+/** The platform name of a project's database or namespace for a binding: unique per (project, binding). */
+export function resourceName(projectId: string, binding: string): string {
   return `shipyard-${projectId}-${binding.toLowerCase().replaceAll("_", "-")}`;
 }
 
 /** The ResourceHost of this deployment (same switch as `scriptHost`). */
 export function resourceHost(env: Env): ResourceHost {
   const host = scriptHost(env);
-  return host instanceof CloudflareScriptHost ? new CloudflareD1(host) : new LocalResources(env);
+  return host instanceof CloudflareScriptHost ? new CloudflareResources(host) : new LocalResources(env);
 }

@@ -38,12 +38,10 @@ export const DeclaredMigrationSchema = z.strictObject({
 const VAR_BYTES = 5_120;
 
 /**
- * Binding kinds of a wrangler config Shipyard cannot give a tenant yet (KV and R2 come in a later
- * issue). A manifest naming one is refused with a 400 that names it, never deployed without it.
+ * Binding kinds of a wrangler config Shipyard cannot give a tenant yet (R2 comes in a later issue). A manifest naming one is refused with a 400 that names it, never deployed without it.
  * Keys are wrangler's config keys; the webhook refuses them in `config`, the CLI before it signs.
  */
 export const UNSUPPORTED_BINDING_KEYS = [
-  "kv_namespaces",
   "r2_buckets",
   "workflows",
   "ai",
@@ -151,9 +149,22 @@ const ManifestConfigSchema = z
     secrets: z.record(BindingNameSchema, z.string().max(VAR_BYTES)).optional(),
     assets: AssetsConfigSchema.optional(),
     d1_databases: z.array(D1BindingConfigSchema).max(32).optional(),
+    /** KV bindings; Shipyard provisions the namespace (one per project and binding), wrangler's `id` is not sent. */
+    kv_namespaces: z
+      .array(z.strictObject({ binding: BindingNameSchema }))
+      .max(32)
+      .optional(),
   })
   .superRefine((config, ctx) => {
-    const allowed = new Set(["durable_objects", "migrations", "vars", "secrets", "assets", "d1_databases"]);
+    const allowed = new Set([
+      "durable_objects",
+      "migrations",
+      "vars",
+      "secrets",
+      "assets",
+      "d1_databases",
+      "kv_namespaces",
+    ]);
     for (const key of Object.keys(config)) {
       if (allowed.has(key)) continue;
       const known = (UNSUPPORTED_BINDING_KEYS as readonly string[]).includes(key);
@@ -161,7 +172,7 @@ const ManifestConfigSchema = z
         code: "custom",
         path: [key],
         message: known
-          ? `unsupported binding: ${key} (Shipyard hosts vars, secrets, Durable Objects, static assets and D1; this binding is refused rather than dropped)`
+          ? `unsupported binding: ${key} (Shipyard hosts vars, secrets, Durable Objects, static assets, D1 and KV; this binding is refused rather than dropped)`
           : `unknown config key: ${key}`,
         params: { unsupported_binding: key },
       });
@@ -172,6 +183,7 @@ const ManifestConfigSchema = z
       ...Object.keys(config.secrets ?? {}),
       ...(config.assets?.binding === undefined ? [] : [config.assets.binding]),
       ...(config.d1_databases ?? []).map((database) => database.binding),
+      ...(config.kv_namespaces ?? []).map((namespace) => namespace.binding),
     ];
     const seen = new Set<string>();
     for (const name of names) {
@@ -255,7 +267,7 @@ export type DeployStatus = z.infer<typeof DeployStatusSchema>;
 
 /** A resource Shipyard provisioned for the project (`tenant_resources`). */
 export const ProjectResourceSchema = z.object({
-  kind: z.enum(["d1"]),
+  kind: z.enum(["d1", "kv"]),
   binding: z.string(),
   name: z.string(),
   id: z.string(),

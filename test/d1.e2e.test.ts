@@ -2,7 +2,16 @@ import { env, exports } from "cloudflare:workers";
 import { describe, it } from "vitest";
 import type { DeployManifest } from "../schemas/deploy.schema.ts";
 import { d1Cases } from "./d1-cases.ts";
-import { ADMIN, BASE_URL, deployAndWait, postDeploy, projectId, tenantJson, waitForDeploy } from "./deploy-helpers.ts";
+import {
+  ADMIN,
+  BASE_URL,
+  deployAndWait,
+  singleModuleManifest,
+  postDeploy,
+  projectId,
+  tenantJson,
+  waitForDeploy,
+} from "./deploy-helpers.ts";
 
 const INIT = { name: "0001_init.sql", sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);" };
 const TAGS = {
@@ -35,13 +44,7 @@ export default {
   },
 };
 `;
-  return {
-    project_id: project,
-    compatibility_date: "2026-11-01",
-    main_module: "index.js",
-    modules: [{ name: "index.js", type: "esm", content: source }],
-    config: { d1_databases: [{ binding: "DB", migrations }] },
-  };
+  return singleModuleManifest(project, source, { d1_databases: [{ binding: "DB", migrations }] });
 }
 
 async function addNote(project: string, body: string): Promise<{ id: number; version: string }> {

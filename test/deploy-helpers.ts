@@ -78,6 +78,21 @@ function projectOf(body: unknown): string | undefined {
   return typeof body.project_id === "string" ? body.project_id : undefined;
 }
 
+/** A one-module tenant (`index.js` with `source`) with the given config. */
+export function singleModuleManifest(
+  projectId: string,
+  source: string,
+  config: DeployManifest["config"],
+): DeployManifest {
+  return {
+    project_id: projectId,
+    compatibility_date: "2026-11-01",
+    main_module: "index.js",
+    modules: [{ name: "index.js", type: "esm", content: source }],
+    config,
+  };
+}
+
 /**
  * Signs and posts a deploy webhook (Standard Webhooks headers): with `secret` when given, else the
  * project's own deploy secret once its first deploy returned one, else the shared secret.

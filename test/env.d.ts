@@ -7,6 +7,8 @@ declare global {
       TEST_MIGRATIONS: D1Migration[];
       /** Base URL of the fake Cloudflare API (test/fake-cloudflare-api), from test/global-setup.ts. */
       CF_API_BASE_URL: string;
+      /** A real KV namespace (vitest.config.ts), the reference for the local KV shim's cases. */
+      TEST_KV: KVNamespace;
     }
   }
 }

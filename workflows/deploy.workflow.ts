@@ -26,7 +26,7 @@ import {
 } from "../platform/deploy-plan.ts";
 import { checkStartup, scriptHost } from "../platform/index.ts";
 import { ScriptHostError } from "../platform/script-host.ts";
-import { d1DatabaseName, resourceHost } from "../platform/tenant-resources.ts";
+import { resourceName, resourceHost } from "../platform/tenant-resources.ts";
 import type { DeployKind } from "../schemas/deploy.schema.ts";
 
 /** Step names: stable, because a Workflow replays completed steps by name. */
@@ -270,25 +270,32 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
    * makes a second database).
    */
   async #provision(projectId: string, manifest: Awaited<ReturnType<typeof loadManifest>>): Promise<ResourceIds> {
-    const declared = manifest.config.d1_databases ?? [];
+    const declared = [
+      ...(manifest.config.d1_databases ?? []).map(({ binding }) => ({ binding, kind: "d1" as const })),
+      ...(manifest.config.kv_namespaces ?? []).map(({ binding }) => ({ binding, kind: "kv" as const })),
+    ];
     if (declared.length === 0) return {};
     const known = new Map((await listResources(this.env.DB, projectId)).map((row) => [row.binding, row]));
-    for (const { binding } of declared) {
-      if (known.has(binding)) continue;
-      const name = d1DatabaseName(projectId, binding);
-      const { id } = await resourceHost(this.env).ensureD1(name);
+    for (const { binding, kind } of declared) {
+      if (known.get(binding)?.kind === kind) continue;
+      const name = resourceName(projectId, binding);
+      const host = resourceHost(this.env);
+      const { id } = kind === "d1" ? await host.ensureD1(name) : await host.ensureKV(name);
       await recordResource(this.env.DB, {
         project_id: projectId,
         binding,
-        kind: "d1",
+        kind,
         name,
         resource_id: id,
         created_at: Date.now(),
       });
-      log.info("tenant_d1_provisioned", { project_id: projectId, binding, name, id });
+      log.info("tenant_resource_provisioned", { project_id: projectId, binding, kind, name, id });
     }
+    const kinds = new Map(declared.map((entry) => [entry.binding, entry.kind]));
     const rows = await listResources(this.env.DB, projectId);
-    return Object.fromEntries(rows.filter((row) => row.kind === "d1").map((row) => [row.binding, row.resource_id]));
+    return Object.fromEntries(
+      rows.filter((row) => kinds.get(row.binding) === row.kind).map((row) => [row.binding, row.resource_id]),
+    );
   }
 
   /** Applies each D1 binding's pending migrations; the first failure fails the deploy for good. */

@@ -1,4 +1,5 @@
 import { localDatabaseId, tenantDatabase } from "../d1-binding.ts";
+import { localNamespaceId } from "../kv-binding.ts";
 import type { ResourceHost, TenantMigration } from "../tenant-resources.ts";
 
 /**
@@ -15,6 +16,10 @@ export class LocalResources implements ResourceHost {
 
   async ensureD1(name: string): Promise<{ id: string }> {
     return { id: localDatabaseId(this.#env, name) };
+  }
+
+  async ensureKV(title: string): Promise<{ id: string }> {
+    return { id: localNamespaceId(this.#env, title) };
   }
 
   async applyD1Migrations(id: string, migrations: TenantMigration[]) {

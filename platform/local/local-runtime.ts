@@ -1,6 +1,8 @@
 import { assetsBinding } from "../assets-binding.ts";
 import { d1Binding } from "../d1-binding.ts";
 import { D1_SHIM_MODULE, D1_SHIM_SOURCE } from "./d1-shim.ts";
+import { kvBinding } from "../kv-binding.ts";
+import { KV_SHIM_MODULE, KV_SHIM_SOURCE } from "./kv-shim.ts";
 import { plainBindingValue } from "../bindings.ts";
 import type { LocalPlatform, VersionCode } from "./local-platform.do.ts";
 import { LOCAL_BOOTSTRAP_MODULE, generateLocalBootstrap } from "./local-bootstrap.ts";
@@ -56,6 +58,7 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
   const durableObjects = [];
   const analytics = [];
   const d1 = [];
+  const kv = [];
   for (const binding of code.bindings) {
     switch (binding.type) {
       case "plain_text":
@@ -74,6 +77,11 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
         env[binding.name] = d1Binding({ databaseId: binding.id });
         d1.push(binding.name);
         break;
+      case "kv_namespace":
+        // A TenantKVBinding stub; the bootstrap wraps it in the KV API (platform/local/kv-shim.ts).
+        env[binding.name] = kvBinding({ namespaceId: binding.namespace_id });
+        kv.push(binding.name);
+        break;
       case "durable_object_namespace": {
         const namespace = code.classes[binding.class_name];
         if (namespace !== undefined) {
@@ -90,6 +98,7 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
     analytics,
     removed: code.removed,
     d1,
+    kv,
   });
   return {
     compatibilityDate: code.compatibilityDate,
@@ -99,6 +108,7 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
       ...MISSING_BUILTINS,
       [LOCAL_BOOTSTRAP_MODULE]: { js: bootstrap },
       [D1_SHIM_MODULE]: { js: D1_SHIM_SOURCE },
+      [KV_SHIM_MODULE]: { js: KV_SHIM_SOURCE },
       ...toWorkerLoaderModules(code.modules),
     },
     env,

@@ -25,6 +25,7 @@
  * request log with the fake's receive timestamps, `GET /__control/scripts/<name>` for what was stored.
  */
 import { D1_PATH, FakeD1 } from "./d1.ts";
+import { FakeKV, KV_PATH } from "./kv.ts";
 import { createHash, randomUUID } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -299,6 +300,7 @@ export class FakeCloudflareApi {
   readonly #token: string;
   readonly #scripts = new Map<string, StoredScript>();
   readonly #d1 = new FakeD1();
+  readonly #kv = new FakeKV();
   #faults: FaultCommand[] = [];
   #points: UsagePoint[] = [];
   #log: LoggedRequest[] = [];
@@ -368,10 +370,11 @@ export class FakeCloudflareApi {
         this.#log.push({ method, path: url.pathname, script, status, receivedAt });
         return;
       }
-      const d1Path = apiPath === null ? null : D1_PATH.exec(apiPath);
+      const kvPath = apiPath === null ? null : KV_PATH.exec(apiPath);
+      const d1Path = apiPath === null ? null : (D1_PATH.exec(apiPath) ?? kvPath);
       if (d1Path?.groups !== undefined) {
         const status = this.#d1Api(
-          { method, url, authorization: request.headers.authorization, body },
+          { method, url, authorization: request.headers.authorization, body, kv: kvPath !== null },
           d1Path.groups,
           response,
         );
@@ -391,6 +394,14 @@ export class FakeCloudflareApi {
   /** A `d1` binding must name, by `id`, a database of the account (the real API refuses the upload otherwise). */
   #checkD1Bindings(account: string, bindings: readonly JsonObject[]): void {
     for (const binding of bindings) {
+      if (binding.type === "kv_namespace") {
+        if (typeof binding.namespace_id !== "string" || !this.#kv.exists(account, binding.namespace_id)) {
+          throw invalid(
+            `binding ${JSON.stringify(binding.name)} of type kv_namespace must have the namespace_id of a namespace of this account (fake)`,
+          );
+        }
+        continue;
+      }
       if (binding.type !== "d1") continue;
       if (typeof binding.id !== "string" || !this.#d1.exists(account, binding.id)) {
         throw invalid(
@@ -402,7 +413,13 @@ export class FakeCloudflareApi {
 
   /** The D1 API (test/fake-cloudflare-api/d1.ts), behind the same token check as the rest. */
   #d1Api(
-    { method, url, authorization, body }: { method: string; url: URL; authorization: string | undefined; body: Buffer },
+    {
+      method,
+      url,
+      authorization,
+      body,
+      kv,
+    }: { method: string; url: URL; authorization: string | undefined; body: Buffer; kv: boolean },
     groups: Record<string, string | undefined>,
     response: ServerResponse,
   ): number {
@@ -414,7 +431,7 @@ export class FakeCloudflareApi {
     if (authorization !== `Bearer ${this.#token}`) {
       return send(response, 403, envelopeError(10000, "Authentication error"));
     }
-    const answer = this.#d1.handle(method, url, groups, body.toString("utf8"));
+    const answer = (kv ? this.#kv : this.#d1).handle(method, url, groups, body.toString("utf8"));
     if (answer.ok) return send(response, 200, ok(answer.result));
     return send(response, answer.status, envelopeError(answer.code, answer.message));
   }
@@ -934,7 +951,7 @@ function settingsOf(stored: StoredScript): JsonObject {
   };
 }
 
-/** The `script` of D1 API requests in the fake's log and fault filters: `d1:<account>`. */
+/** The `script` of D1 and KV API requests in the fake's log and fault filters: `d1:<account>`. */
 function d1Subject(groups: Record<string, string | undefined>): string {
   return `d1:${groups["account"] ?? ""}`;
 }

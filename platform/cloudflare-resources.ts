@@ -5,6 +5,8 @@
  *   POST /accounts/{account}/d1/database               create {name}; a taken name is code 7502
  *   GET  /accounts/{account}/d1/database/{uuid}        details: file_size
  *   POST /accounts/{account}/d1/database/{uuid}/query  {sql, params}
+ *   GET  /accounts/{account}/storage/kv/namespaces?page=&per_page=100   look up by title (no filter: paged)
+ *   POST /accounts/{account}/storage/kv/namespaces {title}          create; a taken title is code 10014
  * Migrations are recorded like `wrangler d1 migrations apply` does: a `d1_migrations` table in the
  * database, and each migration sent as one query with its bookkeeping INSERT (one transaction).
  */
@@ -17,13 +19,18 @@ import type { Result } from "../lib/result.ts";
 const DatabaseSchema = z.object({ uuid: z.string(), name: z.string(), file_size: z.number().optional() });
 const QueryResultSchema = z.array(z.object({ results: z.array(z.record(z.string(), z.unknown())).default([]) }));
 
+const NamespaceSchema = z.object({ id: z.string(), title: z.string() });
+const KV_PAGE_SIZE = 100;
+/** An account has at most a few thousand namespaces (Cloudflare's limit is 1000 by default). */
+const KV_MAX_PAGES = 50;
+
 const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS d1_migrations(
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   name TEXT UNIQUE,
   applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
 )`;
 
-export class CloudflareD1 implements ResourceHost {
+export class CloudflareResources implements ResourceHost {
   readonly #api: CloudflareScriptHost;
 
   constructor(api: CloudflareScriptHost) {
@@ -32,20 +39,63 @@ export class CloudflareD1 implements ResourceHost {
 
   /** Looks the name up first, so a retried step finds the database an earlier attempt created. */
   async ensureD1(name: string): Promise<{ id: string }> {
-    const found = await this.#find(name);
+    return this.#ensure(
+      () => this.#find(name),
+      async () =>
+        DatabaseSchema.parse(
+          await this.#api.accountCall("d1_create", "POST", "/d1/database", name, JSON.stringify({ name })),
+        ).uuid,
+    );
+  }
+
+  /** Looks the title up first (every page), so a retried step finds the namespace an earlier attempt created. */
+  async ensureKV(title: string): Promise<{ id: string }> {
+    return this.#ensure(
+      () => this.#findKV(title),
+      async () =>
+        NamespaceSchema.parse(
+          await this.#api.accountCall("kv_create", "POST", "/storage/kv/namespaces", title, JSON.stringify({ title })),
+        ).id,
+    );
+  }
+
+  /**
+   * Look up, else create. A create refused as taken (D1 7502, KV 10014: made meanwhile by a
+   * concurrent or timed-out earlier attempt) is answered by looking up again: that one is ours.
+   */
+  async #ensure(find: () => Promise<string | undefined>, create: () => Promise<string>): Promise<{ id: string }> {
+    const found = await find();
     if (found !== undefined) return { id: found };
     try {
-      const created = DatabaseSchema.parse(
-        await this.#api.accountCall("d1_create", "POST", "/d1/database", name, JSON.stringify({ name })),
-      );
-      return { id: created.uuid };
+      return { id: await create() };
     } catch (error) {
-      // 7502: created meanwhile (a concurrent or timed-out earlier attempt): that one is ours.
       if (!(error instanceof ScriptHostError) || error.code !== "invalid_script") throw error;
-      const raced = await this.#find(name);
+      const raced = await find();
       if (raced === undefined) throw error;
       return { id: raced };
     }
+  }
+
+  async #findKV(title: string): Promise<string | undefined> {
+    for (let page = 1; page <= KV_MAX_PAGES; page++) {
+      const list = z
+        .array(NamespaceSchema)
+        .parse(
+          await this.#api.accountCall(
+            "kv_list",
+            "GET",
+            `/storage/kv/namespaces?page=${page}&per_page=${KV_PAGE_SIZE}`,
+            title,
+          ),
+        );
+      const found = list.find((namespace) => namespace.title === title);
+      if (found !== undefined) return found.id;
+      if (list.length < KV_PAGE_SIZE) return undefined;
+    }
+    throw new ScriptHostError(
+      "unavailable",
+      `more than ${KV_MAX_PAGES * KV_PAGE_SIZE} KV namespaces: cannot look ${title} up`,
+    );
   }
 
   async applyD1Migrations(

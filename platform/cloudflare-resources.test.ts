@@ -1,19 +1,20 @@
 /**
- * The real CloudflareD1 (over CloudflareScriptHost's transport) against the fake D1 API over HTTP
+ * The real CloudflareResources (over CloudflareScriptHost's transport) against the fake D1 API over HTTP
  * (test/fake-cloudflare-api/d1.ts, started by test/global-setup.ts).
  */
 import { env } from "cloudflare:workers";
 import { describe, it } from "vitest";
 import { z } from "zod";
 import { type ControlCommand, FAKE_CF_API_TOKEN } from "../test/fake-cloudflare-api/protocol.ts";
-import { CloudflareD1 } from "./cloudflare-d1.ts";
+import { CloudflareResources } from "./cloudflare-resources.ts";
 import { CloudflareScriptHost } from "./cloudflare-script-host.ts";
+import type { ScriptBinding } from "./script-host.ts";
 
 const RETRIES = { attempts: 3, baseDelayMs: 20, maxDelayMs: 5_000 };
 
 /** Each test its own account, so the fake's databases, faults and request log stay the test's. */
-function d1(account: string): CloudflareD1 {
-  return new CloudflareD1(
+function d1(account: string): CloudflareResources {
+  return new CloudflareResources(
     new CloudflareScriptHost({
       accountId: account,
       namespace: "unused",
@@ -54,7 +55,29 @@ async function api(acct: string, path: string, init: RequestInit = {}) {
   };
 }
 
-describe("CloudflareD1 against the fake D1 API", () => {
+/** Uploads a one-module script with `binding` to the test's account. */
+function uploader(acct: string) {
+  const scripts = new CloudflareScriptHost({
+    accountId: acct,
+    namespace: "ns",
+    apiToken: FAKE_CF_API_TOKEN,
+    baseUrl: env.CF_API_BASE_URL,
+    retries: RETRIES,
+  });
+  const upload = (scriptName: string, binding: ScriptBinding) =>
+    scripts.upload({
+      scriptName,
+      mainModule: "index.js",
+      modules: [
+        { name: "index.js", type: "esm", content: "export default { fetch() { return new Response('ok'); } };" },
+      ],
+      bindings: [binding],
+      compatibilityDate: "2026-11-01",
+    });
+  return { scripts, upload };
+}
+
+describe("CloudflareResources against the fake D1 API", () => {
   it("looks up by name before creating: a second ensure (a retried step) returns the same database", async ({
     expect,
   }) => {
@@ -120,25 +143,40 @@ describe("a D1 binding in the upload metadata", () => {
   it("binds by id a database the account has, and the fake refuses an id it does not have", async ({ expect }) => {
     const acct = account("bind");
     const { id } = await d1(acct).ensureD1("shipyard-b-db");
-    const scripts = new CloudflareScriptHost({
-      accountId: acct,
-      namespace: "ns",
-      apiToken: FAKE_CF_API_TOKEN,
-      baseUrl: env.CF_API_BASE_URL,
-      retries: RETRIES,
-    });
-    const upload = (databaseId: string) =>
-      scripts.upload({
-        scriptName: "bound",
-        mainModule: "index.js",
-        modules: [
-          { name: "index.js", type: "esm", content: "export default { fetch() { return new Response('ok'); } };" },
-        ],
-        bindings: [{ type: "d1", name: "DB", id: databaseId }],
-        compatibilityDate: "2026-11-01",
-      });
-    await upload(id);
+    const { scripts, upload } = uploader(acct);
+    await upload("bound", { type: "d1", name: "DB", id });
     expect((await scripts.getScript("bound"))?.bindings).toEqual([{ type: "d1", name: "DB", id }]);
-    await expect(upload("00000000-0000-4000-8000-000000000000")).rejects.toMatchObject({ code: "invalid_script" });
+    await expect(
+      upload("bound", { type: "d1", name: "DB", id: "00000000-0000-4000-8000-000000000000" }),
+    ).rejects.toMatchObject({ code: "invalid_script" });
+  });
+});
+
+describe("CloudflareResources KV namespaces against the fake KV API", () => {
+  it("looks the title up on every page before creating; a retry returns the same namespace; the upload binds it by id", async ({
+    expect,
+  }) => {
+    const acct = account("kv");
+    const kvApi = (init: RequestInit) =>
+      fetch(new URL(`/client/v4/accounts/${acct}/storage/kv/namespaces`, env.CF_API_BASE_URL), {
+        ...init,
+        headers: { authorization: `Bearer ${FAKE_CF_API_TOKEN}`, "content-type": "application/json" },
+      });
+    // 100 other namespaces first, so the one we look for is on page 2.
+    for (let i = 0; i < 100; i++) await kvApi({ method: "POST", body: JSON.stringify({ title: `other-${i}` }) });
+    const host = d1(acct);
+    const first = await host.ensureKV("shipyard-p-cache");
+    expect(await host.ensureKV("shipyard-p-cache")).toEqual(first);
+    const duplicate = await kvApi({ method: "POST", body: JSON.stringify({ title: "shipyard-p-cache" }) });
+    expect(duplicate.status).toBe(400);
+    expect((await duplicate.json<{ errors: { code: number }[] }>()).errors[0]?.code).toBe(10014);
+    const { scripts, upload } = uploader(acct);
+    await upload("kv-bound", { type: "kv_namespace", name: "CACHE", namespace_id: first.id });
+    expect((await scripts.getScript("kv-bound"))?.bindings).toEqual([
+      { type: "kv_namespace", name: "CACHE", namespace_id: first.id },
+    ]);
+    await expect(
+      upload("kv-bound", { type: "kv_namespace", name: "CACHE", namespace_id: "0".repeat(32) }),
+    ).rejects.toMatchObject({ code: "invalid_script" });
   });
 });
