@@ -3,6 +3,7 @@ import { plainBindingValue } from "../bindings.ts";
 import type { LocalPlatform, VersionCode } from "./local-platform.do.ts";
 import { LOCAL_BOOTSTRAP_MODULE, generateLocalBootstrap } from "./local-bootstrap.ts";
 import { toWorkerLoaderModules } from "../modules.ts";
+import { TENANT_LIMITS } from "../script-host.ts";
 
 /**
  * Built-in modules a dynamic Worker lacks, given as modules of the same name (which take their
@@ -92,6 +93,9 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
       ...toWorkerLoaderModules(code.modules),
     },
     env,
+    // Cloudflare's runtime ends an invocation past these; local workerd accepts them but does not
+    // enforce them (measured, docs/tenant-isolation.md).
+    limits: { cpuMs: TENANT_LIMITS.cpuMs, subRequests: TENANT_LIMITS.subRequests },
     // Tenant code gets no network of its own locally (production's dispatch namespace decides there).
     globalOutbound: null,
   };
