@@ -12,7 +12,8 @@
  *    where the tenant's class runs as a facet with its own SQLite storage;
  *  - a facet's `ctx.storage.setAlarm/getAlarm/deleteAlarm` go to the host object, which holds the
  *    real alarm (facets cannot set alarms) and calls the facet's `alarm()` when it fires;
- *  - the metering binding writes through the gateway's `usage` operation;
+ *  - no metering binding: usage is measured by the host object around each call into the facet
+ *    (platform/local/host-meter.ts), where tenant code cannot reach it;
  *  - a binding the platform removed (enforcement) is really absent, but reading it is noticed: if
  *    the request then fails, the answer is 503 `do_binding_removed` instead of an opaque 500;
  *  - a default export that is a class (`WorkerEntrypoint`) serves fetch like a handler object;
@@ -40,8 +41,6 @@ export interface LocalBootstrapInput {
   /** Durable Object classes to export (every class the script declares, bound or not). */
   classes: string[];
   bindings: LocalDurableObjectBinding[];
-  /** Analytics Engine bindings: they write through the gateway's `usage` operation. */
-  analytics: string[];
   /** Binding names removed from the script since it was uploaded (enforcement). */
   removed: string[];
 }
@@ -72,7 +71,7 @@ export function generateLocalBootstrap(input: LocalBootstrapInput): string {
   for (const name of [...input.classes, ...input.bindings.map((b) => b.className)]) {
     if (!IDENTIFIER.test(name)) throw new Error(`invalid class name ${name}`);
   }
-  const config = JSON.stringify({ bindings: input.bindings, analytics: input.analytics, removed: input.removed });
+  const config = JSON.stringify({ bindings: input.bindings, removed: input.removed });
   const protocol = JSON.stringify({
     origin: GATEWAY_ORIGIN,
     opHeader: OP_HEADER,
@@ -123,7 +122,7 @@ class LocalDurableObjectId {
   }
 }
 
-// A JSON operation of the gateway (alarms, usage): a fetch, which works at every compatibility date.
+// A JSON operation of the gateway (alarms): a fetch, which works at every compatibility date.
 async function gatewayCall(gateway, op, body) {
   const response = await gateway.fetch(PROTOCOL.origin + "/" + op, {
     method: "POST",
@@ -181,22 +180,12 @@ function namespaceFor(gateway, ns) {
   return namespace;
 }
 
-function datasetFor(gateway) {
-  return {
-    writeDataPoint(point) {
-      // Fire and forget, like Analytics Engine; the meter swallows a failure.
-      return gatewayCall(gateway, "usage", point ?? {});
-    },
-  };
-}
-
 // The env the tenant sees. \`touched\` collects removed bindings the code tried to read.
 function localEnv(env, touched) {
   const gateway = env[GATEWAY];
   const out = {};
   for (const [key, value] of Object.entries(env)) if (key !== GATEWAY) out[key] = value;
   for (const ns of CONFIG.bindings) out[ns.binding] = namespaceFor(gateway, ns);
-  for (const name of CONFIG.analytics) out[name] = datasetFor(gateway);
   return new Proxy(out, {
     get(target, prop) {
       if (touched && typeof prop === "string" && CONFIG.removed.includes(prop)) touched.add(prop);

@@ -1,3 +1,4 @@
+import { exports } from "cloudflare:workers";
 import { assetsBinding } from "../assets-binding.ts";
 import { plainBindingValue } from "../bindings.ts";
 import type { LocalPlatform, VersionCode } from "./local-platform.do.ts";
@@ -47,13 +48,17 @@ export type GatewayFactory = (props: GatewayProps) => Fetcher;
 
 /**
  * Worker Loader input for a version: the generated bootstrap as main module in front of the
- * uploaded modules, and an env holding exactly the version's current bindings — plain text as
- * strings, Analytics Engine and the Durable Object namespaces through the gateway.
+ * uploaded modules, and an env holding exactly the version's declared bindings — plain text as
+ * strings, the Durable Object namespaces through the gateway — and no platform binding.
  */
-export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher): WorkerLoaderWorkerCode {
+export function workerCode(
+  code: VersionCode,
+  gateway: Fetcher,
+  assets?: Fetcher,
+  tail?: Fetcher,
+): WorkerLoaderWorkerCode {
   const env: Record<string, unknown> = { __SHIPYARD_GATEWAY: gateway };
   const durableObjects = [];
-  const analytics = [];
   for (const binding of code.bindings) {
     switch (binding.type) {
       case "plain_text":
@@ -63,9 +68,9 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
         env[binding.name] = plainBindingValue(binding, assets);
         break;
       case "analytics_engine":
-        // The bootstrap's dataset writes through the gateway's `usage` operation, which forwards
-        // points into Shipyard's own telemetry pipeline.
-        analytics.push(binding.name);
+        // Shipyard's metering dataset (USAGE): not the tenant's to write. Locally the host object
+        // measures usage itself (platform/local/host-meter.ts), so the tenant's env has no such
+        // binding and the upload's wrapper writes nothing.
         break;
       case "durable_object_namespace": {
         const namespace = code.classes[binding.class_name];
@@ -80,7 +85,6 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
     innerModule: code.mainModule,
     classes: Object.keys(code.classes),
     bindings: durableObjects,
-    analytics,
     removed: code.removed,
   });
   return {
@@ -98,6 +102,8 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
     limits: { cpuMs: TENANT_LIMITS.cpuMs, subRequests: TENANT_LIMITS.subRequests },
     // Tenant code gets no network of its own locally (production's dispatch namespace decides there).
     globalOutbound: null,
+    // The runtime's own record of each invocation (platform/local/usage-tail.ts meters WebSocket events).
+    ...(tail === undefined ? {} : { tails: [tail] }),
   };
 }
 
@@ -114,6 +120,7 @@ export function loadVersion(env: Env, current: GatewayProps, gateway: GatewayFac
       code,
       gateway({ script, versionId, versionKey, generation }),
       assetsBinding({ script, versionId }),
+      exports.UsageTail({ props: { script } }),
     );
   });
 }
