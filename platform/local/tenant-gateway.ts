@@ -8,7 +8,7 @@ import {
   TARGET_HEADER,
   parseJsonHeader,
 } from "./gateway-protocol.ts";
-import type { GatewayProps } from "./local-runtime.ts";
+import { type GatewayProps, localPlatform } from "./local-runtime.ts";
 import { HOST_TARGET_HEADER, type ObjectTarget } from "./tenant-object-host.do.ts";
 
 /** A Durable Object of a tenant: which script, which storage namespace, which object. */
@@ -22,6 +22,12 @@ function isOp(value: string | null): value is GatewayOp {
 
 function answer(value: unknown): Response {
   return Response.json({ value: value ?? null });
+}
+
+function unreachable(className: string | null, namespace: string): string {
+  return className === null
+    ? `storage namespace ${namespace} is not a Durable Object class of this script`
+    : `${className} (${namespace}) is not bound to this script (undeclared, or the binding was removed)`;
 }
 
 function refuse(status: number, message: string): Response {
@@ -52,6 +58,7 @@ export class TenantGateway extends WorkerEntrypoint<Env, GatewayProps> {
     const parsed = ObjectTargetHeaderSchema.safeParse(parseJsonHeader(request.headers.get(TARGET_HEADER)));
     if (!parsed.success) return refuse(400, `bad ${TARGET_HEADER} header`);
     const { namespace, objectKey, className, name } = parsed.data;
+    if (!(await this.#mayReach(namespace, className))) return refuse(403, unreachable(className, namespace));
     const target: ObjectTarget = { ...this.#props(), className, namespace, objectKey, name: name ?? null };
     const headers = new Headers(request.headers);
     headers.delete(OP_HEADER);
@@ -64,6 +71,7 @@ export class TenantGateway extends WorkerEntrypoint<Env, GatewayProps> {
     const parsed = AlarmRequestSchema.safeParse(await request.json().catch(() => null));
     if (!parsed.success) return refuse(400, "bad alarm request");
     const { namespace, objectKey, time } = parsed.data;
+    if (!(await this.#mayReach(namespace, null))) return refuse(403, unreachable(null, namespace));
     const host = this.#host(namespace, objectKey);
     const hosted = { script: this.ctx.props.script, generation: this.ctx.props.generation, namespace, objectKey };
     if (op === "alarm.get") return answer(await host.tenantGetAlarm());
@@ -74,6 +82,11 @@ export class TenantGateway extends WorkerEntrypoint<Env, GatewayProps> {
     if (time === undefined) return refuse(400, "alarm.set needs a time");
     await host.tenantSetAlarm(hosted, time);
     return answer(null);
+  }
+
+  /** Whether this version may reach `namespace` (of `className`): LocalPlatform.mayReach. */
+  async #mayReach(namespace: string, className: string | null): Promise<boolean> {
+    return localPlatform(this.env, this.ctx.props.script).mayReach(this.ctx.props.generation, namespace, className);
   }
 
   #props(): GatewayProps {
@@ -94,6 +107,7 @@ export class TenantGateway extends WorkerEntrypoint<Env, GatewayProps> {
     args: unknown[],
     name: string | null = null,
   ): Promise<unknown> {
+    if (!(await this.#mayReach(namespace, className))) throw new Error(unreachable(className, namespace));
     return this.#host(namespace, objectKey).objectCall(
       { ...this.#props(), className, namespace, objectKey, name },
       method,

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, it, vi } from "vitest";
+import { localPlatform } from "../platform/local/local-runtime.ts";
 import type { DeployManifest } from "../schemas/deploy.schema.ts";
 import { deployAndWait, postDeploy, projectId, tenant, tenantJson } from "./deploy-helpers.ts";
 
@@ -7,7 +8,8 @@ import { deployAndWait, postDeploy, projectId, tenant, tenantJson } from "./depl
  * Durable Object usage on the local platform is measured by the host object, outside the tenant's
  * reach (platform/local/host-meter.ts): each trick that silenced the old in-tenant meter is deployed
  * as real tenant code, and usage still equals what was spent. The tenant's env holds only what it
- * declared, and a binding named like Shipyard's is refused.
+ * declared, a binding named like Shipyard's is refused, and the gateway (which a tenant can find
+ * through `import { env } from "cloudflare:workers"`) writes no usage and reaches only bound classes.
  */
 
 /** Each Durable Object fetch waits this long: wall time the meter must see. */
@@ -69,6 +71,15 @@ export default {
         method: "POST",
         headers: { "x-shipyard-gateway-op": "usage", "content-type": "application/json" },
         body: JSON.stringify({ blobs: ["someone-else", "C", "fetch", "ok"], doubles: [1e9] }),
+      });
+      return Response.json({ status: response.status });
+    }
+    if (path === "/bypass") {
+      // An object call straight through the gateway, naming any storage namespace and class.
+      const url = new URL(request.url);
+      const target = { namespace: url.searchParams.get("ns"), className: "C", objectKey: "${"0".repeat(64)}", name: null };
+      const response = await moduleEnv.__SHIPYARD_GATEWAY.fetch("http://tenant/", {
+        headers: { "x-shipyard-gateway-op": "object", "x-shipyard-object": JSON.stringify(target) },
       });
       return Response.json({ status: response.status });
     }
@@ -136,6 +147,21 @@ describe("metering nobody in the tenant can suppress", () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect((await storedUsage(victim)).invocations).toBe(0);
     expect((await storedUsage(project)).invocations).toBe(0);
+  });
+
+  it("the gateway reaches only declared, bound classes: no storage outside a migration, none after enforcement removed the binding", async ({
+    expect,
+  }) => {
+    const project = projectId("meter-bypass");
+    await deployAndWait(trickManifest(project, { name: "plain" }));
+    const platform = localPlatform(env, project);
+    const namespace = (await platform.current())?.classes.C ?? "";
+    expect(await tenantJson(project, `/bypass?ns=${namespace}`)).toEqual({ status: 200 });
+    expect(await tenantJson(project, "/bypass?ns=made-up")).toEqual({ status: 403 });
+    const script = await platform.getScript();
+    const kept = (script?.bindings ?? []).filter((binding) => binding.type !== "durable_object_namespace");
+    expect((await platform.setBindings(kept)).ok).toBe(true);
+    expect(await tenantJson(project, `/bypass?ns=${namespace}`)).toEqual({ status: 403 });
   });
 
   it.for(["USAGE", "__SHIPYARD_GATEWAY", "__shipyard_x"])(
