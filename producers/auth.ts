@@ -1,5 +1,6 @@
 import type { CredentialKind } from "../schemas/api.ts";
 import { Forbidden, Unauthorized } from "./errors.ts";
+import { SESSION_COOKIE, checkCsrf, readCookie, verifySession } from "./session.ts";
 
 /**
  * Bearer credentials. Two kinds: ingest keys (`INGEST_KEYS`, comma separated; producers) and the
@@ -15,6 +16,8 @@ export interface Principal {
    * `key:<fingerprint>` for an ingest key, `admin:<fingerprint>` for the admin token.
    */
   id: string;
+  /** How the credential came: the Authorization header, or the console's session cookie. */
+  via?: "bearer" | "session";
 }
 
 interface AuthEnv {
@@ -72,7 +75,16 @@ async function classify(token: string, env: AuthEnv): Promise<Principal | null> 
   }
   if (env.ADMIN_TOKEN && (await timingSafeEqualStrings(token, env.ADMIN_TOKEN))) kind = "admin";
   if (kind === null) return null;
-  return { kind, id: `${kind === "admin" ? "admin" : "key"}:${await credentialFingerprint(token)}` };
+  return { kind, id: `${kind === "admin" ? "admin" : "key"}:${await credentialFingerprint(token)}`, via: "bearer" };
+}
+
+/**
+ * Whether the request's bearer credential is one of Shipyard's (an ingest key or the admin token),
+ * compared in constant time: such a header is meant for Shipyard, never for a tenant it forwards to.
+ */
+export async function carriesShipyardCredential(request: Request, env: AuthEnv): Promise<boolean> {
+  const token = bearer(request);
+  return token !== null && (await classify(token, env)) !== null;
 }
 
 /**
@@ -81,9 +93,31 @@ async function classify(token: string, env: AuthEnv): Promise<Principal | null> 
  */
 const classified = new WeakMap<Request, Promise<Principal | null>>();
 
-/** Authenticates the request as `required`, or throws 401/403. */
+/**
+ * The console's session cookie (producers/session.ts) as the admin token: the same principal as the
+ * bearer token, so rate limits and the audit trail see one admin. A state change also needs the
+ * CSRF check. Null when the request carries no session cookie.
+ */
+async function sessionPrincipal(request: Request, env: AuthEnv): Promise<Principal | null> {
+  const cookie = readCookie(request, SESSION_COOKIE);
+  if (cookie === null) return null;
+  if (!env.ADMIN_TOKEN || (await verifySession(cookie, env.ADMIN_TOKEN)) === null) {
+    throw new Unauthorized("the console session has expired or is not valid; sign in again");
+  }
+  checkCsrf(request);
+  return { kind: "admin", id: `admin:${await credentialFingerprint(env.ADMIN_TOKEN)}`, via: "session" };
+}
+
+/**
+ * Authenticates the request as `required`, or throws 401/403. Admin routes also take the
+ * console's session cookie when there is no Authorization header.
+ */
 export async function authenticate(request: Request, env: AuthEnv, required: CredentialKind): Promise<Principal> {
   const token = bearer(request);
+  if (!token && required === "admin") {
+    const session = await sessionPrincipal(request, env);
+    if (session) return session;
+  }
   if (!token) throw new Unauthorized("missing Authorization: Bearer credential");
   let pending = classified.get(request);
   if (!pending) {

@@ -36,14 +36,6 @@ export function rateLimitShardName(identifier: string): string {
   return rateLimitShardNameAt(hashToShard(identifier, RATE_LIMIT_SHARD_COUNT));
 }
 
-/**
- * The client address, for routes without a credential to count by (the deploy webhook). Requests
- * without `CF-Connecting-IP` (only possible off Cloudflare's edge, e.g. locally) share "unknown".
- */
-export function clientIp(request: Request): string {
-  return request.headers.get("CF-Connecting-IP")?.trim() || "unknown";
-}
-
 export type DecisionSource = "shard" | "d1" | "memory";
 export type SourcedDecision = RateLimitDecision & { source: DecisionSource };
 
