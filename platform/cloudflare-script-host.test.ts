@@ -492,7 +492,7 @@ describe("parseRetryAfter", () => {
 });
 
 describe("upload metadata", () => {
-  it("caps every invocation of the user Worker with `limits` (cpu_ms, subrequests)", ({ expect }) => {
+  it("T1.3 caps every invocation of the user Worker with `limits` (cpu_ms, subrequests)", ({ expect }) => {
     const metadata = uploadMetadata(
       { scriptName: "p", mainModule: "index.js", modules: [], bindings: [], compatibilityDate: "2026-11-01" },
       undefined,

@@ -116,7 +116,7 @@ async function storedUsage(project: string): Promise<Usage> {
 
 describe("metering nobody in the tenant can suppress", () => {
   it.for(TRICKS.map((trick) => [trick.name, trick] as const))(
-    "%s: every Durable Object invocation is counted once, with its wall time",
+    "T2.3 %s: every Durable Object invocation is counted once, with its wall time",
     async ([name, trick], { expect }) => {
       const project = projectId(`meter-${name}`);
       await deployAndWait(trickManifest(project, trick));
@@ -138,7 +138,7 @@ describe("metering nobody in the tenant can suppress", () => {
     },
   );
 
-  it("the tenant's env holds only its declared bindings, and the gateway writes no usage", async ({ expect }) => {
+  it("T3.1 the tenant's env holds only its declared bindings, and the gateway writes no usage", async ({ expect }) => {
     const project = projectId("meter-env");
     const victim = projectId("meter-victim");
     await deployAndWait(trickManifest(project, { name: "plain" }));
@@ -149,7 +149,7 @@ describe("metering nobody in the tenant can suppress", () => {
     expect((await storedUsage(project)).invocations).toBe(0);
   });
 
-  it("the gateway reaches only declared, bound classes: no storage outside a migration, none after enforcement removed the binding", async ({
+  it("T3.2 the gateway reaches only declared, bound classes: no storage outside a migration, none after enforcement removed the binding", async ({
     expect,
   }) => {
     const project = projectId("meter-bypass");
@@ -165,7 +165,7 @@ describe("metering nobody in the tenant can suppress", () => {
   });
 
   it.for(["USAGE", "__SHIPYARD_GATEWAY", "__shipyard_x"])(
-    "a binding named %s is refused with a 400 naming it",
+    "T3.3 a binding named %s is refused with a 400 naming it",
     async (binding, { expect }) => {
       const project = projectId("meter-reserved");
       const manifest = trickManifest(project, { name: "plain" });

@@ -25,7 +25,7 @@ const SPIN = `export default {
 `;
 
 describe("Worker Loader limits on local workerd", () => {
-  it("every version is loaded with the tenant limits", ({ expect }) => {
+  it("T1.1 every version is loaded with the tenant limits", ({ expect }) => {
     const code = workerCode(
       {
         mainModule: "index.js",
@@ -41,7 +41,7 @@ describe("Worker Loader limits on local workerd", () => {
     expect(code.limits).toEqual({ cpuMs: TENANT_LIMITS.cpuMs, subRequests: TENANT_LIMITS.subRequests });
   });
 
-  it("are not enforced yet: 5 ms of CPU and 2 subrequests allowed, a 3e8-step loop and 5 calls still answer", async ({
+  it("T1.2 are not enforced yet: 5 ms of CPU and 2 subrequests allowed, a 3e8-step loop and 5 calls still answer", async ({
     expect,
   }) => {
     const worker = env.LOADER.load({
