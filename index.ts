@@ -16,6 +16,7 @@ export { RateLimitShard } from "./durable/rate-limit-shard.do.ts";
 export { RedriveTask } from "./durable/redrive-task.do.ts";
 export { RuntimeEventShard } from "./durable/runtime-event-shard.do.ts";
 export { TenantGateway } from "./platform/local/tenant-gateway.ts";
+export { UsageTail } from "./platform/local/usage-tail.ts";
 export { TenantAssets } from "./durable/tenant-assets.do.ts";
 export { TenantAssetsBinding } from "./platform/assets-binding.ts";
 export { TenantDatabase } from "./durable/tenant-database.do.ts";

@@ -8,8 +8,14 @@ import { describe, it } from "vitest";
 import { z } from "zod";
 import { type ControlCommand, FAKE_CF_API_TOKEN } from "../test/fake-cloudflare-api/protocol.ts";
 import { htmlAsset } from "../test/asset-file.ts";
-import { CloudflareScriptHost, parseRetryAfter } from "./cloudflare-script-host.ts";
-import { ScriptHostError, type ScriptModule, type UploadAssets, type UploadRequest } from "./script-host.ts";
+import { CloudflareScriptHost, parseRetryAfter, uploadMetadata } from "./cloudflare-script-host.ts";
+import {
+  ScriptHostError,
+  type ScriptModule,
+  TENANT_LIMITS,
+  type UploadAssets,
+  type UploadRequest,
+} from "./script-host.ts";
 
 const ACCOUNT_ID = "acct-test";
 const NAMESPACE = "shipyard-tenants-test";
@@ -482,5 +488,16 @@ describe("parseRetryAfter", () => {
     expect(parseRetryAfter("Wed, 31 Dec 2025 23:59:00 GMT", now)).toBe(0);
     expect(parseRetryAfter("soon", now)).toBeUndefined();
     expect(parseRetryAfter(null, now)).toBeUndefined();
+  });
+});
+
+describe("upload metadata", () => {
+  it("T1.3 caps every invocation of the user Worker with `limits` (cpu_ms, subrequests)", ({ expect }) => {
+    const metadata = uploadMetadata(
+      { scriptName: "p", mainModule: "index.js", modules: [], bindings: [], compatibilityDate: "2026-11-01" },
+      undefined,
+    );
+    expect(metadata.limits).toEqual({ cpu_ms: TENANT_LIMITS.cpuMs, subrequests: TENANT_LIMITS.subRequests });
+    expect(TENANT_LIMITS.cpuMs).toBeLessThan(30_000);
   });
 });

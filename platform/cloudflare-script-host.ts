@@ -29,6 +29,7 @@ import {
   type ScriptHost,
   ScriptHostError,
   type ScriptInfo,
+  TENANT_LIMITS,
   type ScriptModule,
   type UploadAssets,
   type UploadRequest,
@@ -517,9 +518,13 @@ export class CloudflareScriptHost implements ScriptHost {
   }
 }
 
-/** The multipart body of a module Worker upload: a `metadata` JSON part, then one part per module. */
-function buildUploadForm(request: UploadRequest, assetsJwt: string | undefined): FormData {
-  const metadata = {
+/**
+ * The `metadata` part of a module Worker upload. `limits` caps every invocation of the user Worker
+ * (CPU ms, subrequests), so a runaway tenant ends with an error instead of spending its plan's
+ * maximum; the dispatch Worker may lower them further per request.
+ */
+export function uploadMetadata(request: UploadRequest, assetsJwt: string | undefined): Record<string, unknown> {
+  return {
     main_module: request.mainModule,
     ...(assetsJwt === undefined || request.assets === undefined
       ? {}
@@ -528,7 +533,13 @@ function buildUploadForm(request: UploadRequest, assetsJwt: string | undefined):
     compatibility_date: request.compatibilityDate,
     ...(request.compatibilityFlags === undefined ? {} : { compatibility_flags: request.compatibilityFlags }),
     ...(request.migrations === undefined ? {} : { migrations: request.migrations }),
+    limits: { cpu_ms: TENANT_LIMITS.cpuMs, subrequests: TENANT_LIMITS.subRequests },
   };
+}
+
+/** The multipart body of a module Worker upload: a `metadata` JSON part, then one part per module. */
+function buildUploadForm(request: UploadRequest, assetsJwt: string | undefined): FormData {
+  const metadata = uploadMetadata(request, assetsJwt);
   const form = new FormData();
   form.append("metadata", new Blob([JSON.stringify(metadata)], { type: "application/json" }));
   for (const module of request.modules) {

@@ -14,6 +14,7 @@ import { deployArtifacts } from "./local/deploy-artifacts.do.ts";
 
 /** Name of the Analytics Engine binding tenants' metering writes to, and its dataset. */
 export const USAGE_BINDING = "USAGE";
+// A tenant binding of the same name is refused by the manifest schema (PLATFORM_BINDING_NAMES).
 export const USAGE_DATASET = "shipyard_do_usage";
 
 export interface DeployPlan {

@@ -60,6 +60,13 @@ export interface ScriptMigrations {
   steps: MigrationStep[];
 }
 
+/**
+ * What one invocation of a tenant's code may spend: CPU time in ms and subrequests (locally the
+ * gateway calls a tenant makes to its Durable Objects and alarms count too). Sent as Worker Loader
+ * `limits` locally and as the upload's `limits` metadata on Workers for Platforms.
+ */
+export const TENANT_LIMITS = { cpuMs: 1_000, subRequests: 1_000 } as const;
+
 export interface UploadRequest {
   scriptName: string;
   /** Name of the main module; it must be in `modules` exactly once. */

@@ -12,6 +12,16 @@ export const ProjectIdSchema = z
 const IdentifierSchema = z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, "a JavaScript identifier");
 const BindingNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a binding name");
 
+/** Binding names the platform itself gives a tenant script (the metering dataset in production). */
+export const PLATFORM_BINDING_NAMES: readonly string[] = ["USAGE"];
+/** Prefix of the local platform's own names in a tenant isolate (its gateway, its modules). */
+export const RESERVED_BINDING_PREFIX = "__SHIPYARD";
+
+/** Whether a tenant may not declare a binding of this name (it would shadow or be shadowed by Shipyard's). */
+export function isReservedBindingName(name: string): boolean {
+  return PLATFORM_BINDING_NAMES.includes(name) || name.toUpperCase().startsWith(RESERVED_BINDING_PREFIX);
+}
+
 export const ModuleTypeSchema = z.enum(["esm", "cjs", "text", "data", "wasm", "sourcemap"]);
 
 export const DeployModuleSchema = z.strictObject({
@@ -187,6 +197,13 @@ const ManifestConfigSchema = z
     ];
     const seen = new Set<string>();
     for (const name of names) {
+      if (isReservedBindingName(name)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `binding name ${name} is reserved by Shipyard (USAGE and names starting with ${RESERVED_BINDING_PREFIX}); rename it`,
+          params: { reserved_binding: name },
+        });
+      }
       if (seen.has(name)) ctx.addIssue({ code: "custom", message: `binding name ${name} is used more than once` });
       seen.add(name);
     }

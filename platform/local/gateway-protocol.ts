@@ -17,7 +17,7 @@ export const GATEWAY_ORIGIN = "http://gateway.shipyard.internal";
 /** Key under which a facet's `ctx.props` carries its own address and name (set by the host object). */
 export const FACET_PROPS_KEY = "__shipyard";
 
-export const GATEWAY_OPS = ["object", "alarm.get", "alarm.set", "alarm.delete", "usage"] as const;
+export const GATEWAY_OPS = ["object", "alarm.get", "alarm.set", "alarm.delete"] as const;
 export type GatewayOp = (typeof GATEWAY_OPS)[number];
 
 /** One Durable Object of the tenant: its storage namespace and its id (64 hex). */

@@ -12,7 +12,8 @@
  *    where the tenant's class runs as a facet with its own SQLite storage;
  *  - a facet's `ctx.storage.setAlarm/getAlarm/deleteAlarm` go to the host object, which holds the
  *    real alarm (facets cannot set alarms) and calls the facet's `alarm()` when it fires;
- *  - the metering binding writes through the gateway's `usage` operation;
+ *  - no metering binding: usage is measured by the host object around each call into the facet
+ *    (platform/local/host-meter.ts), where tenant code cannot reach it;
  *  - a binding the platform removed (enforcement) is really absent, but reading it is noticed: if
  *    the request then fails, the answer is 503 `do_binding_removed` instead of an opaque 500;
  *  - a default export that is a class (`WorkerEntrypoint`) serves fetch like a handler object;
@@ -42,8 +43,6 @@ export interface LocalBootstrapInput {
   /** Durable Object classes to export (every class the script declares, bound or not). */
   classes: string[];
   bindings: LocalDurableObjectBinding[];
-  /** Analytics Engine bindings: they write through the gateway's `usage` operation. */
-  analytics: string[];
   /** Binding names removed from the script since it was uploaded (enforcement). */
   removed: string[];
   /** D1 bindings: the env value (a TenantD1Binding stub) is wrapped by the D1 shim (platform/local/d1-shim.ts). */
@@ -80,7 +79,6 @@ export function generateLocalBootstrap(input: LocalBootstrapInput): string {
   }
   const config = JSON.stringify({
     bindings: input.bindings,
-    analytics: input.analytics,
     removed: input.removed,
     d1: input.d1 ?? [],
     kv: input.kv ?? [],
@@ -137,7 +135,7 @@ class LocalDurableObjectId {
   }
 }
 
-// A JSON operation of the gateway (alarms, usage): a fetch, which works at every compatibility date.
+// A JSON operation of the gateway (alarms): a fetch, which works at every compatibility date.
 async function gatewayCall(gateway, op, body) {
   const response = await gateway.fetch(PROTOCOL.origin + "/" + op, {
     method: "POST",
@@ -195,22 +193,12 @@ function namespaceFor(gateway, ns) {
   return namespace;
 }
 
-function datasetFor(gateway) {
-  return {
-    writeDataPoint(point) {
-      // Fire and forget, like Analytics Engine; the meter swallows a failure.
-      return gatewayCall(gateway, "usage", point ?? {});
-    },
-  };
-}
-
 // The env the tenant sees. \`touched\` collects removed bindings the code tried to read.
 function localEnv(env, touched) {
   const gateway = env[GATEWAY];
   const out = {};
   for (const [key, value] of Object.entries(env)) if (key !== GATEWAY) out[key] = value;
   for (const ns of CONFIG.bindings) out[ns.binding] = namespaceFor(gateway, ns);
-  for (const name of CONFIG.analytics) out[name] = datasetFor(gateway);
   for (const name of CONFIG.d1) if (env[name]) out[name] = d1Database(env[name]);
   for (const name of CONFIG.kv) if (env[name]) out[name] = kvNamespace(env[name]);
   return new Proxy(out, {

@@ -188,6 +188,27 @@ export class LocalPlatform extends DurableObject<Env> {
     };
   }
 
+  /**
+   * Whether a tenant isolate of `generation` may reach storage `namespace` now: it belongs to a class
+   * the script declared (so no storage outside a migration), of the script's current generation,
+   * and — for `className`, a call on an object — a current Durable Object binding binds that class
+   * (so a binding enforcement removed is unreachable, however the tenant finds the gateway).
+   */
+  async mayReach(generation: number, namespace: string, className: string | null): Promise<boolean> {
+    if (this.#get<string | null>("current_version", null) === null) return false;
+    if (this.#get("generation", 0) !== generation) return false;
+    const classes = this.#get<Record<string, string>>("classes", {});
+    if (className === null) return Object.values(classes).includes(namespace);
+    if (classes[className] !== namespace) return false;
+    const row = this.#currentRow();
+    return (
+      row !== null &&
+      parseBindings(row.bindings).some(
+        (binding) => binding.type === "durable_object_namespace" && binding.class_name === className,
+      )
+    );
+  }
+
   /** The code and bindings of `versionId` (must be the current version: old ones are not runnable). */
   async code(versionId: string): Promise<VersionCode | null> {
     const row = this.#currentRow();

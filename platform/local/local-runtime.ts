@@ -1,3 +1,4 @@
+import { exports } from "cloudflare:workers";
 import { assetsBinding } from "../assets-binding.ts";
 import { d1Binding } from "../d1-binding.ts";
 import { D1_SHIM_MODULE, D1_SHIM_SOURCE } from "./d1-shim.ts";
@@ -7,6 +8,7 @@ import { plainBindingValue } from "../bindings.ts";
 import type { LocalPlatform, VersionCode } from "./local-platform.do.ts";
 import { LOCAL_BOOTSTRAP_MODULE, generateLocalBootstrap } from "./local-bootstrap.ts";
 import { toWorkerLoaderModules } from "../modules.ts";
+import { TENANT_LIMITS } from "../script-host.ts";
 
 /**
  * Built-in modules a dynamic Worker lacks, given as modules of the same name (which take their
@@ -50,13 +52,17 @@ export type GatewayFactory = (props: GatewayProps) => Fetcher;
 
 /**
  * Worker Loader input for a version: the generated bootstrap as main module in front of the
- * uploaded modules, and an env holding exactly the version's current bindings — plain text as
- * strings, Analytics Engine and the Durable Object namespaces through the gateway.
+ * uploaded modules, and an env holding exactly the version's declared bindings — plain text as
+ * strings, the Durable Object namespaces through the gateway — and no platform binding.
  */
-export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher): WorkerLoaderWorkerCode {
+export function workerCode(
+  code: VersionCode,
+  gateway: Fetcher,
+  assets?: Fetcher,
+  tail?: Fetcher,
+): WorkerLoaderWorkerCode {
   const env: Record<string, unknown> = { __SHIPYARD_GATEWAY: gateway };
   const durableObjects = [];
-  const analytics = [];
   const d1 = [];
   const kv = [];
   for (const binding of code.bindings) {
@@ -68,9 +74,9 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
         env[binding.name] = plainBindingValue(binding, assets);
         break;
       case "analytics_engine":
-        // The bootstrap's dataset writes through the gateway's `usage` operation, which forwards
-        // points into Shipyard's own telemetry pipeline.
-        analytics.push(binding.name);
+        // Shipyard's metering dataset (USAGE): not the tenant's to write. Locally the host object
+        // measures usage itself (platform/local/host-meter.ts), so the tenant's env has no such
+        // binding and the upload's wrapper writes nothing.
         break;
       case "d1":
         // A TenantD1Binding stub; the bootstrap wraps it in the D1 API (platform/local/d1-shim.ts).
@@ -95,7 +101,6 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
     innerModule: code.mainModule,
     classes: Object.keys(code.classes),
     bindings: durableObjects,
-    analytics,
     removed: code.removed,
     d1,
     kv,
@@ -112,8 +117,13 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
       ...toWorkerLoaderModules(code.modules),
     },
     env,
+    // Cloudflare's runtime ends an invocation past these; local workerd accepts them but does not
+    // enforce them (measured, docs/tenant-isolation.md).
+    limits: { cpuMs: TENANT_LIMITS.cpuMs, subRequests: TENANT_LIMITS.subRequests },
     // Tenant code gets no network of its own locally (production's dispatch namespace decides there).
     globalOutbound: null,
+    // The runtime's own record of each invocation (platform/local/usage-tail.ts meters WebSocket events).
+    ...(tail === undefined ? {} : { tails: [tail] }),
   };
 }
 
@@ -130,6 +140,7 @@ export function loadVersion(env: Env, current: GatewayProps, gateway: GatewayFac
       code,
       gateway({ script, versionId, versionKey, generation }),
       assetsBinding({ script, versionId }),
+      exports.UsageTail({ props: { script } }),
     );
   });
 }

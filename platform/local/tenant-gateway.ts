@@ -1,10 +1,4 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { z } from "zod";
-import { describeError, log } from "../../lib/log.ts";
-import { sendAll } from "../../lib/queue.ts";
-import { QUEUES } from "../../lib/queues.ts";
-import { envelope } from "../../schemas/envelope.schema.ts";
-import type { RuntimeEvent } from "../../schemas/runtime-event.schema.ts";
 import {
   AlarmRequestSchema,
   GATEWAY_OPS,
@@ -14,7 +8,7 @@ import {
   TARGET_HEADER,
   parseJsonHeader,
 } from "./gateway-protocol.ts";
-import type { GatewayProps } from "./local-runtime.ts";
+import { type GatewayProps, localPlatform } from "./local-runtime.ts";
 import { HOST_TARGET_HEADER, type ObjectTarget } from "./tenant-object-host.do.ts";
 
 /** A Durable Object of a tenant: which script, which storage namespace, which object. */
@@ -22,18 +16,18 @@ export function tenantObjectName(script: string, namespace: string, objectKey: s
   return `${script}/${namespace}/${objectKey}`;
 }
 
-const DataPointSchema = z.object({
-  indexes: z.array(z.string().nullable()).optional(),
-  blobs: z.array(z.string().nullable()).optional(),
-  doubles: z.array(z.number()).optional(),
-});
-
 function isOp(value: string | null): value is GatewayOp {
   return GATEWAY_OPS.some((op) => op === value);
 }
 
 function answer(value: unknown): Response {
   return Response.json({ value: value ?? null });
+}
+
+function unreachable(className: string | null, namespace: string): string {
+  return className === null
+    ? `storage namespace ${namespace} is not a Durable Object class of this script`
+    : `${className} (${namespace}) is not bound to this script (undeclared, or the binding was removed)`;
 }
 
 function refuse(status: number, message: string): Response {
@@ -54,8 +48,6 @@ export class TenantGateway extends WorkerEntrypoint<Env, GatewayProps> {
     switch (op) {
       case "object":
         return this.#objectFetch(request);
-      case "usage":
-        return this.#usage(request);
       default:
         return this.#alarm(op, request);
     }
@@ -66,6 +58,7 @@ export class TenantGateway extends WorkerEntrypoint<Env, GatewayProps> {
     const parsed = ObjectTargetHeaderSchema.safeParse(parseJsonHeader(request.headers.get(TARGET_HEADER)));
     if (!parsed.success) return refuse(400, `bad ${TARGET_HEADER} header`);
     const { namespace, objectKey, className, name } = parsed.data;
+    if (!(await this.#mayReach(namespace, className))) return refuse(403, unreachable(className, namespace));
     const target: ObjectTarget = { ...this.#props(), className, namespace, objectKey, name: name ?? null };
     const headers = new Headers(request.headers);
     headers.delete(OP_HEADER);
@@ -78,6 +71,7 @@ export class TenantGateway extends WorkerEntrypoint<Env, GatewayProps> {
     const parsed = AlarmRequestSchema.safeParse(await request.json().catch(() => null));
     if (!parsed.success) return refuse(400, "bad alarm request");
     const { namespace, objectKey, time } = parsed.data;
+    if (!(await this.#mayReach(namespace, null))) return refuse(403, unreachable(null, namespace));
     const host = this.#host(namespace, objectKey);
     const hosted = { script: this.ctx.props.script, generation: this.ctx.props.generation, namespace, objectKey };
     if (op === "alarm.get") return answer(await host.tenantGetAlarm());
@@ -90,12 +84,9 @@ export class TenantGateway extends WorkerEntrypoint<Env, GatewayProps> {
     return answer(null);
   }
 
-  async #usage(request: Request): Promise<Response> {
-    const parsed = DataPointSchema.safeParse(await request.json().catch(() => null));
-    if (!parsed.success) return refuse(400, "bad data point");
-    // After the answer: the tenant does not wait for Analytics Engine writes either.
-    this.ctx.waitUntil(this.#writeDataPoint(parsed.data));
-    return answer(null);
+  /** Whether this version may reach `namespace` (of `className`): LocalPlatform.mayReach. */
+  async #mayReach(namespace: string, className: string | null): Promise<boolean> {
+    return localPlatform(this.env, this.ctx.props.script).mayReach(this.ctx.props.generation, namespace, className);
   }
 
   #props(): GatewayProps {
@@ -116,50 +107,11 @@ export class TenantGateway extends WorkerEntrypoint<Env, GatewayProps> {
     args: unknown[],
     name: string | null = null,
   ): Promise<unknown> {
+    if (!(await this.#mayReach(namespace, className))) throw new Error(unreachable(className, namespace));
     return this.#host(namespace, objectKey).objectCall(
       { ...this.#props(), className, namespace, objectKey, name },
       method,
       args,
     );
   }
-
-  /**
-   * The tenant's `USAGE` Analytics Engine binding, locally: each data point the metering wrapper
-   * writes becomes a `do_usage` telemetry event, so local usage travels through the queue and the
-   * shards like all other telemetry and lands in D1 (production writes Analytics Engine instead).
-   */
-  async #writeDataPoint(point: AnalyticsEngineDataPoint): Promise<void> {
-    const event = usageEvent(this.ctx.props.script, point);
-    if (!event) {
-      log.warn("tenant_usage_point_ignored", { script: this.ctx.props.script, blobs: point.blobs });
-      return;
-    }
-    try {
-      // Inside the gateway's own invocation (waitUntil): the tenant does not await it (the
-      // Analytics Engine API is fire-and-forget), but this call runs to completion regardless.
-      await sendAll(this.env.TELEMETRY_QUEUE, QUEUES.telemetry.name, [
-        envelope("telemetry.events", { events: [event] }),
-      ]);
-    } catch (error) {
-      log.error("tenant_usage_send_failed", { script: this.ctx.props.script, error: describeError(error) });
-    }
-  }
-}
-
-/**
- * A metering data point (`blobs: [project, class, handler, outcome]`, `doubles: [wall ms]`, see
- * platform/meter-wrapper.ts) as a `do_usage` runtime event, or null if it is not one.
- */
-export function usageEvent(script: string, point: AnalyticsEngineDataPoint): RuntimeEvent | null {
-  const [, className, handler, outcome] = point.blobs ?? [];
-  const [wallMs] = point.doubles ?? [];
-  if (typeof className !== "string" || typeof handler !== "string" || typeof outcome !== "string") return null;
-  if (typeof wallMs !== "number" || !Number.isFinite(wallMs)) return null;
-  return {
-    id: crypto.randomUUID(),
-    project_id: script,
-    type: "do_usage",
-    ts: Date.now(),
-    data: { class: className, handler, outcome, wall_ms: Math.max(0, Math.round(wallMs)) },
-  };
 }

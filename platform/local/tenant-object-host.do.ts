@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { describeError, log } from "../../lib/log.ts";
+import { metered } from "./host-meter.ts";
 import { FACET_PROPS_KEY, type ObjectAddress, parseJsonHeader } from "./gateway-protocol.ts";
 import { type GatewayProps, loadVersion, localPlatform } from "./local-runtime.ts";
 
@@ -52,6 +53,10 @@ const NAME_KEY = "name";
  * `ctx.storage.setAlarm/getAlarm/deleteAlarm` arrive here (through the gateway), and `alarm()`
  * starts the current version's facet and calls its `alarm()`. A throw propagates, so the runtime
  * retries the alarm with its usual backoff, as it would the tenant's own.
+ *
+ * Every call into the facet (fetch, RPC, alarm) is metered here (platform/local/host-meter.ts).
+ * WebSocket events of sockets the facet accepted go from the runtime to the facet directly, past
+ * this object, and are not metered locally.
  */
 export class TenantObjectHost extends DurableObject<Env> {
   /**
@@ -68,7 +73,8 @@ export class TenantObjectHost extends DurableObject<Env> {
     }
     const headers = new Headers(request.headers);
     headers.delete(HOST_TARGET_HEADER);
-    return this.#facet(parsed.data).fetch(new Request(request, { headers }));
+    const facet = this.#facet(parsed.data);
+    return this.#metered(parsed.data, "fetch", () => facet.fetch(new Request(request, { headers })));
   }
 
   /** An RPC call on the tenant object. */
@@ -76,7 +82,7 @@ export class TenantObjectHost extends DurableObject<Env> {
     const facet: unknown = this.#facet(target);
     const fn: unknown = typeof facet === "object" && facet !== null ? Reflect.get(facet, method) : undefined;
     if (typeof fn !== "function") throw new TypeError(`${target.className} has no method ${method}`);
-    return Reflect.apply(fn, facet, args);
+    return this.#metered(target, `rpc:${method}`, async (): Promise<unknown> => Reflect.apply(fn, facet, args));
   }
 
   /** The tenant object's `ctx.storage.getAlarm()`. */
@@ -110,7 +116,7 @@ export class TenantObjectHost extends DurableObject<Env> {
       log.info("tenant_alarm_dropped", { object: this.ctx.id.name, reason: "class deleted" });
       return;
     }
-    const facet: unknown = this.#facet({
+    const target: ObjectTarget = {
       script: current.script,
       versionId: current.versionId,
       versionKey: current.versionKey,
@@ -119,12 +125,14 @@ export class TenantObjectHost extends DurableObject<Env> {
       namespace: hosted.namespace,
       objectKey: hosted.objectKey,
       name: null,
-    });
+    };
+    const facet: unknown = this.#facet(target);
     const run: unknown =
       typeof facet === "object" && facet !== null ? Reflect.get(facet, "__shipyardAlarm") : undefined;
     if (typeof run !== "function") throw new TypeError(`${className} cannot receive alarms`);
     try {
-      await Reflect.apply(run, facet, [{ retryCount: info?.retryCount ?? 0, isRetry: info?.isRetry ?? false }]);
+      const alarmInfo = { retryCount: info?.retryCount ?? 0, isRetry: info?.isRetry ?? false };
+      await this.#metered(target, "alarm", async (): Promise<unknown> => Reflect.apply(run, facet, [alarmInfo]));
     } catch (error) {
       log.warn("tenant_alarm_failed", {
         object: this.ctx.id.name,
@@ -133,6 +141,19 @@ export class TenantObjectHost extends DurableObject<Env> {
       });
       throw error;
     }
+  }
+
+  /**
+   * One call into the facet, timed here (the host's clock, outside the tenant's isolate) and
+   * recorded as a `do_usage` event of the target's script.
+   */
+  #metered<T>(target: ObjectTarget, handler: string, call: () => Promise<T>): Promise<T> {
+    return metered(
+      this.env,
+      (promise) => this.ctx.waitUntil(promise),
+      { script: target.script, className: target.className, handler },
+      call,
+    );
   }
 
   #remember(hosted: HostedObject): void {
