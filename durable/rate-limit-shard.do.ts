@@ -65,7 +65,7 @@ export interface RateLimitCost {
 }
 
 /**
- * Rate limits for the identifiers that hash to this shard (`rl-<n>`, see producers/rate-limit.ts),
+ * Rate limits for the identifiers that hash to this shard (`rl-<n>`, see lib/rate-limiter.ts),
  * one sliding window per (identifier, route class).
  *
  * Algorithm: an exact sliding log, not the weighted two-window approximation. The approximation

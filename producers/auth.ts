@@ -75,7 +75,7 @@ async function classify(token: string, env: AuthEnv): Promise<Principal | null> 
 }
 
 /**
- * One classification per request: the rate limiter (producers/rate-limit.ts) authenticates before
+ * One classification per request: the rate limiter (producers/rate-limit.middleware.ts) authenticates before
  * the handler does, and the handler's own `authenticate` call then costs nothing.
  */
 const classified = new WeakMap<Request, Promise<Principal | null>>();

@@ -4,7 +4,7 @@ import { telemetryShardName } from "../consumers/telemetry.consumer.ts";
 import { config } from "../lib/config.ts";
 import { type D1Stats, newD1Stats } from "../lib/d1.ts";
 import { authenticate } from "./auth.ts";
-import { RATE_LIMIT_SHARD_COUNT, rateLimitShardNameAt } from "./rate-limit.ts";
+import { RATE_LIMIT_SHARD_COUNT, rateLimitShardNameAt } from "../lib/rate-limiter.ts";
 import { ok } from "./responses.ts";
 
 function addD1(total: D1Stats, more: D1Stats): void {

@@ -7,7 +7,7 @@ import { armFault, disarmFaults } from "../lib/faults.ts";
 import { AcceptedSchema } from "../schemas/http.schema.ts";
 import type { RouteClass } from "../schemas/rate-limit.schema.ts";
 import { credentialFingerprint } from "./auth.ts";
-import { checkRateLimit, rateLimitShardName } from "./rate-limit.ts";
+import { checkRateLimit, rateLimitShardName } from "../lib/rate-limiter.ts";
 import { createRouter } from "./router.ts";
 
 const BASE = "http://shipyard.test";

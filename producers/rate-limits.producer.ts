@@ -6,7 +6,12 @@ import { RateLimitParamsSchema, type RouteClass } from "../schemas/rate-limit.sc
 import { authenticate } from "./auth.ts";
 import { BadRequest, type HttpError, ServiceUnavailable } from "./errors.ts";
 import { pathParams } from "./http.ts";
-import { type ShardFailure, callRateLimitShard, rateLimitShardName, resetRateLimitFallbacks } from "./rate-limit.ts";
+import {
+  type ShardFailure,
+  callRateLimitShard,
+  rateLimitShardName,
+  resetRateLimitFallbacks,
+} from "../lib/rate-limiter.ts";
 import { ok } from "./responses.ts";
 
 function toRule(limit: RateLimit): Rule {

@@ -3,7 +3,7 @@ import { MethodNotAllowed, NotFound, toErrorResponse } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { dispatchTenant } from "./tenant.producer.ts";
 import { ok } from "./responses.ts";
-import { withRateLimit } from "./rate-limit.ts";
+import { withRateLimit } from "./rate-limit.middleware.ts";
 import { type Method, ROUTES, type RouteSpec } from "./routes.ts";
 
 type Args = [Env, ExecutionContext];
@@ -16,7 +16,7 @@ const LOWER = { GET: "get", POST: "post", PUT: "put", PATCH: "patch", DELETE: "d
 /**
  * The HTTP edge. Every endpoint comes from the route table (producers/routes.ts); any other method
  * on a known path is 405 with `Allow`, an unknown path 404. Routes with `rateLimit` are wrapped
- * by `withRateLimit` (producers/rate-limit.ts). Errors of every kind become the
+ * by `withRateLimit` (producers/rate-limit.middleware.ts). Errors of every kind become the
  * contract's JSON in the router's one `catch`.
  */
 export function createRouter(routes: readonly RouteSpec[] = ROUTES) {

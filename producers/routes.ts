@@ -98,7 +98,7 @@ export interface RouteSpec {
   /** Error statuses this endpoint can answer besides 401/403/405/429/5xx. */
   errors?: number[];
   /**
-   * Counts every request against this class of `RATE_LIMITS` (producers/rate-limit.ts): by the
+   * Counts every request against this class of `RATE_LIMITS` (producers/rate-limit.middleware.ts): by the
    * credential's identity, or the client IP when `auth` is "none"; answers carry `X-RateLimit-*`,
    * and over the limit is 429 with `Retry-After` before the handler runs.
    */

@@ -1,19 +1,16 @@
-import { isOverloaded } from "../lib/durable-object-errors.ts";
+import { isOverloaded } from "./durable-object-errors.ts";
 import type { RateLimitDecision, RateLimitError, RateLimitShard } from "../durable/rate-limit-shard.do.ts";
-import { type RateLimit, config } from "../lib/config.ts";
-import { D1Client } from "../lib/d1.ts";
-import { fault } from "../lib/faults.ts";
-import { hashToShard } from "../lib/hash.ts";
-import { describeError, log } from "../lib/log.ts";
-import { type Result, err } from "../lib/result.ts";
+import { type RateLimit, config } from "./config.ts";
+import { D1Client } from "./d1.ts";
+import { fault } from "./faults.ts";
+import { hashToShard } from "./hash.ts";
+import { describeError, log } from "./log.ts";
+import { type Result, err } from "./result.ts";
 import type { RouteClass } from "../schemas/rate-limit.schema.ts";
-import { type CredentialKind, authenticate } from "./auth.ts";
-import { TooManyRequests, toErrorResponse } from "./errors.ts";
-import type { Handler } from "./routes.ts";
 
 /**
- * Rate limiting at the edge. Each request is counted against its identifier's window in a
- * `RateLimitShard` (an exact sliding log, docs/decisions/0003-rate-limiting.md). When the shard
+ * The rate limiter, without HTTP (producers/rate-limit.middleware.ts applies it to routes). Each
+ * request is counted against its identifier's window in a `RateLimitShard` (an exact sliding log, docs/decisions/0003-rate-limiting.md). When the shard
  * cannot answer, D1 fixed-window counters decide, and when D1 cannot either, a fixed window in
  * this isolate's memory does: the limiter fails open (availability first), it never turns its own
  * outage into refused traffic.
@@ -36,14 +33,6 @@ export function rateLimitShardNameAt(index: number): string {
 /** The Durable Object name of the shard that owns `identifier`. */
 export function rateLimitShardName(identifier: string): string {
   return rateLimitShardNameAt(hashToShard(identifier, RATE_LIMIT_SHARD_COUNT));
-}
-
-/**
- * The client address, for routes without a credential to count by (the deploy webhook). Requests
- * without `CF-Connecting-IP` (only possible off Cloudflare's edge, e.g. locally) share "unknown".
- */
-export function clientIp(request: Request): string {
-  return request.headers.get("CF-Connecting-IP")?.trim() || "unknown";
 }
 
 export type DecisionSource = "shard" | "d1" | "memory";
@@ -105,43 +94,6 @@ export async function checkRateLimit(
     log.error("rate_limit_d1_unavailable", { ...context, error: describeError(error) });
   }
   return { ...fromMemory(identifier, routeClass, rule, now), source: "memory" };
-}
-
-/** The response headers of a rate-limited route. `X-RateLimit-Reset` is in seconds from now. */
-export function rateLimitHeaders(decision: RateLimitDecision): Record<string, string> {
-  return {
-    "X-RateLimit-Limit": String(decision.limit),
-    "X-RateLimit-Remaining": String(decision.remaining),
-    "X-RateLimit-Reset": String(decision.resetS),
-  };
-}
-
-/**
- * Wraps a route's handler with its class's limit (routes opt in with `rateLimit` in the route
- * table; the router applies this). Order: authenticate (401/403 carry no rate-limit headers: there
- * is no identity to count yet), count, then run the handler. Every answer after that carries the
- * headers, errors included, so a client sees its budget whether or not its request was valid;
- * invalid requests count too, which is what protects the edge from floods of them.
- */
-export function withRateLimit(routeClass: RouteClass, auth: CredentialKind | "none", handler: Handler): Handler {
-  return async (request, env, ctx) => {
-    const identifier = auth === "none" ? `ip:${clientIp(request)}` : (await authenticate(request, env, auth)).id;
-    const decision = await checkRateLimit(env, identifier, routeClass);
-    const headers = rateLimitHeaders(decision);
-    // Refused before the handler runs, so nothing is read, validated or enqueued.
-    if (!decision.allowed) throw new TooManyRequests(decision.retryAfterS, headers);
-    let response: Response;
-    try {
-      response = await handler(request, env, ctx);
-    } catch (error) {
-      // The same mapper the router's `catch` uses, called here so the error answer can carry the
-      // headers too.
-      response = toErrorResponse(error, request);
-    }
-    const withHeaders = new Response(response.body, response);
-    for (const [name, value] of Object.entries(headers)) withHeaders.headers.set(name, value);
-    return withHeaders;
-  };
 }
 
 /**
