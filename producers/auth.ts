@@ -27,15 +27,6 @@ async function digest(value: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest("SHA-256", encoder.encode(value));
 }
 
-/**
- * Constant-time equality. Both sides are hashed first so the comparison always runs over 32
- * bytes: neither the content nor the length of the secret leaks through timing.
- */
-export async function timingSafeEqualStrings(a: string, b: string): Promise<boolean> {
-  const [da, db] = await Promise.all([digest(a), digest(b)]);
-  return crypto.subtle.timingSafeEqual(da, db);
-}
-
 function bearer(request: Request): string | null {
   const header = request.headers.get("authorization");
   if (!header) return null;
@@ -50,6 +41,12 @@ function splitKeys(raw: string | undefined): string[] {
     .filter((key) => key.length > 0);
 }
 
+/** The first 16 hex digits (64 bits) of a SHA-256. */
+function fingerprintOf(sha256: ArrayBuffer): string {
+  const bytes = new Uint8Array(sha256, 0, 8);
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 /**
  * A credential's stable, non-secret identity: the first 16 hex digits (64 bits) of its SHA-256.
  * Derived from the credential itself, not its position in `INGEST_KEYS`, so reordering the list
@@ -57,21 +54,52 @@ function splitKeys(raw: string | undefined): string[] {
  * Credentials are random secrets, so the truncated hash reveals nothing usable about them.
  */
 export async function credentialFingerprint(secret: string): Promise<string> {
-  const bytes = new Uint8Array(await digest(secret)).subarray(0, 8);
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return fingerprintOf(await digest(secret));
 }
 
-/** Which kind of credential `token` is, comparing against every configured secret in constant time. */
-async function classify(token: string, env: AuthEnv): Promise<Principal | null> {
-  let kind: CredentialKind | null = null;
-  const ingestKeys = splitKeys(env.INGEST_KEYS);
-  // Compare against every key (no early exit) so timing does not reveal which one matched.
-  for (const key of ingestKeys) {
-    if ((await timingSafeEqualStrings(token, key)) && kind === null) kind = "ingest";
+/** The SHA-256 of every configured secret, computed once per configuration. */
+interface Configured {
+  ingest: ArrayBuffer[];
+  admin: ArrayBuffer | null;
+}
+
+/**
+ * Per isolate, keyed by the configuration strings themselves (not the env object, which tests and
+ * `--var` runs vary): the configured secrets are hashed once, not on every request. Bounded, since
+ * a test suite drives many configurations through one isolate.
+ */
+const configuredCache = new Map<string, Promise<Configured>>();
+const CONFIGURED_CACHE_MAX = 16;
+
+function configured(env: AuthEnv): Promise<Configured> {
+  const cacheKey = `${env.INGEST_KEYS ?? ""}\u0000${env.ADMIN_TOKEN ?? ""}`;
+  let hit = configuredCache.get(cacheKey);
+  if (!hit) {
+    const adminToken = env.ADMIN_TOKEN;
+    hit = Promise.all([
+      Promise.all(splitKeys(env.INGEST_KEYS).map(digest)),
+      adminToken ? digest(adminToken) : Promise.resolve(null),
+    ]).then(([ingest, admin]) => ({ ingest, admin }));
+    if (configuredCache.size >= CONFIGURED_CACHE_MAX) configuredCache.clear();
+    configuredCache.set(cacheKey, hit);
   }
-  if (env.ADMIN_TOKEN && (await timingSafeEqualStrings(token, env.ADMIN_TOKEN))) kind = "admin";
+  return hit;
+}
+
+/**
+ * Which kind of credential `token` is: its SHA-256 (one per request) compared in constant time
+ * against every configured secret's (cached), with no early exit, so timing reveals neither
+ * which secret matched nor how much of one did.
+ */
+async function classify(token: string, env: AuthEnv): Promise<Principal | null> {
+  const [presented, secrets] = await Promise.all([digest(token), configured(env)]);
+  let kind: CredentialKind | null = null;
+  for (const key of secrets.ingest) {
+    if (crypto.subtle.timingSafeEqual(presented, key) && kind === null) kind = "ingest";
+  }
+  if (secrets.admin && crypto.subtle.timingSafeEqual(presented, secrets.admin)) kind = "admin";
   if (kind === null) return null;
-  return { kind, id: `${kind === "admin" ? "admin" : "key"}:${await credentialFingerprint(token)}` };
+  return { kind, id: `${kind === "admin" ? "admin" : "key"}:${fingerprintOf(presented)}` };
 }
 
 /**

@@ -4,7 +4,7 @@ import { telemetryShardName } from "../consumers/telemetry.consumer.ts";
 import { config } from "../lib/config.ts";
 import { type D1Stats, newD1Stats } from "../lib/d1.ts";
 import { authenticate } from "./auth.ts";
-import { RATE_LIMIT_SHARD_COUNT, rateLimitShardNameAt } from "../lib/rate-limiter.ts";
+import { RATE_LIMIT_SHARD_COUNT, isolateLimiter, rateLimitShardNameAt } from "../lib/rate-limiter.ts";
 import { ok } from "./responses.ts";
 
 function addD1(total: D1Stats, more: D1Stats): void {
@@ -67,6 +67,8 @@ export async function getMetrics(request: Request, env: Env): Promise<Response> 
       checks: sumOf(limiter, (cost) => cost.calls),
       rows_read: sumOf(limiter, (cost) => cost.rowsRead),
       rows_written: sumOf(limiter, (cost) => cost.rowsWritten),
+      decisions: isolateLimiter.stats.decisions,
+      syncs: isolateLimiter.stats.syncs,
     },
   });
 }

@@ -1,5 +1,4 @@
-import type { RateLimitDecision } from "../durable/rate-limit-shard.do.ts";
-import { checkRateLimit } from "../lib/rate-limiter.ts";
+import { type RateLimitDecision, checkRateLimit } from "../lib/rate-limiter.ts";
 import type { RouteClass } from "../schemas/rate-limit.schema.ts";
 import { type CredentialKind, authenticate } from "./auth.ts";
 import { TooManyRequests, toErrorResponse } from "./errors.ts";
@@ -38,7 +37,9 @@ export function rateLimitHeaders(decision: RateLimitDecision): Record<string, st
 export function withRateLimit(routeClass: RouteClass, auth: CredentialKind | "none", handler: Handler): Handler {
   return async (request, env, ctx) => {
     const identifier = auth === "none" ? `ip:${clientIp(request)}` : (await authenticate(request, env, auth)).id;
-    const decision = await checkRateLimit(env, identifier, routeClass);
+    // A sync the decision does not wait for is kept alive past the response by the request's
+    // context; the response never waits for it (it carries counts, not the request's data).
+    const decision = await checkRateLimit(env, identifier, routeClass, { waitUntil: (p) => ctx.waitUntil(p) });
     const headers = rateLimitHeaders(decision);
     // Refused before the handler runs, so nothing is read, validated or enqueued.
     if (!decision.allowed) throw new TooManyRequests(decision.retryAfterS, headers);

@@ -9,6 +9,7 @@ import { pathParams } from "./http.ts";
 import {
   type ShardFailure,
   callRateLimitShard,
+  isolateLimiter,
   rateLimitShardName,
   resetRateLimitFallbacks,
 } from "../lib/rate-limiter.ts";
@@ -38,12 +39,16 @@ function shardFailure(identifier: string, failure: ShardFailure): HttpError {
 
 /**
  * `GET /v1/admin/rate-limits/:identifier` (admin): the identifier's current window for every route
- * class under the configured `RATE_LIMITS`. Reading it counts no request.
+ * class under the configured `RATE_LIMITS`. Reading it counts no request. This isolate's counts
+ * are sent to the shard first; other isolates' arrive within one sync interval
+ * (`SYNC_INTERVAL_MS`), so the view can be that far behind.
  */
 export async function getRateLimits(request: Request, env: Env): Promise<Response> {
   await authenticate(request, env, "admin");
   const { identifier } = pathParams(request, RateLimitParamsSchema);
   const limits = config(env).RATE_LIMITS;
+  // A failed flush shows as the peek's own failure just below (same shard).
+  await isolateLimiter.flush(env, identifier);
   const result = await callRateLimitShard(env, identifier, (shard) =>
     shard.peek({
       identifier,
@@ -59,6 +64,8 @@ export async function getRateLimits(request: Request, env: Env): Promise<Respons
       used: state.used,
       remaining: state.remaining,
       reset_s: state.resetS,
+      current_window: state.current,
+      previous_window: state.previous,
     };
   };
   return ok({
