@@ -1,7 +1,6 @@
-import { applyFlush } from "../lib/counters.ts";
+import { applyFlush } from "../lib/counters.d1.ts";
 import { config } from "../lib/config.ts";
 import { D1Client } from "../lib/d1.ts";
-import { hashToShard } from "../lib/hash.ts";
 import { describeError, log } from "../lib/log.ts";
 import { assertNever } from "../lib/result.ts";
 import type { Increment } from "../schemas/counter.schema.ts";
@@ -9,19 +8,9 @@ import { CounterIncrementsEnvelopeSchema } from "../schemas/envelope.schema.ts";
 import { deadLetter } from "./dead-letter.ts";
 import { type Parsed, callShardSafely, fanOutToShards, retryDelaySeconds } from "./fan-out.ts";
 import { type Failure, retryWithReasons } from "./failures.ts";
-import { pipelineStats } from "./stats.ts";
-
-export const COUNTERS_QUEUE = "shipyard-counters";
-
-/** The Durable Object name of counter shard `index`. */
-export function counterShardName(index: number): string {
-  return `counters-${index}`;
-}
-
-/** The shard owning a counter: every field of one (scope, key) lives on one shard. */
-export function counterShardOf(scope: string, key: string, shardCount: number): number {
-  return hashToShard(`${scope}:${key}`, shardCount);
-}
+import { pipelineStats } from "../lib/pipeline-stats.ts";
+import { QUEUES } from "../lib/queues.ts";
+import { counterShard, counterShardName, counterShardOf } from "../durable/counter-shard.do.ts";
 
 type ParsedIncrements = Parsed<Increment> & { envelopeId: string };
 
@@ -35,7 +24,7 @@ export async function consumeCounters(batch: MessageBatch, env: Env): Promise<vo
   for (const message of batch.messages) {
     const result = CounterIncrementsEnvelopeSchema.safeParse(message.body);
     if (result.success) parsed.push({ message, items: result.data.increments, envelopeId: result.data.id });
-    else await deadLetter(env.COUNTERS_DLQ, COUNTERS_QUEUE, message, result.error);
+    else await deadLetter(env.COUNTERS_DLQ, QUEUES.counters.name, message, result.error);
   }
   if (parsed.length === 0) return;
 
@@ -63,19 +52,18 @@ function viaShards(env: Env, parsed: Parsed<Increment>[], persist: boolean): Pro
     parsed,
     (inc) => counterShardOf(inc.scope, inc.key, shardCount),
     (shard, increments) => {
-      const name = counterShardName(shard);
       pipelineStats.counters.shardRpcs++;
-      return callShardSafely(name, increments.length, async () => {
-        const result = await env.COUNTER_SHARD.getByName(name).apply(increments, persist);
+      return callShardSafely(counterShardName(shard), increments.length, async () => {
+        const result = await counterShard(env, shard).apply(increments, persist);
         return result.ok ? { ok: true } : { ok: false, ...result.error };
       });
     },
-    { db: env.DB, queue: COUNTERS_QUEUE },
+    { db: env.DB, queue: QUEUES.counters.name },
   );
 }
 
 /**
- * Direct exactly-once D1 writes (lib/counters.ts). `per_increment`: one flush and one round trip
+ * Direct exactly-once D1 writes (lib/counters.d1.ts). `per_increment`: one flush and one round trip
  * per increment (flush id `direct:<increment id>`), the baseline. `per_message`: one flush per
  * message (flush id `direct:<envelope id>`, so a redelivered message is recognised). Messages whose
  * write failed are retried; the others are returned (and, in `off` mode, acked).
@@ -108,6 +96,6 @@ async function writeDirect(
       }
     }),
   );
-  await retryWithReasons(env.DB, COUNTERS_QUEUE, failures);
+  await retryWithReasons(env.DB, QUEUES.counters.name, failures);
   return written;
 }

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { D1Client } from "../lib/d1.ts";
-import { bodyJson, messageKey } from "../lib/dead-letters.ts";
+import { bodyJson, messageKey } from "../lib/dead-letters.d1.ts";
 import { describeError, log } from "../lib/log.ts";
-import { sourceQueueOf } from "../schemas/dlq.schema.ts";
+import { sourceQueueOf } from "../lib/queues.ts";
 import { DeadLetterEnvelopeSchema } from "../schemas/envelope.schema.ts";
 import { retryDelaySeconds } from "./fan-out.ts";
 

@@ -3,8 +3,7 @@ import { DeployRequestedEnvelopeSchema } from "../schemas/envelope.schema.ts";
 import { deadLetter } from "./dead-letter.ts";
 import { retryDelaySeconds } from "./fan-out.ts";
 import { type Failure, retryWithReasons } from "./failures.ts";
-
-export const DEPLOYS_QUEUE = "shipyard-deploys";
+import { QUEUES } from "../lib/queues.ts";
 
 /** The runtime's answer when an instance id is taken: the deploy was started before. */
 function alreadyExists(error: unknown): boolean {
@@ -21,7 +20,7 @@ export async function consumeDeploys(batch: MessageBatch, env: Env): Promise<voi
   for (const message of batch.messages) {
     const parsed = DeployRequestedEnvelopeSchema.safeParse(message.body);
     if (!parsed.success) {
-      await deadLetter(env.DEPLOYS_DLQ, DEPLOYS_QUEUE, message, parsed.error);
+      await deadLetter(env.DEPLOYS_DLQ, QUEUES.deploys.name, message, parsed.error);
       continue;
     }
     const { deploy_id, project_id, kind, source_deploy_id } = parsed.data;
@@ -46,5 +45,5 @@ export async function consumeDeploys(batch: MessageBatch, env: Env): Promise<voi
       });
     }
   }
-  await retryWithReasons(env.DB, DEPLOYS_QUEUE, failures);
+  await retryWithReasons(env.DB, QUEUES.deploys.name, failures);
 }

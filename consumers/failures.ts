@@ -1,5 +1,5 @@
 import { multiRowInserts } from "../lib/d1.ts";
-import { FAILURE_RECORD_TTL_MS, messageKey } from "../lib/dead-letters.ts";
+import { FAILURE_RECORD_TTL_MS, messageKey } from "../lib/dead-letters.d1.ts";
 import { describeError, log } from "../lib/log.ts";
 
 /** Longest reason kept with a failure or a dead letter. */

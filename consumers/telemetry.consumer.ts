@@ -3,20 +3,15 @@ import { D1Client } from "../lib/d1.ts";
 import { hashToShard } from "../lib/hash.ts";
 import { describeError, log } from "../lib/log.ts";
 import { assertNever } from "../lib/result.ts";
-import { insertOneRuntimeEvent, insertRuntimeEventStatements, toRow } from "../lib/runtime-events.ts";
+import { insertOneRuntimeEvent, insertRuntimeEventStatements, toRow } from "../lib/runtime-events.d1.ts";
 import { TelemetryEventsEnvelopeSchema } from "../schemas/envelope.schema.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
 import { deadLetter } from "./dead-letter.ts";
 import { type Parsed, callShardSafely, fanOutToShards, retryDelaySeconds } from "./fan-out.ts";
 import { type Failure, retryWithReasons } from "./failures.ts";
-import { pipelineStats } from "./stats.ts";
-
-export const TELEMETRY_QUEUE = "shipyard-telemetry";
-
-/** The Durable Object name of telemetry shard `index`. Stable: changing it orphans buffers. */
-export function telemetryShardName(index: number): string {
-  return `events-${index}`;
-}
+import { pipelineStats } from "../lib/pipeline-stats.ts";
+import { QUEUES } from "../lib/queues.ts";
+import { telemetryShard, telemetryShardName } from "../durable/runtime-event-shard.do.ts";
 
 /**
  * `shipyard-telemetry` consumer. Validates every envelope (poison goes to the dead-letter queue at
@@ -28,7 +23,7 @@ export async function consumeTelemetry(batch: MessageBatch, env: Env): Promise<v
   for (const message of batch.messages) {
     const result = TelemetryEventsEnvelopeSchema.safeParse(message.body);
     if (result.success) parsed.push({ message, items: result.data.events });
-    else await deadLetter(env.TELEMETRY_DLQ, TELEMETRY_QUEUE, message, result.error);
+    else await deadLetter(env.TELEMETRY_DLQ, QUEUES.telemetry.name, message, result.error);
   }
   if (parsed.length === 0) return;
 
@@ -61,14 +56,13 @@ function viaShards(env: Env, parsed: Parsed<RuntimeEvent>[]): Promise<void> {
     parsed,
     (event) => hashToShard(event.id, shardCount),
     (shard, events) => {
-      const name = telemetryShardName(shard);
       pipelineStats.telemetry.shardRpcs++;
-      return callShardSafely(name, events.length, async () => {
-        const result = await env.RUNTIME_EVENT_SHARD.getByName(name).ingest(events);
+      return callShardSafely(telemetryShardName(shard), events.length, async () => {
+        const result = await telemetryShard(env, shard).ingest(events);
         return result.ok ? { ok: true } : { ok: false, ...result.error };
       });
     },
-    { db: env.DB, queue: TELEMETRY_QUEUE },
+    { db: env.DB, queue: QUEUES.telemetry.name },
   );
 }
 
@@ -94,7 +88,7 @@ async function writeEachDirect(env: Env, parsed: Parsed<RuntimeEvent>[]): Promis
       });
     }
   }
-  await retryWithReasons(env.DB, TELEMETRY_QUEUE, failures);
+  await retryWithReasons(env.DB, QUEUES.telemetry.name, failures);
 }
 
 /**
@@ -111,7 +105,7 @@ async function writeWholeBatch(env: Env, parsed: Parsed<RuntimeEvent>[]): Promis
     const reason = `batch D1 write failed: ${describeError(error)}`;
     await retryWithReasons(
       env.DB,
-      TELEMETRY_QUEUE,
+      QUEUES.telemetry.name,
       parsed.map(({ message }) => ({ message, reason, delaySeconds: retryDelaySeconds(message.attempts) })),
     );
     return;

@@ -8,7 +8,7 @@ import {
   type AuditRecord,
   auditDay,
   auditDays,
-  auditLogName,
+  auditLog,
 } from "./audit-log.do.ts";
 
 const DAY_MS = 86_400_000;
@@ -79,7 +79,7 @@ describe("AuditLog", () => {
     expect((await log.stats()).entries).toBe(0);
 
     const today = auditDay(now);
-    const dayLog = env.AUDIT_LOG.getByName(auditLogName(today));
+    const dayLog = auditLog(env, today);
     const yesterday = now - DAY_MS;
     expect(await dayLog.record([entry(`y-${crypto.randomUUID()}`, yesterday)])).toMatchObject({
       ok: false,
@@ -138,7 +138,7 @@ describe("AuditLog", () => {
   it("retention: a day's object 30 days on is emptied by its alarm", async ({ expect }) => {
     // A day of its own (40..400 days ago) so no other test shares the object.
     const dayStart = Math.floor((Date.now() - (40 + Math.floor(Math.random() * 360)) * DAY_MS) / DAY_MS) * DAY_MS;
-    const log = env.AUDIT_LOG.getByName(auditLogName(auditDay(dayStart)));
+    const log = auditLog(env, auditDay(dayStart));
     const entries = [
       entry(`d-${crypto.randomUUID()}`, dayStart + 1_000),
       entry(`d-${crypto.randomUUID()}`, dayStart + 2_000),

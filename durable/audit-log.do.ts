@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { AUDIT_MAX_DETAILS_BYTES } from "../lib/audit.d1.ts";
 import { log } from "../lib/log.ts";
 import { type Result, err, ok } from "../lib/result.ts";
 import { AUDIT_LOG_MIGRATIONS, type AuditRow, type EntryRow } from "./audit-log.migrations.ts";
@@ -10,8 +11,6 @@ export const AUDIT_RETENTION_MS = 30 * DAY_MS;
 /** Entries per `record` call and rows per `query` page. */
 export const AUDIT_MAX_BATCH = 1_000;
 export const AUDIT_MAX_PAGE = 10_000;
-/** A `details` JSON text may be at most this many bytes. */
-export const AUDIT_MAX_DETAILS_BYTES = 64 * 1024;
 /** Expired rows deleted per alarm run: bounded work per invocation. */
 const SWEEP_BATCH = 5_000;
 /** The earliest a retention alarm is set from now. */
@@ -101,9 +100,9 @@ export function auditDays(from: number, to: number): string[] {
   return days;
 }
 
-/** The AuditLog object for the UTC day of `at`. */
-export function auditLogFor(namespace: DurableObjectNamespace<AuditLog>, at: number): DurableObjectStub<AuditLog> {
-  return namespace.getByName(auditLogName(auditDay(at)));
+/** The AuditLog object holding the entries of `day` (`YYYY-MM-DD`). */
+export function auditLog(env: Pick<Env, "AUDIT_LOG">, day: string): DurableObjectStub<AuditLog> {
+  return env.AUDIT_LOG.getByName(auditLogName(day));
 }
 
 /** Why `entry` cannot be stored, or null. */

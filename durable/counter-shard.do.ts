@@ -1,9 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
 import { doublingMs } from "../lib/backoff.ts";
 import { config } from "../lib/config.ts";
-import { applyFlush, readCounter } from "../lib/counters.ts";
+import { applyFlush, readCounter } from "../lib/counters.d1.ts";
 import { D1Client, type D1Stats } from "../lib/d1.ts";
 import { fault } from "../lib/faults.ts";
+import { hashToShard } from "../lib/hash.ts";
 import { describeError, log } from "../lib/log.ts";
 import { type Result, err, ok } from "../lib/result.ts";
 import type { CounterScope, Increment } from "../schemas/counter.schema.ts";
@@ -41,9 +42,24 @@ export interface CounterShardStatus {
 
 /**
  * One hash shard of the counters pipeline (shard = fnv1a32(`scope:key`) % SHARD_COUNT). Dedupes
- * increments by id, holds them in SQLite, and flushes them to D1 exactly once (lib/counters.ts)
+ * increments by id, holds them in SQLite, and flushes them to D1 exactly once (lib/counters.d1.ts)
  * 5 s after the oldest arrived or at once when 100 are pending. Reads add what it still holds.
  */
+/** The Durable Object name of counter shard `index`. */
+export function counterShardName(index: number): string {
+  return `counters-${index}`;
+}
+
+/** The shard owning a counter: every field of one (scope, key) lives on one shard. */
+export function counterShardOf(scope: string, key: string, shardCount: number): number {
+  return hashToShard(`${scope}:${key}`, shardCount);
+}
+
+/** Counter shard `index` (0 ≤ index < SHARD_COUNT). */
+export function counterShard(env: Pick<Env, "COUNTER_SHARD">, index: number): DurableObjectStub<CounterShard> {
+  return env.COUNTER_SHARD.getByName(counterShardName(index));
+}
+
 export class CounterShard extends DurableObject<Env> {
   readonly #sql: SqlStorage;
   readonly #tables: ShardTables;

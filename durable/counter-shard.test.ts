@@ -7,15 +7,16 @@ import {
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
-import { COUNTERS_QUEUE, counterShardName, counterShardOf } from "../consumers/counters.consumer.ts";
+import { counterShard, counterShardName, counterShardOf } from "../durable/counter-shard.do.ts";
 import worker from "../index.ts";
 import { reconcileCounters } from "../jobs/reconcile.job.ts";
-import { applyFlush, readCounter } from "../lib/counters.ts";
+import { applyFlush, readCounter } from "../lib/counters.d1.ts";
 import { D1Client } from "../lib/d1.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
 import type { Increment } from "../schemas/counter.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
 import { ShardTables } from "./shard-kit.ts";
+import { QUEUES } from "../lib/queues.ts";
 
 const BASE = "http://shipyard.test";
 const AUTH = { authorization: "Bearer dev-ingest-key" };
@@ -32,7 +33,7 @@ function privateShard() {
 }
 
 function shardFor(key: string, shardCount = 32) {
-  return env.COUNTER_SHARD.getByName(counterShardName(counterShardOf("post", key, shardCount)));
+  return counterShard(env, counterShardOf("post", key, shardCount));
 }
 
 async function d1Values(key: string): Promise<Record<string, number>> {
@@ -56,7 +57,7 @@ async function consume(
   vars: Partial<Record<"COUNTER_DO_MODE" | "SHARD_COUNT", string>> = {},
 ) {
   const batch = createMessageBatch(
-    COUNTERS_QUEUE,
+    QUEUES.counters.name,
     increments.map((chunk, i) => ({
       id: uid(`msg${i}`),
       timestamp: new Date(),
@@ -235,7 +236,7 @@ describe("counters", () => {
   }) => {
     const key = uid("poison");
     const poison: unknown = { v: 1, type: "counters.increments", increments: "nope" };
-    const batch = createMessageBatch(COUNTERS_QUEUE, [
+    const batch = createMessageBatch(QUEUES.counters.name, [
       {
         id: uid("bad"),
         timestamp: new Date(),
@@ -262,7 +263,7 @@ describe("counters", () => {
     const row = await env.DB.prepare("SELECT source_queue, last_error FROM dead_letters WHERE message_id = ?")
       .bind(badId)
       .first<{ source_queue: string; last_error: string }>();
-    expect(row?.source_queue).toBe(COUNTERS_QUEUE);
+    expect(row?.source_queue).toBe(QUEUES.counters.name);
     expect(row?.last_error).toMatch(/increments/);
   });
 

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
-import { type AuditType, audit } from "../lib/audit.ts";
+import { type AuditType, audit } from "../lib/audit.d1.ts";
 import { backoffMs } from "../lib/backoff.ts";
 import {
   type ArchivePosition,
@@ -9,18 +9,17 @@ import {
   readForRedriveStatement,
   selectForRedrive,
   settleRedrivenStatements,
-} from "../lib/dead-letters.ts";
+} from "../lib/dead-letters.d1.ts";
 import { describeError, log } from "../lib/log.ts";
 import { sendAll } from "../lib/queue.ts";
-import { queueBinding } from "../lib/queue-bindings.ts";
-import { acquireRedriveLocks, releaseRedriveLocks, renewRedriveLocksStatement } from "../lib/redrive-locks.ts";
+import { queueBinding, sourceQueueOf } from "../lib/queues.ts";
+import { acquireRedriveLocks, releaseRedriveLocks, renewRedriveLocksStatement } from "../lib/redrive-locks.d1.ts";
 import { type Result, assertNever, err, ok } from "../lib/result.ts";
 import {
   MAX_REDRIVE_PER_SECOND,
   QueueNameSchema,
   type RedriveStatusName,
   SourceQueueSchema,
-  sourceQueueOf,
 } from "../schemas/dlq.schema.ts";
 import type { RedriveStatusSchema } from "../schemas/dlq.schema.ts";
 import {

@@ -11,7 +11,7 @@ import {
   chunkRows,
   insertEventChunkStatements,
   writeEventAggregates,
-} from "../lib/runtime-events.ts";
+} from "../lib/runtime-events.d1.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
 import { type ChunkRow, RUNTIME_EVENT_SHARD_MIGRATIONS, insertChunk } from "./runtime-event-shard.migrations.ts";
 import { FLUSH_BACKOFF_CAP_MS, type Held, ShardTables } from "./shard-kit.ts";
@@ -66,6 +66,19 @@ export interface ShardStatus {
  * ledger insert in the shard's SQLite, and flushing re-encodes nothing. `buffered_events` is a
  * view of it with one row per event.
  */
+/** The Durable Object name of telemetry shard `index`. Stable: changing it orphans buffers. */
+export function telemetryShardName(index: number): string {
+  return `events-${index}`;
+}
+
+/** Telemetry shard `index` (0 ≤ index < SHARD_COUNT). */
+export function telemetryShard(
+  env: Pick<Env, "RUNTIME_EVENT_SHARD">,
+  index: number,
+): DurableObjectStub<RuntimeEventShard> {
+  return env.RUNTIME_EVENT_SHARD.getByName(telemetryShardName(index));
+}
+
 export class RuntimeEventShard extends DurableObject<Env> {
   readonly #sql: SqlStorage;
   readonly #tables: ShardTables;

@@ -1,4 +1,4 @@
-import { type RuntimeEventRow, chunkRows } from "../lib/runtime-events.ts";
+import { type RuntimeEventRow, chunkRows } from "../lib/runtime-events.d1.ts";
 import type { SqlMigration } from "./sql-schema.ts";
 
 /**
@@ -38,7 +38,7 @@ export const RUNTIME_EVENT_SHARD_MIGRATIONS: readonly SqlMigration[] = [
 /** A row of `chunks`: a run of buffered events, stored in the form the D1 insert binds. */
 export type ChunkRow = {
   seq: number;
-  /** JSON array of `[id, project_id, type, ts, data, received_at]` tuples (lib/runtime-events.ts). */
+  /** JSON array of `[id, project_id, type, ts, data, received_at]` tuples (lib/runtime-events.d1.ts). */
   rows: string;
   n: number;
   bytes: number;

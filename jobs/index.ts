@@ -1,4 +1,4 @@
-import { pruneAuditOutbox, relayAuditOutbox } from "../lib/audit.ts";
+import { pruneAuditOutbox, relayAuditOutbox } from "../durable/audit-log.outbox.ts";
 import { describeError, log } from "../lib/log.ts";
 import { startEnforcement } from "../workflows/enforcement.workflow.ts";
 import { reconcileCounters } from "./reconcile.job.ts";
@@ -30,6 +30,9 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
       return;
     }
     default:
+      // A cron in wrangler.toml `[triggers]` with no job here is a deploy mistake, like a queue
+      // without a consumer: say so rather than do nothing in silence.
+      log.error("cron_without_job", { cron: controller.cron });
       return;
   }
 }

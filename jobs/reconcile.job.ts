@@ -1,4 +1,4 @@
-import { counterShardName } from "../consumers/counters.consumer.ts";
+import { counterShard, counterShardName } from "../durable/counter-shard.do.ts";
 import { config } from "../lib/config.ts";
 import { describeError, log } from "../lib/log.ts";
 
@@ -14,9 +14,7 @@ export async function reconcileCounters(
 ): Promise<{ shards: number; stranded: number; flushed: number; failed: number }> {
   const shardCount = config(env).SHARD_COUNT;
   const outcomes = await Promise.allSettled(
-    Array.from({ length: shardCount }, (_, index) =>
-      env.COUNTER_SHARD.getByName(counterShardName(index)).reconcile(STRANDED_AFTER_MS),
-    ),
+    Array.from({ length: shardCount }, (_, index) => counterShard(env, index).reconcile(STRANDED_AFTER_MS)),
   );
   const summary = { shards: shardCount, stranded: 0, flushed: 0, failed: 0 };
   outcomes.forEach((outcome, index) => {

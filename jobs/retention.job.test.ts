@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { describe, it } from "vitest";
 import { config } from "../lib/config.ts";
 import { D1Client } from "../lib/d1.ts";
-import { type RuntimeEventRow, insertRuntimeEventStatements } from "../lib/runtime-events.ts";
+import { type RuntimeEventRow, insertRuntimeEventStatements } from "../lib/runtime-events.d1.ts";
 import { countRows, uid } from "../test/helpers.ts";
 import { PRUNE_CHUNK, PRUNE_SQL, pruneRuntimeEvents } from "./retention.job.ts";
 

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, it } from "vitest";
 import { D1Client, type MultiRowInsert, multiRowInserts } from "./d1.ts";
-import { type RuntimeEventRow, insertRuntimeEventStatements } from "./runtime-events.ts";
+import { type RuntimeEventRow, insertRuntimeEventStatements } from "./runtime-events.d1.ts";
 
 /**
  * D1's documented limits (developers.cloudflare.com/d1/platform/limits): "Maximum bound parameters

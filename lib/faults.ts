@@ -16,6 +16,7 @@ export type FaultPoint =
   | "shard.ingest.after_write"
   | "shard.flush.after_d1_commit"
   | "workflow.step.after_effect"
+  | "deploy.status"
   | "rate_limit.shard"
   | "rate_limit.d1";
 

@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
 import { packEvents } from "../producers/events.producer.ts";
-import { MAX_EVENT_DATA_BYTES, type RuntimeEvent, jsonBytes } from "../schemas/runtime-event.schema.ts";
+import { MAX_EVENT_DATA_BYTES, type RuntimeEvent } from "../schemas/runtime-event.schema.ts";
+import { jsonBytes } from "./utf8.ts";
 import { SENT } from "../test/helpers.ts";
 import { MESSAGE_BUDGET_BYTES, QueueSendError, packBySize, sendAll, sendSized } from "./queue.ts";
 

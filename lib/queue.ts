@@ -1,6 +1,6 @@
 import { describeError, log } from "./log.ts";
 import { packRanges } from "./pack.ts";
-import { jsonBytes } from "../schemas/runtime-event.schema.ts";
+import { jsonBytes } from "./utf8.ts";
 
 /**
  * Cloudflare Queues limits (developers.cloudflare.com/queues/platform/limits):

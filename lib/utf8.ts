@@ -28,3 +28,8 @@ const NON_ASCII = /[\u0080-\uffff]/;
 function isLowSurrogate(code: number): boolean {
   return code >= 0xdc00 && code <= 0xdfff;
 }
+
+/** Byte length of a value serialised as JSON (what D1 and the queue will carry). */
+export function jsonBytes(value: unknown): number {
+  return utf8Length(JSON.stringify(value));
+}

@@ -1,10 +1,10 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { TELEMETRY_QUEUE } from "../consumers/telemetry.consumer.ts";
 import { describeError, log } from "../lib/log.ts";
 import { sendAll } from "../lib/queue.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
 import type { GatewayProps } from "./local-runtime.ts";
+import { QUEUES } from "../lib/queues.ts";
 
 /** A Durable Object of a tenant: which script, which storage namespace, which object. */
 export function tenantObjectName(script: string, namespace: string, objectKey: string): string {
@@ -56,7 +56,9 @@ export class TenantGateway extends WorkerEntrypoint<Env, GatewayProps> {
     try {
       // Awaited here, inside the gateway's own invocation: the tenant does not await it (the
       // Analytics Engine API is fire-and-forget), but this call runs to completion regardless.
-      await sendAll(this.env.TELEMETRY_QUEUE, TELEMETRY_QUEUE, [envelope("telemetry.events", { events: [event] })]);
+      await sendAll(this.env.TELEMETRY_QUEUE, QUEUES.telemetry.name, [
+        envelope("telemetry.events", { events: [event] }),
+      ]);
     } catch (error) {
       log.error("tenant_usage_send_failed", { script: this.ctx.props.script, error: describeError(error) });
     }

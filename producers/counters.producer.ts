@@ -1,15 +1,14 @@
-import { counterShardName, counterShardOf } from "../consumers/counters.consumer.ts";
+import { counterShard, counterShardOf } from "../durable/counter-shard.do.ts";
 import { config } from "../lib/config.ts";
-import { readCounter } from "../lib/counters.ts";
+import { readCounter } from "../lib/counters.d1.ts";
 import { D1Client } from "../lib/d1.ts";
 import { MESSAGE_BUDGET_BYTES, packMessages, sendSized } from "../lib/queue.ts";
 import { CounterParamsSchema, CountersRequestSchema, type Increment } from "../schemas/counter.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
-import { authenticate } from "./auth.ts";
 import { pathParams, readJson } from "./http.ts";
 import { accepted, ok } from "./responses.ts";
+import { QUEUES } from "../lib/queues.ts";
 
-export const COUNTERS_QUEUE_NAME = "shipyard-counters";
 const ENVELOPE_OVERHEAD_BYTES = 512;
 
 /** Increments packed into envelopes of ≤ ~120 KB (an increment is < 1 KB, so ~1000 fit in one or two). */
@@ -21,9 +20,8 @@ export function packIncrements(increments: readonly Increment[]) {
 
 /** `POST /v1/counters`: validate, enqueue (awaited), then 202. */
 export async function postCounters(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "ingest");
   const { body } = await readJson(request, CountersRequestSchema);
-  await sendSized(env.COUNTERS_QUEUE, COUNTERS_QUEUE_NAME, packIncrements(body.increments));
+  await sendSized(env.COUNTERS_QUEUE, QUEUES.counters.name, packIncrements(body.increments));
   return accepted({ accepted: body.increments.length });
 }
 
@@ -32,15 +30,11 @@ export async function postCounters(request: Request, env: Env): Promise<Response
  * still held by the owning shard (read-your-writes: a 202'd increment shows once its shard has it).
  */
 export async function getCounter(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "ingest");
   const { scope, key } = pathParams(request, CounterParamsSchema);
   const cfg = config(env);
   const values =
     cfg.COUNTER_DO_MODE === "primary"
-      ? await env.COUNTER_SHARD.getByName(counterShardName(counterShardOf(scope, key, cfg.SHARD_COUNT))).read(
-          scope,
-          key,
-        )
+      ? await counterShard(env, counterShardOf(scope, key, cfg.SHARD_COUNT)).read(scope, key)
       : await readCounter(new D1Client(env.DB), scope, key);
   return ok({ scope, key, values });
 }

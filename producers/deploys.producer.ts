@@ -1,7 +1,6 @@
 import { z } from "zod";
-import { DEPLOYS_QUEUE } from "../consumers/deploys.consumer.ts";
 import { dedupeStore } from "../durable/dedupe-store.do.ts";
-import { auditStatement } from "../lib/audit.ts";
+import { auditStatement } from "../lib/audit.d1.ts";
 import {
   enforcedProjects,
   getDeploy,
@@ -11,7 +10,7 @@ import {
   listProjects,
   parseClasses,
   projectStatus,
-} from "../lib/deploys.ts";
+} from "../lib/deploys.d1.ts";
 import { describeError, log } from "../lib/log.ts";
 import { sendAll } from "../lib/queue.ts";
 import {
@@ -21,11 +20,12 @@ import {
   ProjectIdSchema,
 } from "../schemas/deploy.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
-import { type Principal, authenticate } from "./auth.ts";
+import type { Principal } from "./auth.ts";
 import { Conflict, NotFound, ServiceUnavailable, invalidBody } from "./errors.ts";
 import { DEPLOY_BODY_LIMIT_BYTES, parseJsonBytes, pathParams, readBodyBytes, requireJsonContentType } from "./http.ts";
 import { accepted, ok } from "./responses.ts";
 import { verifyWebhook } from "./webhook.ts";
+import { QUEUES } from "../lib/queues.ts";
 
 /** How long a webhook delivery id is remembered (senders retry for hours, Standard Webhooks for ~3 days). */
 const WEBHOOK_DEDUPE_TTL_MS = 7 * 86_400_000;
@@ -62,7 +62,7 @@ async function enqueueDeploy(
       details: { deploy_id: deploy.id, webhook_id: deploy.webhookId, source_deploy_id: deploy.sourceDeployId },
     }),
   ]);
-  await sendAll(env.DEPLOYS_QUEUE, DEPLOYS_QUEUE, [
+  await sendAll(env.DEPLOYS_QUEUE, QUEUES.deploys.name, [
     envelope("deploys.requested", {
       deploy_id: deploy.id,
       project_id: deploy.projectId,
@@ -113,7 +113,6 @@ export async function postDeploy(request: Request, env: Env): Promise<Response> 
 
 /** `GET /v1/deploys/:id` (admin): status, steps with attempts, the migration, the error. */
 export async function getDeployStatus(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const { id } = pathParams(request, DeployParamsSchema);
   const deploy = await getDeploy(env.DB, id);
   if (!deploy) throw new NotFound(`no deploy ${id}`);
@@ -137,7 +136,6 @@ export async function getDeployStatus(request: Request, env: Env): Promise<Respo
 
 /** `GET /v1/projects` (admin). */
 export async function getProjects(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const rows = await listProjects(env.DB);
   const enforced = await enforcedProjects(
     env.DB,
@@ -148,7 +146,6 @@ export async function getProjects(request: Request, env: Env): Promise<Response>
 
 /** `GET /v1/projects/:id` (admin). */
 export async function getProjectStatus(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const { id } = pathParams(request, ProjectParamsSchema);
   const row = await getProject(env.DB, id);
   if (!row) throw new NotFound(`no project ${id}`);
@@ -161,8 +158,12 @@ function actorOf(principal: Principal): string {
 }
 
 /** `POST /v1/projects/:id/rollback` (admin): re-deploys the previous version, no Durable Object migration. */
-export async function postRollback(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function postRollback(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const { id } = pathParams(request, ProjectParamsSchema);
   const row = await getProject(env.DB, id);
   if (!row || row.status !== "active") throw new NotFound(`no active project ${id}`);
@@ -181,8 +182,12 @@ export async function postRollback(request: Request, env: Env): Promise<Response
  * `DELETE /v1/projects/:id` (admin): 409 naming the Durable Object classes whose storage would be
  * destroyed, unless `?confirm=<project id>`; then a workflow deletes the script and soft-deletes.
  */
-export async function deleteProject(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function deleteProject(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const { id } = pathParams(request, ProjectParamsSchema);
   const row = await getProject(env.DB, id);
   if (!row || row.status !== "active") throw new NotFound(`no active project ${id}`);

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { type RedriveTaskError, redriveTask } from "../durable/redrive-task.do.ts";
-import { audit } from "../lib/audit.ts";
+import { audit } from "../lib/audit.d1.ts";
 import {
   type ArchivePosition,
   type DeadLetterRow,
@@ -10,7 +10,7 @@ import {
   getDeadLetter,
   listDeadLetters,
   purgeDeadLetters,
-} from "../lib/dead-letters.ts";
+} from "../lib/dead-letters.d1.ts";
 import { assertNever } from "../lib/result.ts";
 import {
   type DlqFilterInput,
@@ -20,7 +20,7 @@ import {
   RedriveRequestSchema,
   RedriveTaskParamsSchema,
 } from "../schemas/dlq.schema.ts";
-import { authenticate } from "./auth.ts";
+import type { Principal } from "./auth.ts";
 import { BadRequest, Conflict, type HttpError, NotFound, ServiceUnavailable } from "./errors.ts";
 import { pathParams, queryParams, readJson } from "./http.ts";
 import { accepted, ok } from "./responses.ts";
@@ -83,7 +83,6 @@ function view(row: DeadLetterRow) {
 
 /** `GET /v1/admin/dlq` (admin): archived messages, newest first, with cursor pagination. */
 export async function getDeadLetters(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const { limit, cursor, ...filter } = queryParams(request, DlqListQuerySchema);
   const page = await listDeadLetters(env.DB, toFilter(filter), limit, cursor ? decodeCursor(cursor) : null);
   return ok({ items: page.rows.map(view), next_cursor: page.next ? encodeCursor(page.next) : null });
@@ -91,7 +90,6 @@ export async function getDeadLetters(request: Request, env: Env): Promise<Respon
 
 /** `GET /v1/admin/dlq/:id` (admin): one archived message. */
 export async function getDeadLetterById(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const { id } = pathParams(request, DlqIdParamsSchema);
   const row = await getDeadLetter(env.DB, id);
   if (!row) throw new NotFound(`no dead letter ${id}`);
@@ -99,8 +97,12 @@ export async function getDeadLetterById(request: Request, env: Env): Promise<Res
 }
 
 /** `DELETE /v1/admin/dlq/:id` (admin): drops one archived message for good. */
-export async function deleteDeadLetterById(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function deleteDeadLetterById(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const { id } = pathParams(request, DlqIdParamsSchema);
   const row = await deleteDeadLetter(env.DB, id);
   if (!row) throw new NotFound(`no dead letter ${id}`);
@@ -118,8 +120,12 @@ export async function deleteDeadLetterById(request: Request, env: Env): Promise<
  * ids); `dry_run` only counts. A purge of the whole archive must say `"all": true`, so that an
  * empty body never empties it by accident.
  */
-export async function postPurge(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function postPurge(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const { body } = await readJson(request, DlqPurgeRequestSchema);
   const filter = toFilter(body.filter, body.ids);
   if (body.dry_run) {
@@ -167,8 +173,12 @@ function statusUrl(taskId: string): string {
  * matching archived messages back to their source queue, or `target_queue`, at `max_per_second`
  * at most. 409 while another task runs on one of the same source queues.
  */
-export async function postRedrive(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function postRedrive(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const { body } = await readJson(request, RedriveRequestSchema);
   const taskId = crypto.randomUUID();
   const result = await redriveTask(env, taskId).start({
@@ -190,7 +200,6 @@ export async function postRedrive(request: Request, env: Env): Promise<Response>
 
 /** `GET /v1/admin/dlq/redrive/:task_id` (admin): status, counts and the latest rounds. */
 export async function getRedrive(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const { task_id } = pathParams(request, RedriveTaskParamsSchema);
   const result = await redriveTask(env, task_id).status();
   if (!result.ok) throw redriveFailure(result.error);
@@ -198,8 +207,12 @@ export async function getRedrive(request: Request, env: Env): Promise<Response> 
 }
 
 /** `POST /v1/admin/dlq/redrive/:task_id/cancel` (admin): stops the task; what was moved stays moved. */
-export async function postRedriveCancel(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function postRedriveCancel(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const { task_id } = pathParams(request, RedriveTaskParamsSchema);
   const result = await redriveTask(env, task_id).cancel(principal.id);
   if (!result.ok) throw redriveFailure(result.error);

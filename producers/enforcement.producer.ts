@@ -1,14 +1,14 @@
 import { z } from "zod";
-import { audit } from "../lib/audit.ts";
+import { audit } from "../lib/audit.d1.ts";
 import { config } from "../lib/config.ts";
-import { getProject } from "../lib/deploys.ts";
+import { clearEnforcementStatement, getProject } from "../lib/deploys.d1.ts";
 import { log } from "../lib/log.ts";
 import { scriptHost } from "../platform/index.ts";
 import type { ScriptBinding } from "../platform/script-host.ts";
 import { usageSource } from "../platform/usage-source.ts";
 import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
 import { WINDOW_MS, startEnforcement } from "../workflows/enforcement.workflow.ts";
-import { authenticate } from "./auth.ts";
+import type { Principal } from "./auth.ts";
 import { Conflict, NotFound } from "./errors.ts";
 import { pathParams, readJson } from "./http.ts";
 import { accepted, ok } from "./responses.ts";
@@ -44,8 +44,12 @@ function removedBindings(row: EnforcementRow | null): z.infer<typeof BindingSche
 }
 
 /** `POST /v1/admin/enforcement/run` (admin): starts an enforcement cycle now. */
-export async function postEnforcementRun(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function postEnforcementRun(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const hasBody = request.headers.get("content-length") !== "0" && request.body !== null;
   const body = hasBody ? (await readJson(request, EnforcementRunRequestSchema)).body : {};
   const now = Date.now();
@@ -64,7 +68,6 @@ export async function postEnforcementRun(request: Request, env: Env): Promise<Re
 
 /** `GET /v1/admin/enforcement/runs/:id` (admin): the workflow's status and outcome. */
 export async function getEnforcementRun(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const { id } = pathParams(request, z.object({ id: z.string().regex(/^enforcement-[A-Za-z0-9-]+$/) }));
   let status: InstanceStatus;
   try {
@@ -76,8 +79,12 @@ export async function getEnforcementRun(request: Request, env: Env): Promise<Res
 }
 
 /** `POST /v1/projects/:id/enforcement/restore` (admin): puts the removed bindings back. */
-export async function postEnforcementRestore(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function postEnforcementRestore(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const { id } = pathParams(request, ProjectParamsSchema);
   const row = await enforcementRow(env.DB, id);
   if (!row) throw new Conflict("not_enforced", `project ${id} has no removed bindings to restore`);
@@ -88,7 +95,7 @@ export async function postEnforcementRestore(request: Request, env: Env): Promis
   const restoring: ScriptBinding[] = removedBindings(row).filter((binding) => !present.has(binding.name));
   // Put back first, forget after: a failure in between leaves the row, and a retry restores nothing twice.
   if (restoring.length > 0) await host.setBindings(id, [...script.bindings, ...restoring]);
-  await env.DB.prepare("DELETE FROM do_enforcement WHERE project_id = ?").bind(id).run();
+  await clearEnforcementStatement(env.DB, id).run();
   await audit(env.DB, {
     type: "enforcement.cleared",
     actor: principal.id,
@@ -101,7 +108,6 @@ export async function postEnforcementRestore(request: Request, env: Env): Promis
 
 /** `GET /v1/projects/:id/do-usage` (admin): rolling 24 h wall time, threshold, status, removed bindings. */
 export async function getDoUsage(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const { id } = pathParams(request, ProjectParamsSchema);
   if (!(await getProject(env.DB, id))) throw new NotFound(`no project ${id}`);
   const now = Date.now();

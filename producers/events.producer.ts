@@ -1,11 +1,9 @@
 import { envelope } from "../schemas/envelope.schema.ts";
 import { EventsRequestSchema, type RuntimeEvent } from "../schemas/runtime-event.schema.ts";
 import { MESSAGE_BUDGET_BYTES, packMessages, sendSized } from "../lib/queue.ts";
-import { authenticate } from "./auth.ts";
 import { readJson } from "./http.ts";
 import { accepted } from "./responses.ts";
-
-export const TELEMETRY_QUEUE_NAME = "shipyard-telemetry";
+import { QUEUES } from "../lib/queues.ts";
 
 /** Room for the envelope's own fields around the events array (ids, type, version, time). */
 const ENVELOPE_OVERHEAD_BYTES = 512;
@@ -24,8 +22,7 @@ export function packEvents(events: readonly RuntimeEvent[]) {
 
 /** `POST /v1/events`: validate, enqueue (awaited), then 202. */
 export async function postEvents(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "ingest");
   const { body } = await readJson(request, EventsRequestSchema);
-  await sendSized(env.TELEMETRY_QUEUE, TELEMETRY_QUEUE_NAME, packEvents(body.events));
+  await sendSized(env.TELEMETRY_QUEUE, QUEUES.telemetry.name, packEvents(body.events));
   return accepted({ accepted: body.events.length });
 }

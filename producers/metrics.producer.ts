@@ -1,9 +1,8 @@
-import { counterShardName } from "../consumers/counters.consumer.ts";
-import { type PipelineStats, pipelineStats } from "../consumers/stats.ts";
-import { telemetryShardName } from "../consumers/telemetry.consumer.ts";
+import { counterShard } from "../durable/counter-shard.do.ts";
+import { type PipelineStats, pipelineStats } from "../lib/pipeline-stats.ts";
+import { telemetryShard } from "../durable/runtime-event-shard.do.ts";
 import { config } from "../lib/config.ts";
 import { type D1Stats, newD1Stats } from "../lib/d1.ts";
-import { authenticate } from "./auth.ts";
 import { RATE_LIMIT_SHARD_COUNT, isolateLimiter, rateLimitShardNameAt } from "../lib/rate-limiter.ts";
 import { ok } from "./responses.ts";
 
@@ -39,12 +38,11 @@ function summarise(consumer: PipelineStats, shards: readonly ShardFigures[]) {
  * report D1 round trips and Durable Object requests per 1,000 events.
  */
 export async function getMetrics(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const shardCount = config(env).SHARD_COUNT;
   const indexes = Array.from({ length: shardCount }, (_, index) => index);
   const [events, counters, limiter] = await Promise.all([
-    Promise.all(indexes.map((i) => env.RUNTIME_EVENT_SHARD.getByName(telemetryShardName(i)).status())),
-    Promise.all(indexes.map((i) => env.COUNTER_SHARD.getByName(counterShardName(i)).status())),
+    Promise.all(indexes.map((i) => telemetryShard(env, i).status())),
+    Promise.all(indexes.map((i) => counterShard(env, i).status())),
     // The limiter's own shards (a fixed count): what rate limiting costs, per check.
     Promise.all(
       Array.from({ length: RATE_LIMIT_SHARD_COUNT }, (_, i) =>

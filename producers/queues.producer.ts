@@ -1,9 +1,10 @@
-import { audit } from "../lib/audit.ts";
+import { audit } from "../lib/audit.d1.ts";
 import { sendAll } from "../lib/queue.ts";
-import { queueBinding } from "../lib/queue-bindings.ts";
-import { QUEUE_NAMES, QueueNameSchema, QueueSendParamsSchema, QueueSendRequestSchema } from "../schemas/dlq.schema.ts";
-import { jsonBytes } from "../schemas/runtime-event.schema.ts";
-import { authenticate } from "./auth.ts";
+import { queueBinding } from "../lib/queues.ts";
+import { QUEUE_NAMES } from "../lib/queues.ts";
+import { QueueNameSchema, QueueSendParamsSchema, QueueSendRequestSchema } from "../schemas/dlq.schema.ts";
+import { jsonBytes } from "../lib/utf8.ts";
+import type { Principal } from "./auth.ts";
 import { HttpError, NotFound } from "./errors.ts";
 import { pathParams, readJson } from "./http.ts";
 import { accepted } from "./responses.ts";
@@ -16,8 +17,12 @@ const MESSAGE_LIMIT_BYTES = 128 * 1024;
  * on-call repair tool (re-inject a hand-fixed body, or test that poison ends in the archive). The
  * send is awaited: 202 means the message is in the queue.
  */
-export async function postQueueSend(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function postQueueSend(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const { queue } = pathParams(request, QueueSendParamsSchema);
   const name = QueueNameSchema.safeParse(queue);
   if (!name.success) throw new NotFound(`no queue ${queue}; one of ${QUEUE_NAMES.join(", ")}`);

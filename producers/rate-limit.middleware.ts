@@ -1,12 +1,10 @@
 import { type RateLimitDecision, checkRateLimit } from "../lib/rate-limiter.ts";
 import type { RouteClass } from "../schemas/rate-limit.schema.ts";
-import { type CredentialKind, authenticate } from "./auth.ts";
 import { TooManyRequests, toErrorResponse } from "./errors.ts";
-import type { Handler } from "./routes.ts";
 
 /**
  * The HTTP side of rate limiting: which identity a request is counted by, the `X-RateLimit-*`
- * headers, and the handler wrapper the router puts around routes with `rateLimit`. The limiter
+ * headers, and the wrapper the router runs handlers of routes with `rateLimit` in. The limiter
  * itself (shard, D1 and memory fallbacks) is lib/rate-limiter.ts.
  */
 
@@ -28,31 +26,35 @@ export function rateLimitHeaders(decision: RateLimitDecision): Record<string, st
 }
 
 /**
- * Wraps a route's handler with its class's limit (routes opt in with `rateLimit` in the route
- * table; the router applies this). Order: authenticate (401/403 carry no rate-limit headers: there
- * is no identity to count yet), count, then run the handler. Every answer after that carries the
- * headers, errors included, so a client sees its budget whether or not its request was valid;
- * invalid requests count too, which is what protects the edge from floods of them.
+ * Counts one request of `identifier` against its route class's limit (routes opt in with
+ * `rateLimit` in the route table; the router calls this after authenticating, so 401/403 carry no
+ * rate-limit headers: there is no identity to count yet), then runs the handler. Every answer after
+ * that carries the headers, errors included, so a client sees its budget whether or not its request
+ * was valid; invalid requests count too, which is what protects the edge from floods of them.
  */
-export function withRateLimit(routeClass: RouteClass, auth: CredentialKind | "none", handler: Handler): Handler {
-  return async (request, env, ctx) => {
-    const identifier = auth === "none" ? `ip:${clientIp(request)}` : (await authenticate(request, env, auth)).id;
-    // A sync the decision does not wait for is kept alive past the response by the request's
-    // context; the response never waits for it (it carries counts, not the request's data).
-    const decision = await checkRateLimit(env, identifier, routeClass, { waitUntil: (p) => ctx.waitUntil(p) });
-    const headers = rateLimitHeaders(decision);
-    // Refused before the handler runs, so nothing is read, validated or enqueued.
-    if (!decision.allowed) throw new TooManyRequests(decision.retryAfterS, headers);
-    let response: Response;
-    try {
-      response = await handler(request, env, ctx);
-    } catch (error) {
-      // The same mapper the router's `catch` uses, called here so the error answer can carry the
-      // headers too.
-      response = toErrorResponse(error, request);
-    }
-    const withHeaders = new Response(response.body, response);
-    for (const [name, value] of Object.entries(headers)) withHeaders.headers.set(name, value);
-    return withHeaders;
-  };
+export async function withRateLimit(
+  env: Env,
+  ctx: ExecutionContext,
+  routeClass: RouteClass,
+  identifier: string,
+  request: Request,
+  handler: () => Promise<Response> | Response,
+): Promise<Response> {
+  // A sync the decision does not wait for is kept alive past the response by the request's
+  // context; the response never waits for it (it carries counts, not the request's data).
+  const decision = await checkRateLimit(env, identifier, routeClass, { waitUntil: (p) => ctx.waitUntil(p) });
+  const headers = rateLimitHeaders(decision);
+  // Refused before the handler runs, so nothing is read, validated or enqueued.
+  if (!decision.allowed) throw new TooManyRequests(decision.retryAfterS, headers);
+  let response: Response;
+  try {
+    response = await handler();
+  } catch (error) {
+    // The same mapper the router's `catch` uses, called here so the error answer can carry the
+    // headers too.
+    response = toErrorResponse(error, request);
+  }
+  const withHeaders = new Response(response.body, response);
+  for (const [name, value] of Object.entries(headers)) withHeaders.headers.set(name, value);
+  return withHeaders;
 }

@@ -1,9 +1,9 @@
 import type { Rule } from "../durable/rate-limit-shard.do.ts";
-import { audit } from "../lib/audit.ts";
+import { audit } from "../lib/audit.d1.ts";
 import { type RateLimit, config } from "../lib/config.ts";
 import { assertNever } from "../lib/result.ts";
 import { RateLimitParamsSchema, type RouteClass } from "../schemas/rate-limit.schema.ts";
-import { authenticate } from "./auth.ts";
+import type { Principal } from "./auth.ts";
 import { BadRequest, type HttpError, ServiceUnavailable } from "./errors.ts";
 import { pathParams } from "./http.ts";
 import {
@@ -44,7 +44,6 @@ function shardFailure(identifier: string, failure: ShardFailure): HttpError {
  * (`SYNC_INTERVAL_MS`), so the view can be that far behind.
  */
 export async function getRateLimits(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "admin");
   const { identifier } = pathParams(request, RateLimitParamsSchema);
   const limits = config(env).RATE_LIMITS;
   // A failed flush shows as the peek's own failure just below (same shard).
@@ -80,8 +79,12 @@ export async function getRateLimits(request: Request, env: Env): Promise<Respons
  * identifier in its shard, and in the D1 fallback and this isolate's memory (best effort: other
  * isolates' fallback memory ages out within one window).
  */
-export async function resetRateLimits(request: Request, env: Env): Promise<Response> {
-  const principal = await authenticate(request, env, "admin");
+export async function resetRateLimits(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
   const { identifier } = pathParams(request, RateLimitParamsSchema);
   const result = await callRateLimitShard(env, identifier, (shard) => shard.reset(identifier));
   if (!result.ok) throw shardFailure(identifier, result.error);

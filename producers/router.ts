@@ -3,10 +3,39 @@ import { MethodNotAllowed, NotFound, toErrorResponse } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { dispatchTenant } from "./tenant.producer.ts";
 import { ok } from "./responses.ts";
-import { withRateLimit } from "./rate-limit.middleware.ts";
-import { type Method, ROUTES, type RouteSpec } from "./routes.ts";
+import { authenticate } from "./auth.ts";
+import type { Method } from "./handler.ts";
+import { clientIp, withRateLimit } from "./rate-limit.middleware.ts";
+import { ROUTES, type RouteSpec } from "./routes.ts";
 
 type Args = [Env, ExecutionContext];
+type Endpoint = (request: IRequest, env: Env, ctx: ExecutionContext) => Promise<Response> | Response;
+
+/**
+ * A route as the router runs it: authenticate as the route declares (401/403 before anything
+ * else), count the request against its rate limit (by the principal, or the client address on
+ * unauthenticated routes), then call the handler with the principal.
+ */
+function endpoint(route: RouteSpec): Endpoint {
+  const limit = route.rateLimit;
+  const limited = (
+    request: Request,
+    env: Env,
+    ctx: ExecutionContext,
+    identifier: string,
+    run: () => Promise<Response> | Response,
+  ) => (limit === undefined ? run() : withRateLimit(env, ctx, limit, identifier, request, run));
+  if (route.auth === "none") {
+    const { handler } = route;
+    return (request, env, ctx) =>
+      limited(request, env, ctx, `ip:${clientIp(request)}`, () => handler(request, env, ctx, null));
+  }
+  const { auth, handler } = route;
+  return async (request, env, ctx) => {
+    const principal = await authenticate(request, env, auth);
+    return limited(request, env, ctx, principal.id, () => handler(request, env, ctx, principal));
+  };
+}
 
 const LOWER = { GET: "get", POST: "post", PUT: "put", PATCH: "patch", DELETE: "delete" } as const satisfies Record<
   Method,
@@ -15,8 +44,9 @@ const LOWER = { GET: "get", POST: "post", PUT: "put", PATCH: "patch", DELETE: "d
 
 /**
  * The HTTP edge. Every endpoint comes from the route table (producers/routes.ts); any other method
- * on a known path is 405 with `Allow`, an unknown path 404. Routes with `rateLimit` are wrapped
- * by `withRateLimit` (producers/rate-limit.middleware.ts). Errors of every kind become the
+ * on a known path is 405 with `Allow`, an unknown path 404. Each route is authenticated and rate
+ * limited here, as the table declares (`endpoint`; the limit is producers/rate-limit.middleware.ts).
+ * Errors of every kind become the
  * contract's JSON in the router's one `catch`.
  */
 export function createRouter(routes: readonly RouteSpec[] = ROUTES) {
@@ -29,8 +59,7 @@ export function createRouter(routes: readonly RouteSpec[] = ROUTES) {
   // The document's path is a known path too: another method on it is 405, not 404.
   const allowedByPath = new Map<string, Method[]>([["/v1/openapi.json", ["GET"]]]);
   for (const route of routes) {
-    const handler = route.rateLimit ? withRateLimit(route.rateLimit, route.auth, route.handler) : route.handler;
-    router[LOWER[route.method]](route.path, handler);
+    router[LOWER[route.method]](route.path, endpoint(route));
     allowedByPath.set(route.path, [...(allowedByPath.get(route.path) ?? []), route.method]);
   }
   for (const [path, allowed] of allowedByPath) {

@@ -25,6 +25,7 @@ import { RateLimitResetSchema, RateLimitStatusSchema, type RouteClass } from "..
 import { EventsRequestSchema } from "../schemas/runtime-event.schema.ts";
 import type { CredentialKind } from "./auth.ts";
 import { getCounter, postCounters } from "./counters.producer.ts";
+import type { Handler, Method } from "./handler.ts";
 import {
   deleteProject,
   getDeployStatus,
@@ -73,20 +74,15 @@ const RestoreSchema = z.object({
   do_enforcement_status: z.literal("none"),
 });
 
-export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-export type Handler = (request: Request, env: Env, ctx: ExecutionContext) => Promise<Response> | Response;
-
 /**
  * One entry per endpoint: the router serves it and `GET /v1/openapi.json` documents it, from the
  * same zod schemas the handler validates with, so the document cannot drift from the code.
  */
-export interface RouteSpec {
+interface RouteCommon {
   method: Method;
   /** itty-router pattern, e.g. `/v1/counters/:scope/:key`. */
   path: string;
   summary: string;
-  auth: CredentialKind | "none";
-  handler: Handler;
   request?: z.ZodType;
   /** Query parameters, documented from the same schema the handler validates them with. */
   query?: z.ZodObject;
@@ -104,6 +100,15 @@ export interface RouteSpec {
    */
   rateLimit?: RouteClass;
 }
+
+/**
+ * Who may call: `auth` names the credential the router demands before the handler runs (401 for
+ * none or an unknown one, 403 for the other kind), and the handler receives the principal; routes
+ * with `auth: "none"` (health, the signed webhook) authenticate nothing at the router.
+ */
+type RouteAuth = { auth: "none"; handler: Handler<null> } | { auth: CredentialKind; handler: Handler };
+
+export type RouteSpec = RouteCommon & RouteAuth;
 
 export const ROUTES: readonly RouteSpec[] = [
   {

@@ -1,24 +1,16 @@
 import { z } from "zod";
+import { QUEUE_NAMES, SOURCE_QUEUES, sourceQueueOf } from "../lib/queues.ts";
 
 /**
  * The on-call API over the dead-letter archive (../shared/CONTRACT.md "On-call"): list, show,
  * delete, purge, redrive, and the raw queue send.
  */
 
-/** The contract's queues (wrangler.toml); each has a dead-letter queue `<queue>-dlq`. */
-export const SOURCE_QUEUES = ["shipyard-telemetry", "shipyard-counters", "shipyard-deploys"] as const;
+/** The contract's queues (lib/queues.ts); each has a dead-letter queue `<queue>-dlq`. */
 export const SourceQueueSchema = z.enum(SOURCE_QUEUES);
-export type SourceQueue = z.infer<typeof SourceQueueSchema>;
 
 /** Every queue the raw send may put a message on: the contract's queues and their dead-letter queues. */
-export const QUEUE_NAMES = [...SOURCE_QUEUES, ...SOURCE_QUEUES.map((queue) => `${queue}-dlq` as const)] as const;
 export const QueueNameSchema = z.enum(QUEUE_NAMES);
-export type QueueName = z.infer<typeof QueueNameSchema>;
-
-/** `<queue>-dlq` → `<queue>`; any other name is returned as it is. */
-export function sourceQueueOf(queue: string): string {
-  return queue.endsWith("-dlq") ? queue.slice(0, -"-dlq".length) : queue;
-}
 
 /** An instant: epoch milliseconds (number or digits, as in a query string) or an ISO 8601 date-time. */
 export const InstantSchema = z

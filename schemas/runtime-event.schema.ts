@@ -1,16 +1,11 @@
 import { z } from "zod";
-import { utf8Length } from "../lib/utf8.ts";
+import { jsonBytes } from "../lib/utf8.ts";
 import { StoredTextSchema } from "./text.schema.ts";
 
 /** Largest `data` object accepted per event, measured as UTF-8 JSON. */
 export const MAX_EVENT_DATA_BYTES = 16 * 1024;
 /** Events per `POST /v1/events` request. */
 export const MAX_EVENTS_PER_REQUEST = 1000;
-
-/** Byte length of a value serialised as JSON (what D1 and the queue will carry). */
-export function jsonBytes(value: unknown): number {
-  return utf8Length(JSON.stringify(value));
-}
 
 /**
  * UTF-8 JSON size of each `data` object already measured. `data` is validated without being

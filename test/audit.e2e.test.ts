@@ -5,8 +5,9 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
-import { AuditLog, auditDay, auditLogName } from "../durable/audit-log.do.ts";
-import { type AuditEntry, auditStatement, relayAuditOutbox } from "../lib/audit.ts";
+import { AuditLog, auditDay, auditLog } from "../durable/audit-log.do.ts";
+import { relayAuditOutbox } from "../durable/audit-log.outbox.ts";
+import { type AuditEntry, auditStatement } from "../lib/audit.d1.ts";
 import { ADMIN, BASE_URL, deployAndWait, projectId, sampleManifest, waitForDeploy } from "./deploy-helpers.ts";
 import { INGEST_KEY } from "./helpers.ts";
 
@@ -92,7 +93,7 @@ describe("GET /v1/admin/audit", () => {
       .first<{ n: number }>();
     expect(unshipped?.n).toBe(0);
     const day = auditDay(entries[0]?.at ?? Date.now());
-    const held = await env.AUDIT_LOG.getByName(auditLogName(day)).query({
+    const held = await auditLog(env, day).query({
       from: 0,
       to: Date.now() + HOUR_MS,
       types: [],
@@ -237,7 +238,7 @@ describe("GET /v1/admin/audit", () => {
     expect((await relayAuditOutbox(env)).pending).toBe(false);
     const replies = await Promise.all(recordSpy.mock.results.map((result) => result.value));
     expect(replies).toContainEqual({ ok: true, value: expect.objectContaining({ duplicates: 1 }) });
-    const direct = await env.AUDIT_LOG.getByName(auditLogName(auditDay(at))).record([
+    const direct = await auditLog(env, auditDay(at)).record([
       { id, at, type: "deploy.completed", actor: "system", projectId: project, details: "{}" },
     ]);
     expect(direct).toEqual({ ok: true, value: { inserted: 0, duplicates: 1 } });

@@ -30,8 +30,7 @@ import {
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
-import { COUNTERS_QUEUE, counterShardName, counterShardOf } from "../consumers/counters.consumer.ts";
-import { TELEMETRY_QUEUE } from "../consumers/telemetry.consumer.ts";
+import { counterShard, counterShardName, counterShardOf } from "../durable/counter-shard.do.ts";
 import worker from "../index.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
 import type { Increment } from "../schemas/counter.schema.ts";
@@ -53,6 +52,7 @@ import {
   shardOf,
   uid,
 } from "./helpers.ts";
+import { QUEUES } from "../lib/queues.ts";
 
 const SEEDS = [1, 2, 3, 4, 5];
 /** Traffic phases per seed; each is followed by a fault phase. */
@@ -98,13 +98,13 @@ type Held = MessageBatchMessage[];
 
 function controlQueues() {
   const held = new Map<string, Held>([
-    [TELEMETRY_QUEUE, []],
-    [COUNTERS_QUEUE, []],
+    [QUEUES.telemetry.name, []],
+    [QUEUES.counters.name, []],
   ]);
   const control = { hold: false, failNext: 0, held };
   for (const [binding, name] of [
-    ["TELEMETRY_QUEUE", TELEMETRY_QUEUE],
-    ["COUNTERS_QUEUE", COUNTERS_QUEUE],
+    ["TELEMETRY_QUEUE", QUEUES.telemetry.name],
+    ["COUNTERS_QUEUE", QUEUES.counters.name],
   ] as const) {
     const queue = env[binding];
     const real = queue.sendBatch.bind(queue);
@@ -246,7 +246,7 @@ async function sendPoison(run: Run) {
         }),
         project_id: project,
       };
-  const queue = telemetry ? TELEMETRY_QUEUE : COUNTERS_QUEUE;
+  const queue = telemetry ? QUEUES.telemetry.name : QUEUES.counters.name;
   const response = await post(`/v1/admin/queues/${queue}/send`, { body }, ADMIN_TOKEN);
   run.trace.push(`poison → ${queue} → ${response.status}`);
   if (response.status !== 202) throw new Error(`poison send → ${response.status}: ${await response.text()}`);
@@ -321,8 +321,8 @@ async function faults(run: Run) {
   const fresh = freshIncrements(run, run.rng.int(5, 40));
   await clientSend(run, "/v1/counters", [...fresh, ...run.rng.some(fresh, 0.2)]);
   control.hold = false;
-  const telemetry = take(TELEMETRY_QUEUE);
-  const counters = take(COUNTERS_QUEUE);
+  const telemetry = take(QUEUES.telemetry.name);
+  const counters = take(QUEUES.counters.name);
   const touched = shardsOf(telemetry, counters);
   const names = [...touched.telemetry, ...touched.counters];
 
@@ -353,8 +353,8 @@ async function faults(run: Run) {
   const crashAtAck = run.rng.chance(0.3) ? run.rng.int(0, Math.max(0, telemetry.length - 1)) : undefined;
   if (crashAtAck !== undefined) run.trace.push(`fault: the telemetry invocation dies acking message ${crashAtAck}`);
 
-  await deliverUntilAcked(run, TELEMETRY_QUEUE, telemetry, crashAtAck);
-  await deliverUntilAcked(run, COUNTERS_QUEUE, counters);
+  await deliverUntilAcked(run, QUEUES.telemetry.name, telemetry, crashAtAck);
+  await deliverUntilAcked(run, QUEUES.counters.name, counters);
   disarmFaults("consumer.shard_rpc");
   disarmFaults("shard.ingest.after_write");
 
@@ -376,9 +376,9 @@ async function faults(run: Run) {
   if (run.rng.chance(0.5)) await afterTheDedupeWindow(run);
   // Duplicate deliveries: messages the consumer acked, delivered again as new messages.
   const again = [...run.rng.some(telemetry, 0.3)].map((m) => ({ ...m, id: uid("dup"), attempts: 1 }));
-  if (again.length > 0) await deliverUntilAcked(run, TELEMETRY_QUEUE, again);
+  if (again.length > 0) await deliverUntilAcked(run, QUEUES.telemetry.name, again);
   const againCounters = [...run.rng.some(counters, 0.3)].map((m) => ({ ...m, id: uid("dup"), attempts: 1 }));
-  if (againCounters.length > 0) await deliverUntilAcked(run, COUNTERS_QUEUE, againCounters);
+  if (againCounters.length > 0) await deliverUntilAcked(run, QUEUES.counters.name, againCounters);
 }
 
 /** Which of `ids` D1 has in `table`. */
@@ -442,10 +442,10 @@ async function afterTheDedupeWindow(run: Run) {
   const increments = incCandidates.filter((i) => forgotten.has(i.id));
   run.trace.push(`forgot ${events.length} events and ${increments.length} increments already in D1, then redelivered`);
   if (events.length > 0) {
-    await deliverUntilAcked(run, TELEMETRY_QUEUE, message(envelope("telemetry.events", { events })));
+    await deliverUntilAcked(run, QUEUES.telemetry.name, message(envelope("telemetry.events", { events })));
   }
   if (increments.length > 0) {
-    await deliverUntilAcked(run, COUNTERS_QUEUE, message(envelope("counters.increments", { increments })));
+    await deliverUntilAcked(run, QUEUES.counters.name, message(envelope("counters.increments", { increments })));
   }
 }
 
@@ -524,7 +524,7 @@ async function drain(run: Run) {
   for (let index = 0; index < shardCount(); index++) {
     const events = shard(`events-${index}`);
     for (let i = 0; i < 10 && (await events.status()).buffered > 0; i++) await events.flushNow();
-    const counters = env.COUNTER_SHARD.getByName(counterShardName(index));
+    const counters = counterShard(env, index);
     for (let i = 0; i < 10; i++) {
       const status = await counters.status();
       if (status.pending + status.inflight === 0) break;

@@ -6,9 +6,8 @@ import {
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
-import { DEPLOYS_QUEUE } from "../consumers/deploys.consumer.ts";
 import worker from "../index.ts";
-import { insertDeployStatement } from "../lib/deploys.ts";
+import { insertDeployStatement } from "../lib/deploys.d1.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
 import { LocalScriptHost } from "../platform/local-script-host.ts";
 import { WEBHOOK_TOLERANCE_S } from "../producers/webhook.ts";
@@ -26,6 +25,7 @@ import {
   tenantJson,
   waitForDeploy,
 } from "./deploy-helpers.ts";
+import { QUEUES } from "../lib/queues.ts";
 
 afterEach(() => {
   disarmFaults();
@@ -98,6 +98,27 @@ describe("deploy path reliability", () => {
     expect(row).toEqual({ current_deploy_id: id });
   });
 
+  it("row 14: the deploy's `complete` write fails once after the upload → retried, complete exactly once", async ({
+    expect,
+  }) => {
+    const project = projectId("row14c");
+    const fired = armFault("deploy.status", {
+      times: 1,
+      when: ({ status }) => status === "complete",
+      error: () => new Error("D1_ERROR: D1 is overloaded"),
+    });
+    const { id, instance } = await startDeploy(sampleManifest(project));
+    await env.DEPLOY_WORKFLOW.create({ id, params: { deployId: id, projectId: project, kind: "deploy" } });
+    await instance.waitForStatus("complete");
+    await instance.dispose();
+    expect(fired()).toBe(1);
+    const deploy = await env.DB.prepare("SELECT status, error FROM deploys WHERE id = ?").bind(id).first();
+    expect(deploy).toEqual({ status: "complete", error: null });
+    expect(await auditCount(project, "deploy.completed")).toBe(1);
+    expect(await auditCount(project, "deploy.failed")).toBe(0);
+    expect(await tenantJson(project, "/counter/a")).toMatchObject({ count: 1 });
+  });
+
   it("row 15: the same webhook-id twice starts one deploy, and the second answer repeats the first", async ({
     expect,
   }) => {
@@ -126,7 +147,9 @@ describe("deploy path reliability", () => {
       kind: "deploy",
       source_deploy_id: null,
     });
-    const batch = createMessageBatch(DEPLOYS_QUEUE, [{ id: "redelivered", timestamp: new Date(), attempts: 2, body }]);
+    const batch = createMessageBatch(QUEUES.deploys.name, [
+      { id: "redelivered", timestamp: new Date(), attempts: 2, body },
+    ]);
     const ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
     const result = await getQueueResult(batch, ctx);

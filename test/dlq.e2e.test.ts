@@ -7,12 +7,11 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
-import { TELEMETRY_QUEUE, telemetryShardName } from "../consumers/telemetry.consumer.ts";
-import { COUNTERS_QUEUE } from "../consumers/counters.consumer.ts";
+import { telemetryShardName } from "../durable/runtime-event-shard.do.ts";
 import { NO_REASON_RECORDED } from "../consumers/dead-letter.consumer.ts";
 import { ROUND_INTERVAL_MS, type RedriveStatus } from "../durable/redrive-task.do.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
-import { messageKey } from "../lib/dead-letters.ts";
+import { messageKey } from "../lib/dead-letters.d1.ts";
 import type { DeadLetter } from "../schemas/dlq.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
@@ -30,8 +29,9 @@ import {
   uid,
   waitForRows,
 } from "./helpers.ts";
+import { QUEUES } from "../lib/queues.ts";
 
-const TELEMETRY_DLQ = `${TELEMETRY_QUEUE}-dlq`;
+const TELEMETRY_DLQ = `${QUEUES.telemetry.name}-dlq`;
 /** Redrive tasks take a second per round; a whole task in these tests takes a few. */
 const TASK_WAIT = { timeout: 20_000, interval: 100 } as const;
 
@@ -132,12 +132,12 @@ describe("POST /v1/admin/queues/:queue/send", () => {
   it("a message its consumer cannot parse ends in the archive with its reason (real queue)", async ({ expect }) => {
     const projectId = uid("send-poison");
     const poison = { type: "telemetry.events", project_id: projectId, events: "not a list" };
-    const response = await call("POST", `/v1/admin/queues/${TELEMETRY_QUEUE}/send`, { body: { body: poison } });
-    expect(await json(response, 202)).toMatchObject({ queue: TELEMETRY_QUEUE, delay_seconds: 0 });
+    const response = await call("POST", `/v1/admin/queues/${QUEUES.telemetry.name}/send`, { body: { body: poison } });
+    expect(await json(response, 202)).toMatchObject({ queue: QUEUES.telemetry.name, delay_seconds: 0 });
 
     const [letter] = await waitForArchived(projectId, 1);
     expect(letter).toMatchObject({
-      source_queue: TELEMETRY_QUEUE,
+      source_queue: QUEUES.telemetry.name,
       envelope_type: "telemetry.events",
       project_id: projectId,
       attempts: 1,
@@ -156,17 +156,19 @@ describe("POST /v1/admin/queues/:queue/send", () => {
     const unknown = await call("POST", "/v1/admin/queues/shipyard-nope/send", { body: { body: 1 } });
     expect(unknown.status).toBe(404);
     expect((await readError(unknown)).error.code).toBe("not_found");
-    const big = await call("POST", `/v1/admin/queues/${TELEMETRY_QUEUE}/send`, {
+    const big = await call("POST", `/v1/admin/queues/${QUEUES.telemetry.name}/send`, {
       body: { body: "x".repeat(130 * 1024) },
     });
     expect(big.status).toBe(413);
-    const missing = await call("POST", `/v1/admin/queues/${TELEMETRY_QUEUE}/send`, { body: { delay_seconds: 1 } });
+    const missing = await call("POST", `/v1/admin/queues/${QUEUES.telemetry.name}/send`, {
+      body: { delay_seconds: 1 },
+    });
     expect(missing.status).toBe(400);
     // Nesting is bounded (walked iteratively): 100 levels go, 101 are refused, 100,000 never crash.
     const deepOk = await call("POST", `/v1/admin/queues/${TELEMETRY_DLQ}/send`, { body: { body: nested(100) } });
     expect(deepOk.status).toBe(202);
     for (const depth of [101, 100_000]) {
-      const response = await exports.default.fetch(`${BASE_URL}/v1/admin/queues/${TELEMETRY_QUEUE}/send`, {
+      const response = await exports.default.fetch(`${BASE_URL}/v1/admin/queues/${QUEUES.telemetry.name}/send`, {
         method: "POST",
         headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
         body: `{"body": ${"[".repeat(depth)}${"]".repeat(depth)}}`,
@@ -189,13 +191,13 @@ describe("dead-letter archive", () => {
 
     const first = await deliver([message]);
     expect(first.retryMessages.map((retry) => retry.msgId)).toEqual([message.id]);
-    const recorded = await failureRecord(TELEMETRY_QUEUE, body);
+    const recorded = await failureRecord(QUEUES.telemetry.name, body);
     expect(recorded).toMatchObject({ attempts: 1, prior_attempts: 0 });
     expect(recorded?.last_error).toContain("injected fault at consumer.shard_rpc");
 
     // The last delivery the queue allows (max_retries = 8) fails too …
     await deliver([{ ...message, attempts: 9 }]);
-    expect(await failureRecord(TELEMETRY_QUEUE, body)).toMatchObject({
+    expect(await failureRecord(QUEUES.telemetry.name, body)).toMatchObject({
       attempts: 9,
       first_failure_at: recorded?.first_failure_at,
     });
@@ -205,7 +207,7 @@ describe("dead-letter archive", () => {
 
     const [letter] = await archived(projectId);
     expect(letter).toMatchObject({
-      source_queue: TELEMETRY_QUEUE,
+      source_queue: QUEUES.telemetry.name,
       message_id: message.id,
       envelope_type: "telemetry.events",
       attempts: 9,
@@ -214,7 +216,7 @@ describe("dead-letter archive", () => {
     });
     expect(letter?.last_error).toContain(`shard ${telemetryShardName(index)} call failed`);
     // The record was consumed with the archiving.
-    expect(await failureRecord(TELEMETRY_QUEUE, body)).toBeNull();
+    expect(await failureRecord(QUEUES.telemetry.name, body)).toBeNull();
   });
 
   it("a raw body without a recorded reason says so", async ({ expect }) => {
@@ -258,9 +260,9 @@ describe("redrive", () => {
   it("poison → archived with its reason → redrive → archived again with attempts counted", async ({ expect }) => {
     const projectId = uid("poison-redrive");
     const poison = { ...telemetryBodies(projectId, 1)[0], v: 2 };
-    await json(await call("POST", `/v1/admin/queues/${TELEMETRY_QUEUE}/send`, { body: { body: poison } }), 202);
+    await json(await call("POST", `/v1/admin/queues/${QUEUES.telemetry.name}/send`, { body: { body: poison } }), 202);
     const [first] = await waitForArchived(projectId, 1);
-    expect(first).toMatchObject({ attempts: 1, source_queue: TELEMETRY_QUEUE });
+    expect(first).toMatchObject({ attempts: 1, source_queue: QUEUES.telemetry.name });
     expect(first?.last_error).toMatch(/^envelope failed its schema/);
 
     const { task_id, total } = await redrive({ ids: [first?.id] });
@@ -368,20 +370,20 @@ describe("redrive", () => {
     const projectId = uid("lock");
     await archiveRaw(telemetryBodies(projectId, 3, 1));
     // A dry run only counts (and takes no lock).
-    const dry = await redrive({ filter: { queue: TELEMETRY_QUEUE, project_id: projectId }, dry_run: true });
+    const dry = await redrive({ filter: { queue: QUEUES.telemetry.name, project_id: projectId }, dry_run: true });
     expect(await task(dry.task_id)).toMatchObject({ status: "completed", dry_run: true, total: 3, moved: 0 });
 
     const first = await redrive({ filter: { project_id: projectId }, max_per_second: 1 });
-    const second = await call("POST", "/v1/admin/dlq/redrive", { body: { filter: { queue: TELEMETRY_QUEUE } } });
+    const second = await call("POST", "/v1/admin/dlq/redrive", { body: { filter: { queue: QUEUES.telemetry.name } } });
     expect(second.status).toBe(409);
     expect(await readError(second)).toMatchObject({
-      error: { code: "redrive_running", details: { source_queue: TELEMETRY_QUEUE, task_id: first.task_id } },
+      error: { code: "redrive_running", details: { source_queue: QUEUES.telemetry.name, task_id: first.task_id } },
     });
     // Another queue is not blocked.
-    const counters = await redrive({ filter: { queue: COUNTERS_QUEUE, project_id: projectId } });
+    const counters = await redrive({ filter: { queue: QUEUES.counters.name, project_id: projectId } });
     expect(await waitForTask(counters.task_id)).toMatchObject({ total: 0 });
     // A dry run is not blocked either.
-    expect((await redrive({ filter: { queue: TELEMETRY_QUEUE }, dry_run: true })).task_id).toBeTruthy();
+    expect((await redrive({ filter: { queue: QUEUES.telemetry.name }, dry_run: true })).task_id).toBeTruthy();
     await json(await call("POST", `/v1/admin/dlq/redrive/${first.task_id}/cancel`), 200);
     await waitForTask(first.task_id, ["cancelled"]);
   });
@@ -411,13 +413,13 @@ describe("GET /v1/admin/dlq, show, delete, purge", () => {
         { type: "counters.increments", project_id: projectId, increments: [] },
         { type: "counters.increments", project_id: projectId, increments: [1] },
       ],
-      `${COUNTERS_QUEUE}-dlq`,
+      `${QUEUES.counters.name}-dlq`,
     );
 
     const pages: DeadLetterBody[][] = [];
     let cursor: string | null = null;
     do {
-      const query: Record<string, string | number> = { project_id: projectId, queue: TELEMETRY_QUEUE, limit: 2 };
+      const query: Record<string, string | number> = { project_id: projectId, queue: QUEUES.telemetry.name, limit: 2 };
       if (cursor) query.cursor = cursor;
       const page = await list(query);
       pages.push(page.items);
@@ -427,14 +429,14 @@ describe("GET /v1/admin/dlq, show, delete, purge", () => {
     const all = pages.flat();
     expect(new Set(all.map((item) => item.id)).size).toBe(5);
     // Newest archived first, and the same order as one big page.
-    const whole = await list({ project_id: projectId, queue: TELEMETRY_QUEUE, limit: 100 });
+    const whole = await list({ project_id: projectId, queue: QUEUES.telemetry.name, limit: 100 });
     expect(whole.items.map((item) => item.id)).toEqual(all.map((item) => item.id));
     for (let i = 1; i < all.length; i++) {
       expect(all[i - 1]?.archived_at).toBeGreaterThanOrEqual(all[i]?.archived_at ?? 0);
     }
 
     // The -dlq name works as the queue filter; type and time narrow.
-    expect((await list({ project_id: projectId, queue: `${COUNTERS_QUEUE}-dlq` })).items).toHaveLength(2);
+    expect((await list({ project_id: projectId, queue: `${QUEUES.counters.name}-dlq` })).items).toHaveLength(2);
     expect((await list({ project_id: projectId, type: "counters.increments" })).items).toHaveLength(2);
     expect((await list({ project_id: projectId, type: "telemetry.events" })).items).toHaveLength(5);
     expect((await list({ project_id: projectId, since: before, until: middle + 1 })).items).toHaveLength(5);
@@ -494,7 +496,7 @@ describe("GET /v1/admin/dlq, show, delete, purge", () => {
       ["POST", "/v1/admin/dlq/redrive", { dry_run: true }],
       ["GET", `/v1/admin/dlq/redrive/${id}`],
       ["POST", `/v1/admin/dlq/redrive/${id}/cancel`],
-      ["POST", `/v1/admin/queues/${TELEMETRY_QUEUE}/send`, { body: 1 }],
+      ["POST", `/v1/admin/queues/${QUEUES.telemetry.name}/send`, { body: 1 }],
     ];
     for (const [method, path, body] of routes) {
       const none = await call(method, path, { body, token: null });

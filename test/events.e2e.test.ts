@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { config } from "../lib/config.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
-import { jsonBytes } from "../schemas/runtime-event.schema.ts";
+import { jsonBytes } from "../lib/utf8.ts";
 import { TelemetryEventsEnvelopeSchema } from "../schemas/envelope.schema.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
 import {

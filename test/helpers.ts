@@ -13,7 +13,7 @@ import {
 import { env, exports } from "cloudflare:workers";
 import { vi } from "vitest";
 import type { z } from "zod";
-import { TELEMETRY_QUEUE, telemetryShardName } from "../consumers/telemetry.consumer.ts";
+import { telemetryShardName } from "../durable/runtime-event-shard.do.ts";
 import { type IngestError, type IngestValue, RuntimeEventShard } from "../durable/runtime-event-shard.do.ts";
 import { config } from "../lib/config.ts";
 import { hashToShard } from "../lib/hash.ts";
@@ -22,6 +22,7 @@ import worker from "../index.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
 import { ErrorSchema } from "../schemas/http.schema.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
+import { QUEUES } from "../lib/queues.ts";
 
 export const BASE_URL = "http://shipyard.test";
 /** From vitest.config.ts (TEST_SECRETS). */
@@ -164,7 +165,7 @@ export function observedBatch(
 export async function deliver(
   messages: MessageBatchMessage[],
   targetEnv: Env = env,
-  queue: string = TELEMETRY_QUEUE,
+  queue: string = QUEUES.telemetry.name,
 ): Promise<QueueResult> {
   const batch = createMessageBatch(queue, messages);
   const ctx = createExecutionContext();

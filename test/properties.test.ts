@@ -3,7 +3,7 @@
  * row 17 generalised): random methods, paths, headers, bodies and sizes against every endpoint of
  * the route table (a new route is covered without a change here), `/v1/openapi.json`, tenant
  * paths and unknown paths. Whatever comes in: never a 5xx, every non-2xx is the contract's JSON
- * error, and a 4xx enqueued nothing (test/fuzz.ts `checkExchange` states the oracle).
+ * error, and a 4xx enqueued nothing (test/arbitraries.ts `checkExchange` states the oracle).
  *
  * Queue producers are spied on in capture mode (they answer as a queue would but enqueue nothing)
  * so a request has no effects after its answer and every send seen while it runs is its own; the
@@ -37,7 +37,7 @@ import {
   segmentArbitrary,
   spyOnQueues,
   withToString,
-} from "./fuzz.ts";
+} from "./arbitraries.ts";
 import {
   ADMIN_TOKEN,
   BASE_URL,
@@ -164,7 +164,7 @@ describe(`edge properties (seed ${SEED})`, () => {
       });
       // Not vacuous: some requests got past credentials and method to the handler (and, for a JSON
       // endpoint, to a schema verdict or a success). A new route that needs a real resource in its
-      // path for that may need a PARAM_HINTS entry (test/fuzz.ts).
+      // path for that may need a PARAM_HINTS entry (test/arbitraries.ts).
       expect(judged, "requests that reached the handler's verdict").toBeGreaterThan(0);
     },
   );

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, it } from "vitest";
-import { telemetryShardName } from "../consumers/telemetry.consumer.ts";
+import { telemetryShardName } from "../durable/runtime-event-shard.do.ts";
 import { hashToShard } from "../lib/hash.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
 import { countRows, deliver, makeEvents, uid, waitForRows } from "./helpers.ts";

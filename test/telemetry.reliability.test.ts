@@ -14,7 +14,7 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
-import { TELEMETRY_QUEUE, telemetryShardName } from "../consumers/telemetry.consumer.ts";
+import { telemetryShardName } from "../durable/runtime-event-shard.do.ts";
 import { ShardTables } from "../durable/shard-kit.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
 import { hashToShard } from "../lib/hash.ts";
@@ -40,6 +40,7 @@ import {
   uid,
   waitForRows,
 } from "./helpers.ts";
+import { QUEUES } from "../lib/queues.ts";
 
 afterEach(() => {
   disarmFaults();
@@ -96,7 +97,7 @@ describe("telemetry fault matrix", () => {
     );
     const messages = telemetryMessages(groups);
     const k = 2;
-    const batch = createMessageBatch(TELEMETRY_QUEUE, messages);
+    const batch = createMessageBatch(QUEUES.telemetry.name, messages);
     const ctx = createExecutionContext();
     // The invocation dies while acking message k (after the shards stored every event).
     await expect(worker.queue(observedBatch(batch, new Map(), k), env)).rejects.toThrow("invocation crashed");
@@ -216,7 +217,7 @@ describe("telemetry fault matrix", () => {
     const archived = new Map((await deadLetters(poisonIds)).map((row) => [row.message_id, row]));
     poison.forEach((message) => {
       const row = archived.get(message.id);
-      expect(row).toMatchObject({ source_queue: TELEMETRY_QUEUE, attempts: 1 });
+      expect(row).toMatchObject({ source_queue: QUEUES.telemetry.name, attempts: 1 });
       expect(row?.last_error).toMatch(/^envelope failed its schema/);
       expect(JSON.parse(row?.body ?? "null")).toEqual(message.body);
     });
@@ -244,7 +245,7 @@ describe("telemetry fault matrix", () => {
           .first<DeadLetterRow>(),
       WAIT,
     );
-    expect(row).toMatchObject({ source_queue: TELEMETRY_QUEUE, attempts: 1 });
+    expect(row).toMatchObject({ source_queue: QUEUES.telemetry.name, attempts: 1 });
     expect(row.last_error).toMatch(/^envelope failed its schema/);
     expect(JSON.parse(row.body)).toMatchObject({ id: poison.id, events: [{ ts: "yesterday" }] });
   });

@@ -1,14 +1,18 @@
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep, type WorkflowStepConfig } from "cloudflare:workers";
 import { NonRetryableError } from "cloudflare:workflows";
-import { auditStatement } from "../lib/audit.ts";
+import { auditStatement } from "../lib/audit.d1.ts";
 import {
   type ProjectRow,
+  clearEnforcementStatement,
   getProject,
   parseClasses,
+  recordDeployVersionStatement,
   setDeployStatus,
+  softDeleteProjectStatement,
   stepFinished,
   stepStarted,
-} from "../lib/deploys.ts";
+  upsertProjectStatement,
+} from "../lib/deploys.d1.ts";
 import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";
 import { type DeployPlan, assemble, loadManifest, planMigration, uploadRequest } from "../platform/deploy-plan.ts";
@@ -26,6 +30,8 @@ export const STEP_RECORD = "record deployment";
 export const STEP_CLEAR_ENFORCEMENT = "clear enforcement";
 export const STEP_DELETE_SCRIPT = "delete script";
 export const STEP_SOFT_DELETE = "soft-delete project";
+export const STEP_MARK_RUNNING = "mark running";
+export const STEP_MARK_COMPLETE = "mark complete";
 export const STEP_MARK_FAILED = "mark failed";
 
 export interface DeployParams {
@@ -69,9 +75,17 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
   override async run(event: WorkflowEvent<DeployParams>, step: WorkflowStep): Promise<{ versionId: string | null }> {
     const params = event.payload;
     try {
-      await setDeployStatus(this.env.DB, params.deployId, "running");
+      // Status writes are side effects like any other: inside steps, so a failed write is retried
+      // and a replay does not repeat it (a deploy that went live must never end `errored`).
+      await step.do(STEP_MARK_RUNNING, STEP_CONFIG, async () => {
+        await setDeployStatus(this.env.DB, params.deployId, "running");
+        return true;
+      });
       const result = params.kind === "down" ? await this.#down(params, step) : await this.#deploy(params, step);
-      await setDeployStatus(this.env.DB, params.deployId, "complete", { versionId: result.versionId });
+      await step.do(STEP_MARK_COMPLETE, STEP_CONFIG, async () => {
+        await setDeployStatus(this.env.DB, params.deployId, "complete", { versionId: result.versionId });
+        return true;
+      });
       return result;
     } catch (error) {
       const message = describeError(error);
@@ -127,28 +141,19 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
       const now = Date.now();
       const previous = project.currentDeployId === params.deployId ? null : project.currentDeployId;
       await this.env.DB.batch([
-        this.env.DB.prepare(
-          `INSERT INTO projects (id, status, do_migration_tag, do_classes, do_bindings, current_deploy_id, previous_deploy_id, created_at, updated_at)
-           VALUES (?1, 'active', ?2, ?3, ?4, ?5, ?6, ?7, ?7)
-           ON CONFLICT(id) DO UPDATE SET status = 'active', deleted_at = NULL, do_migration_tag = ?2, do_classes = ?3,
-             do_bindings = ?4, current_deploy_id = ?5,
-             previous_deploy_id = CASE WHEN projects.current_deploy_id = ?5 THEN projects.previous_deploy_id ELSE ?6 END,
-             updated_at = ?7`,
-        ).bind(
-          params.projectId,
-          uploaded.migrationTag,
-          JSON.stringify(uploaded.classes),
-          JSON.stringify(manifest.config.durable_objects?.bindings ?? []),
-          params.kind === "rollback" ? manifestDeployId : params.deployId,
-          previous,
+        upsertProjectStatement(
+          this.env.DB,
+          {
+            projectId: params.projectId,
+            migrationTag: uploaded.migrationTag,
+            classes: uploaded.classes,
+            bindings: manifest.config.durable_objects?.bindings ?? [],
+            currentDeployId: params.kind === "rollback" ? manifestDeployId : params.deployId,
+            previousDeployId: previous,
+          },
           now,
         ),
-        this.env.DB.prepare("UPDATE deploys SET version_id = ?, migration = ?, updated_at = ? WHERE id = ?").bind(
-          uploaded.versionId,
-          JSON.stringify(migration),
-          now,
-          params.deployId,
-        ),
+        recordDeployVersionStatement(this.env.DB, params.deployId, uploaded.versionId, migration, now),
         auditStatement(
           this.env.DB,
           {
@@ -170,9 +175,7 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
     await track(7, STEP_CLEAR_ENFORCEMENT, async () => {
       // The upload carried the manifest's full bindings, so a redeploy or rollback has already put
       // back any removed Durable Object binding; what is left is to forget the enforcement.
-      const cleared = await this.env.DB.batch([
-        this.env.DB.prepare("DELETE FROM do_enforcement WHERE project_id = ?").bind(params.projectId),
-      ]);
+      const cleared = await this.env.DB.batch([clearEnforcementStatement(this.env.DB, params.projectId)]);
       const changes = cleared[0]?.meta.changes ?? 0;
       if (changes > 0) {
         await auditStatement(this.env.DB, {
@@ -228,12 +231,8 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
     await track(2, STEP_SOFT_DELETE, async () => {
       const now = Date.now();
       await this.env.DB.batch([
-        this.env.DB.prepare("DELETE FROM do_enforcement WHERE project_id = ?").bind(params.projectId),
-        this.env.DB.prepare(
-          `UPDATE projects SET status = 'deleted', deleted_at = COALESCE(deleted_at, ?1), do_migration_tag = NULL,
-             do_classes = '[]', do_bindings = '[]', current_deploy_id = NULL, previous_deploy_id = NULL, updated_at = ?1
-           WHERE id = ?2`,
-        ).bind(now, params.projectId),
+        clearEnforcementStatement(this.env.DB, params.projectId),
+        softDeleteProjectStatement(this.env.DB, params.projectId, now),
         auditStatement(
           this.env.DB,
           {

@@ -1,5 +1,5 @@
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep, type WorkflowStepConfig } from "cloudflare:workers";
-import { auditStatement } from "../lib/audit.ts";
+import { auditStatement } from "../lib/audit.d1.ts";
 import { config } from "../lib/config.ts";
 import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";

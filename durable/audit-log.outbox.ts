@@ -1,95 +1,25 @@
+import { type Result, assertNever, err, ok } from "../lib/result.ts";
+import { describeError, log } from "../lib/log.ts";
 import {
-  AUDIT_MAX_DETAILS_BYTES,
   AUDIT_MAX_PAGE,
   AUDIT_RETENTION_MS,
-  type AuditLog,
   type AuditLogError,
   type AuditQuery,
   type AuditRecord,
   auditDay,
   auditDays,
-  auditLogName,
+  auditLog,
   auditWhere,
   recordFromRow,
-} from "../durable/audit-log.do.ts";
-import type { AuditRow } from "../durable/audit-log.migrations.ts";
-import { type Result, assertNever, err, ok } from "./result.ts";
-import { describeError, log } from "./log.ts";
+} from "./audit-log.do.ts";
+import type { AuditRow } from "./audit-log.migrations.ts";
 
 /**
- * The audit trail. Writers put an entry into D1 `audit_log` (`auditStatement` in the same batch as
- * the effect it records, or `audit` on its own); that table is the transactional outbox of the
- * `AuditLog` Durable Objects, one per UTC day, which hold the queryable, 30-day log.
- * `relayAuditOutbox` copies entries there idempotently by id; `queryAudit` reads both, so an entry
- * is visible the moment its batch commits. Why: docs/decisions/0007-audit-log.md.
+ * The outbox between D1 `audit_log` (where lib/audit.ts writes each entry with its effect) and the
+ * `AuditLog` Durable Objects, one per UTC day. `relayAuditOutbox` copies entries there
+ * idempotently by id; `queryAudit` reads both, so an entry is visible the moment its batch commits.
+ * Why: docs/decisions/0007-audit-log.md.
  */
-
-/** Audit entry types: every admin action, deploy, rollback, down, enforcement change and redrive. */
-export type AuditType =
-  | "deploy.requested"
-  | "deploy.completed"
-  | "deploy.failed"
-  | "rollback.requested"
-  | "rollback.completed"
-  | "down.requested"
-  | "down.completed"
-  | "enforcement.applied"
-  | "enforcement.cleared"
-  | "redrive.started"
-  | "redrive.completed"
-  | "redrive.cancelled"
-  | "redrive.failed"
-  | "dlq.deleted"
-  | "dlq.purged"
-  | "queue.sent"
-  | "admin.action";
-
-/** What a writer records; `id` makes it idempotent (default: a new uuid). */
-export interface AuditEntry {
-  type: AuditType;
-  actor: string;
-  projectId?: string | null;
-  details?: Record<string, unknown>;
-  /** Idempotency: the same id twice records once (workflow steps may run again). */
-  id?: string;
-}
-
-/** The D1 statement recording `entry` (to put into the caller's batch, so it commits with its effect). */
-export function auditStatement(db: D1Database, entry: AuditEntry, at: number = Date.now()): D1PreparedStatement {
-  return db
-    .prepare(
-      "INSERT INTO audit_log (id, at, type, actor, project_id, details) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-    )
-    .bind(
-      entry.id ?? crypto.randomUUID(),
-      at,
-      entry.type,
-      entry.actor,
-      entry.projectId ?? null,
-      detailsText(entry.details ?? {}),
-    );
-}
-
-const encoder = new TextEncoder();
-
-/**
- * `details` as JSON, replaced by a note when too large for the AuditLog object: an entry the
- * object would refuse would sit in the outbox for ever.
- */
-function detailsText(details: Record<string, unknown>): string {
-  const text = JSON.stringify(details);
-  const bytes = encoder.encode(text).byteLength;
-  return bytes <= AUDIT_MAX_DETAILS_BYTES ? text : JSON.stringify({ truncated: true, bytes });
-}
-
-/** Records an audit entry on its own; a failure is logged, never thrown (the action already happened). */
-export async function audit(db: D1Database, entry: AuditEntry): Promise<void> {
-  try {
-    await auditStatement(db, entry).run();
-  } catch (error) {
-    log.error("audit_write_failed", { type: entry.type, project_id: entry.projectId, error: describeError(error) });
-  }
-}
 
 const OUTBOX_COLUMNS = "id, at, type, actor, project_id, details";
 /** Outbox rows per relay round (one D1 read, one RPC per day, one D1 update). */
@@ -100,10 +30,6 @@ const PRUNE_CHUNK = 5_000;
 const PRUNE_MAX_CHUNKS = 100;
 
 type AuditEnv = Pick<Env, "DB" | "AUDIT_LOG">;
-
-function auditLogStub(env: AuditEnv, day: string): DurableObjectStub<AuditLog> {
-  return env.AUDIT_LOG.getByName(auditLogName(day));
-}
 
 /** What one `relayAuditOutbox` call did. */
 export interface RelayOutcome {
@@ -136,7 +62,7 @@ export async function relayAuditOutbox(env: AuditEnv, options: { maxRounds?: num
         [...byDay].map(async ([day, rows]) => ({
           day,
           rows,
-          result: await auditLogStub(env, day).record(rows.map(recordFromRow)),
+          result: await auditLog(env, day).record(rows.map(recordFromRow)),
         })),
       );
       for (const { day, rows, result } of outcomes) {
@@ -270,7 +196,7 @@ export async function queryAudit(env: AuditEnv, filter: AuditFilter): Promise<Re
   let objectsHaveMore = false;
   for (let start = 0; start < days.length && fromObjects.length <= filter.limit; start += FAN_OUT) {
     const pages = await Promise.allSettled(
-      days.slice(start, start + FAN_OUT).map((day) => auditLogStub(env, day).query(query)),
+      days.slice(start, start + FAN_OUT).map((day) => auditLog(env, day).query(query)),
     );
     for (const page of pages) {
       if (page.status === "rejected") {

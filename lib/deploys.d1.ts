@@ -1,4 +1,5 @@
 import type { DeployKind, ProjectStatus } from "../schemas/deploy.schema.ts";
+import { fault } from "./faults.ts";
 
 /**
  * D1 access for projects, deploys and their steps (tables in migrations/0004_deploys.sql). Every
@@ -79,12 +80,15 @@ export async function getDeploySteps(db: D1Database, id: string): Promise<StepRo
   return results;
 }
 
+/** Sets a deploy's status (and any of its error, version and migration given). */
 export async function setDeployStatus(
   db: D1Database,
   id: string,
   status: DeployStatus,
   fields: { error?: string | null; versionId?: string | null; migration?: unknown } = {},
 ): Promise<void> {
+  // A D1 write that fails after the deploy's effects (RELIABILITY row 14).
+  fault("deploy.status", { deployId: id, status });
   await db
     .prepare(
       `UPDATE deploys SET status = ?, updated_at = ?,
@@ -143,6 +147,69 @@ export async function getProject(db: D1Database, id: string): Promise<ProjectRow
 export async function listProjects(db: D1Database, limit = 1000): Promise<ProjectRow[]> {
   const { results } = await db.prepare("SELECT * FROM projects ORDER BY id LIMIT ?").bind(limit).all<ProjectRow>();
   return results;
+}
+
+/** What a finished deploy or rollback makes of its project (upsert: the project may be new). */
+export interface ProjectVersion {
+  projectId: string;
+  migrationTag: string | null;
+  classes: readonly string[];
+  bindings: unknown;
+  /** The deploy whose manifest now runs (a rollback's source). */
+  currentDeployId: string;
+  /** What ran before, unless this deploy is already current (a replayed step). */
+  previousDeployId: string | null;
+}
+
+/** Makes `version` the project's current one; a replay with the same current deploy changes nothing. */
+export function upsertProjectStatement(db: D1Database, version: ProjectVersion, now: number): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO projects (id, status, do_migration_tag, do_classes, do_bindings, current_deploy_id, previous_deploy_id, created_at, updated_at)
+       VALUES (?1, 'active', ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+       ON CONFLICT(id) DO UPDATE SET status = 'active', deleted_at = NULL, do_migration_tag = ?2, do_classes = ?3,
+         do_bindings = ?4, current_deploy_id = ?5,
+         previous_deploy_id = CASE WHEN projects.current_deploy_id = ?5 THEN projects.previous_deploy_id ELSE ?6 END,
+         updated_at = ?7`,
+    )
+    .bind(
+      version.projectId,
+      version.migrationTag,
+      JSON.stringify(version.classes),
+      JSON.stringify(version.bindings),
+      version.currentDeployId,
+      version.previousDeployId,
+      now,
+    );
+}
+
+/** Records the version and migration a deploy produced. */
+export function recordDeployVersionStatement(
+  db: D1Database,
+  deployId: string,
+  versionId: string,
+  migration: unknown,
+  now: number,
+): D1PreparedStatement {
+  return db
+    .prepare("UPDATE deploys SET version_id = ?, migration = ?, updated_at = ? WHERE id = ?")
+    .bind(versionId, JSON.stringify(migration), now, deployId);
+}
+
+/** Marks a project deleted (its row stays, for the audit trail and a later deploy under the same id). */
+export function softDeleteProjectStatement(db: D1Database, projectId: string, now: number): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE projects SET status = 'deleted', deleted_at = COALESCE(deleted_at, ?1), do_migration_tag = NULL,
+         do_classes = '[]', do_bindings = '[]', current_deploy_id = NULL, previous_deploy_id = NULL, updated_at = ?1
+       WHERE id = ?2`,
+    )
+    .bind(now, projectId);
+}
+
+/** Forgets a project's enforcement (its removed Durable Object bindings are back, or it is gone). */
+export function clearEnforcementStatement(db: D1Database, projectId: string): D1PreparedStatement {
+  return db.prepare("DELETE FROM do_enforcement WHERE project_id = ?").bind(projectId);
 }
 
 export async function enforcedProjects(db: D1Database, ids: readonly string[]): Promise<Set<string>> {

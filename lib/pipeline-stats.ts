@@ -1,4 +1,4 @@
-import { type D1Stats, newD1Stats } from "../lib/d1.ts";
+import { type D1Stats, newD1Stats } from "./d1.ts";
 
 /**
  * Counters of the consumer side of this isolate, per pipeline (the shards keep their own): what

@@ -1,0 +1,16 @@
+import type { Principal } from "./auth.ts";
+
+/** The HTTP methods the route table serves. */
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/**
+ * An endpoint's code. The router has already authenticated the request as the route declares
+ * (`auth` in producers/routes.ts) and counted it against its rate limit; the handler receives who
+ * is calling (`null` on routes with `auth: "none"`) and never checks credentials again.
+ */
+export type Handler<P extends Principal | null = Principal> = (
+  request: Request,
+  env: Env,
+  ctx: ExecutionContext,
+  principal: P,
+) => Promise<Response> | Response;
