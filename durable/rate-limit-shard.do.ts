@@ -1,11 +1,31 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
+import { hashToShard } from "../lib/hash.ts";
 import { describeError, log } from "../lib/log.ts";
 import { type Err, type Result, err, ok } from "../lib/result.ts";
 import { windowStartOf, windowState } from "../lib/sliding-window.ts";
 import { RateLimitIdentifierSchema, type RouteClass, RouteClassSchema } from "../schemas/rate-limit.schema.ts";
 import { RATE_LIMIT_SHARD_MIGRATIONS, type WindowRow } from "./rate-limit-shard.migrations.ts";
 import { applySchema } from "./sql-schema.ts";
+
+/**
+ * How many `RateLimitShard`s identifiers are spread over. Deliberately a constant of its own and
+ * not `SHARD_COUNT`: a limiter's state is its windows, so moving an identifier to another shard
+ * starts it on an empty window (telemetry shards can move keys freely because every later stage
+ * dedupes; a limiter has nothing downstream to catch up). Changing this number resets, once, the
+ * windows of the identifiers that move; do it only in a release that accepts that.
+ */
+export const RATE_LIMIT_SHARD_COUNT = 16;
+
+/** The Durable Object name of rate-limit shard `index` (0 ≤ index < RATE_LIMIT_SHARD_COUNT). */
+export function rateLimitShardNameAt(index: number): string {
+  return `rl-${index}`;
+}
+
+/** The Durable Object name of the shard that owns `identifier`. */
+export function rateLimitShardName(identifier: string): string {
+  return rateLimitShardNameAt(hashToShard(identifier, RATE_LIMIT_SHARD_COUNT));
+}
 
 /** Keys whose windows no longer count are swept by an alarm this often. */
 export const IDLE_SWEEP_INTERVAL_MS = 3_600_000;
@@ -76,7 +96,7 @@ export interface RateLimitCost {
 }
 
 /**
- * Rate limits for the identifiers that hash to this shard (`rl-<n>`, see lib/rate-limiter.ts):
+ * Rate limits for the identifiers that hash to this shard (`rl-<n>`, see producers/rate-limiter.ts):
  * the authority every isolate's counts are summed in. Per (identifier, route class), one count
  * per fixed window; the limiter estimates the sliding window from the current and the previous
  * one (lib/sliding-window.ts).

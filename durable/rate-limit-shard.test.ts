@@ -42,9 +42,7 @@ async function windowRows(shard: Stub): Promise<{ identifier: string; window_sta
 }
 
 describe("RateLimitShard (window counts, synced in batches)", () => {
-  it("sums every isolate's counts and answers the totals of the current and previous windows", async ({
-    expect,
-  }) => {
+  it("sums every isolate's counts and answers the totals of the current and previous windows", async ({ expect }) => {
     const shard = freshShard();
     // Isolate A allowed 3 in the window before T0 and 2 in T0's; isolate B 4 in T0's.
     expect(await sync(shard, [key("key:sum", T0, { [T0 - W]: 3, [T0]: 2 })])).toEqual([{ current: 2, previous: 3 }]);
@@ -114,7 +112,10 @@ describe("RateLimitShard (window counts, synced in batches)", () => {
       ok: false,
       error: { reason: "invalid_request" },
     });
-    expect(await shard.sync({ keys: [key("", T0)] })).toMatchObject({ ok: false, error: { reason: "invalid_request" } });
+    expect(await shard.sync({ keys: [key("", T0)] })).toMatchObject({
+      ok: false,
+      error: { reason: "invalid_request" },
+    });
   });
 
   it("keeps its windows across an eviction (schema applied once, data in SQLite)", async ({ expect }) => {

@@ -3,7 +3,7 @@
  * counters per key, the fixed window holding `now` and the one before it, and an estimate of the
  * requests in the sliding window ending now that weights the previous window by the share of it
  * still inside (Cloudflare's and Upstash's `slidingWindow`). Pure arithmetic, shared by the
- * isolate's cache (lib/rate-limiter.ts) and the shard's on-call view (durable/rate-limit-shard.do.ts).
+ * isolate's cache (producers/rate-limiter.ts) and the shard's on-call view (durable/rate-limit-shard.do.ts).
  */
 
 /** A limit: `limit` requests per `windowMs` milliseconds. */

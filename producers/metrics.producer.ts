@@ -3,7 +3,8 @@ import { type PipelineStats, pipelineStats } from "../lib/pipeline-stats.ts";
 import { telemetryShard } from "../durable/runtime-event-shard.do.ts";
 import { config } from "../lib/config.ts";
 import { type D1Stats, newD1Stats } from "../lib/d1.ts";
-import { RATE_LIMIT_SHARD_COUNT, isolateLimiter, rateLimitShardNameAt } from "../lib/rate-limiter.ts";
+import { RATE_LIMIT_SHARD_COUNT, rateLimitShardNameAt } from "../durable/rate-limit-shard.do.ts";
+import { isolateLimiter } from "./rate-limiter.ts";
 import { ok } from "./responses.ts";
 
 function addD1(total: D1Stats, more: D1Stats): void {

@@ -1,11 +1,11 @@
-import { type RateLimitDecision, checkRateLimit } from "../lib/rate-limiter.ts";
+import { type RateLimitDecision, checkRateLimit } from "./rate-limiter.ts";
 import type { RouteClass } from "../schemas/rate-limit.schema.ts";
 import { TooManyRequests, toErrorResponse } from "./errors.ts";
 
 /**
  * The HTTP side of rate limiting: which identity a request is counted by, the `X-RateLimit-*`
  * headers, and the wrapper the router runs handlers of routes with `rateLimit` in. The limiter
- * itself (shard, D1 and memory fallbacks) is lib/rate-limiter.ts.
+ * itself (shard, D1 and memory fallbacks) is producers/rate-limiter.ts.
  */
 
 /**

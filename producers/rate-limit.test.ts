@@ -7,7 +7,8 @@ import { armFault, disarmFaults } from "../lib/faults.ts";
 import { AcceptedSchema } from "../schemas/http.schema.ts";
 import type { RouteClass } from "../schemas/rate-limit.schema.ts";
 import { credentialFingerprint } from "./auth.ts";
-import { checkRateLimit, rateLimitShardName } from "../lib/rate-limiter.ts";
+import { rateLimitShardName } from "../durable/rate-limit-shard.do.ts";
+import { checkRateLimit } from "./rate-limiter.ts";
 import { createRouter } from "./router.ts";
 
 const BASE = "http://shipyard.test";

@@ -1,4 +1,4 @@
-import type { Rule } from "../durable/rate-limit-shard.do.ts";
+import { type Rule, rateLimitShardName } from "../durable/rate-limit-shard.do.ts";
 import { audit } from "../lib/audit.d1.ts";
 import { type RateLimit, config } from "../lib/config.ts";
 import { assertNever } from "../lib/result.ts";
@@ -6,13 +6,7 @@ import { RateLimitParamsSchema, type RouteClass } from "../schemas/rate-limit.sc
 import type { Principal } from "./auth.ts";
 import { BadRequest, type HttpError, ServiceUnavailable } from "./errors.ts";
 import { pathParams } from "./http.ts";
-import {
-  type ShardFailure,
-  callRateLimitShard,
-  isolateLimiter,
-  rateLimitShardName,
-  resetRateLimitFallbacks,
-} from "../lib/rate-limiter.ts";
+import { type ShardFailure, callRateLimitShard, isolateLimiter, resetRateLimitFallbacks } from "./rate-limiter.ts";
 import { ok } from "./responses.ts";
 
 function toRule(limit: RateLimit): Rule {

@@ -4,18 +4,18 @@ import {
   SYNC_MAX_KEYS,
   type SyncKey,
   type WindowCounts,
+  rateLimitShardName,
 } from "../durable/rate-limit-shard.do.ts";
 import type { RouteClass } from "../schemas/rate-limit.schema.ts";
-import { type RateLimit, config } from "./config.ts";
-import { D1Client } from "./d1.ts";
-import { isOverloaded } from "./durable-object-errors.ts";
-import { fault } from "./faults.ts";
-import { hashToShard } from "./hash.ts";
-import { describeError, log } from "./log.ts";
-import { type Result, err, ok } from "./result.ts";
-import { type RateLimitDecision, decide, windowStartOf } from "./sliding-window.ts";
+import { type RateLimit, config } from "../lib/config.ts";
+import { D1Client } from "../lib/d1.ts";
+import { isOverloaded } from "../lib/durable-object-errors.ts";
+import { fault } from "../lib/faults.ts";
+import { describeError, log } from "../lib/log.ts";
+import { type Result, err, ok } from "../lib/result.ts";
+import { type RateLimitDecision, decide, windowStartOf } from "../lib/sliding-window.ts";
 
-export type { RateLimitDecision } from "./sliding-window.ts";
+export type { RateLimitDecision } from "../lib/sliding-window.ts";
 
 /**
  * The rate limiter, without HTTP (producers/rate-limit.middleware.ts applies it to routes).
@@ -35,31 +35,12 @@ export type { RateLimitDecision } from "./sliding-window.ts";
  * (availability first), it never turns its own outage into refused traffic.
  */
 
-/**
- * How many `RateLimitShard`s identifiers are spread over. Deliberately a constant of its own and
- * not `SHARD_COUNT`: a limiter's state is its windows, so moving an identifier to another shard
- * starts it on an empty window (telemetry shards can move keys freely because every later stage
- * dedupes; a limiter has nothing downstream to catch up). Changing this number resets, once, the
- * windows of the identifiers that move; do it only in a release that accepts that.
- */
-export const RATE_LIMIT_SHARD_COUNT = 16;
-
 /** Longest an isolate goes between syncs of a shard it has new counts for. */
 export const SYNC_INTERVAL_MS = 250;
 /** A key whose counts this isolate last read longer ago than this is synced before it is decided. */
 export const MAX_STALE_MS = 2_000;
 /** Keys one isolate keeps (least recently rolled into a new window are dropped first). */
 const MAX_KEYS = 10_000;
-
-/** The Durable Object name of rate-limit shard `index` (0 ≤ index < RATE_LIMIT_SHARD_COUNT). */
-export function rateLimitShardNameAt(index: number): string {
-  return `rl-${index}`;
-}
-
-/** The Durable Object name of the shard that owns `identifier`. */
-export function rateLimitShardName(identifier: string): string {
-  return rateLimitShardNameAt(hashToShard(identifier, RATE_LIMIT_SHARD_COUNT));
-}
 
 export type DecisionSource = "shard" | "d1" | "memory";
 export type SourcedDecision = RateLimitDecision & { source: DecisionSource };
