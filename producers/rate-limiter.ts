@@ -13,7 +13,7 @@ import { isOverloaded } from "../lib/durable-object-errors.ts";
 import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";
 import { type Result, err, ok } from "../lib/result.ts";
-import { type RateLimitDecision, decide, windowStartOf } from "../lib/sliding-window.ts";
+import { type RateLimitDecision, decide, estimate, windowStartOf } from "../lib/sliding-window.ts";
 
 export type { RateLimitDecision } from "../lib/sliding-window.ts";
 
@@ -39,6 +39,15 @@ export type { RateLimitDecision } from "../lib/sliding-window.ts";
 export const SYNC_INTERVAL_MS = 250;
 /** A key whose counts this isolate last read longer ago than this is synced before it is decided. */
 export const MAX_STALE_MS = 2_000;
+/**
+ * Share of a key's remaining budget (as of its last sync) one isolate may allow before it syncs
+ * again, waiting: other isolates may be spending the same budget meanwhile. Near the limit that
+ * is every request; far from it, almost never. At least `MIN_BUDGET_SHARE` of the limit, so a
+ * key running at a large limit costs its shard at most ~1 / MIN_BUDGET_SHARE waiting syncs per
+ * window and isolate, not one per request (over-admitting by at most that share per isolate).
+ */
+export const BUDGET_SHARE = 0.25;
+export const MIN_BUDGET_SHARE = 0.01;
 /** Keys one isolate keeps (least recently rolled into a new window are dropped first). */
 const MAX_KEYS = 10_000;
 
@@ -103,6 +112,12 @@ interface KeyState {
   slots: Slot[];
   /** When this isolate last read the key's counts from its shard (-Infinity: never). */
   syncedAt: number;
+  /** The limit of the key's last decision. */
+  limit: number;
+  /** Requests this isolate allowed that its last read of the counts did not include. */
+  unsynced: number;
+  /** How many of those it may allow before a decision waits for a sync (`BUDGET_SHARE`). */
+  budget: number;
 }
 
 type SyncResult = Result<void, ShardFailure>;
@@ -168,7 +183,10 @@ export class RateLimiter {
     const now = options.now ?? Date.now();
     this.stats.decisions++;
     const state = this.#state(identifier, routeClass, rule.window_s * 1_000, now);
-    if (now - state.syncedAt > this.#maxStaleMs) {
+    state.limit = rule.limit;
+    // Bounded: concurrent requests of one isolate can use up a fresh budget while they wait
+    // together; after a few rounds the decision goes ahead on what is known.
+    for (let round = 0; round < 3 && this.#mustSync(state, now); round++) {
       this.stats.awaitedSyncs++;
       const synced = await this.#syncBefore(env, state, now);
       if (!synced.ok) return this.#fallback(env, state, rule, now, synced.error);
@@ -182,6 +200,7 @@ export class RateLimiter {
     );
     if (decision.allowed && current) {
       current.pending++;
+      state.unsynced++;
       this.#link(state.shard).dirty.add(state);
     }
     const link = this.#link(state.shard);
@@ -226,6 +245,11 @@ export class RateLimiter {
     }
   }
 
+  /** A decision must wait for a sync: the key is new here or quiet, or this isolate used its share. */
+  #mustSync(state: KeyState, now: number): boolean {
+    return now - state.syncedAt > this.#maxStaleMs || state.unsynced >= state.budget;
+  }
+
   #link(name: string): ShardLink {
     let link = this.#links.get(name);
     if (!link) {
@@ -252,6 +276,9 @@ export class RateLimiter {
         windowMs,
         slots: [{ start: windowStartOf(now, windowMs), synced: 0, inflight: 0, pending: 0 }],
         syncedAt: -Infinity,
+        limit: 1,
+        unsynced: 0,
+        budget: 1,
       };
       this.#touch(state);
     }
@@ -296,7 +323,7 @@ export class RateLimiter {
     for (let round = 0; round < 4; round++) {
       link.dirty.add(state);
       const result = await this.#requestSync(env, link, now);
-      if (now - state.syncedAt <= this.#maxStaleMs || !result.ok) return result;
+      if (!this.#mustSync(state, now) || !result.ok) return result;
     }
     return err({ reason: "unavailable", message: `no sync of ${link.name} included this key in 4 rounds` });
   }
@@ -356,7 +383,7 @@ export class RateLimiter {
           else if (!counts) slot.pending += slot.inflight;
           slot.inflight = 0;
         }
-        if (counts) state.syncedAt = now;
+        if (counts) this.#synced(state, now);
         else if (state.slots.some((slot) => slot.pending > 0)) link.dirty.add(state);
       }
       if (!result.ok) {
@@ -367,6 +394,21 @@ export class RateLimiter {
     });
     link.inflight = { keys: new Set(states), done };
     return done;
+  }
+
+  /** After a sync answered `state`'s counts: fresh, and a new share of what remains. */
+  #synced(state: KeyState, now: number): void {
+    state.syncedAt = now;
+    state.unsynced = state.slots.reduce((sum, slot) => sum + slot.pending, 0);
+    const start = windowStartOf(now, state.windowMs);
+    const current = state.slots.find((slot) => slot.start === start);
+    const previous = state.slots.find((slot) => slot.start === start - state.windowMs);
+    const used = estimate(slotCount(previous), slotCount(current), now, state.windowMs);
+    state.budget = Math.max(
+      1,
+      Math.floor((state.limit - used) * BUDGET_SHARE),
+      Math.floor(state.limit * MIN_BUDGET_SHARE),
+    );
   }
 
   async #fallback(
