@@ -48,6 +48,11 @@ export const MAX_STALE_MS = 2_000;
  */
 export const BUDGET_SHARE = 0.25;
 export const MIN_BUDGET_SHARE = 0.01;
+/**
+ * Longest a decision waits for a sync (its own, or one another request of the isolate started);
+ * then it is decided as if the shard were unavailable (D1, then memory).
+ */
+export const SYNC_WAIT_MS = 2_000;
 /** Keys one isolate keeps (least recently rolled into a new window are dropped first). */
 const MAX_KEYS = 10_000;
 
@@ -59,9 +64,15 @@ export interface CheckOptions {
   rule?: RateLimit;
   /** Clock override for tests. */
   now?: number;
-  /** Keeps a background sync alive after the response (the request's `ctx.waitUntil`). */
-  waitUntil?: (promise: Promise<unknown>) => void;
+  /**
+   * The request's `ctx.waitUntil`: every sync a request starts is registered with it, so the
+   * request's context outlives the call even if its client goes away (other requests of the
+   * isolate may be waiting for the same sync).
+   */
+  waitUntil?: WaitUntil;
 }
+
+type WaitUntil = (promise: Promise<unknown>) => void;
 
 /** A shard that threw (unreachable, overloaded, reset) is as unavailable as one that said so. */
 export type ShardFailure = RateLimitError | { reason: "unavailable" | "overloaded"; message: string };
@@ -188,7 +199,7 @@ export class RateLimiter {
     // together; after a few rounds the decision goes ahead on what is known.
     for (let round = 0; round < 3 && this.#mustSync(state, now); round++) {
       this.stats.awaitedSyncs++;
-      const synced = await this.#syncBefore(env, state, now);
+      const synced = await this.#syncBefore(env, state, now, options.waitUntil);
       if (!synced.ok) return this.#fallback(env, state, rule, now, synced.error);
     }
     const [previous, current] = this.#roll(state, now);
@@ -230,7 +241,7 @@ export class RateLimiter {
   async flush(env: Env, identifier: string, now = Date.now()): Promise<SyncResult> {
     const link = this.#link(rateLimitShardName(identifier));
     if (link.dirty.size === 0 && !link.inflight) return ok(undefined);
-    return this.#requestSync(env, link, now);
+    return this.#wait(link, this.#requestSync(env, link, now));
   }
 
   /** Forgets `identifier` in this isolate: its counts (sent or not) and its fallback windows. */
@@ -315,29 +326,53 @@ export class RateLimiter {
   }
 
   /** Waits for a sync that includes `state`: the one in flight if it does, else the next one. */
-  async #syncBefore(env: Env, state: KeyState, now: number): Promise<SyncResult> {
+  async #syncBefore(env: Env, state: KeyState, now: number, waitUntil?: WaitUntil): Promise<SyncResult> {
     const link = this.#link(state.shard);
-    if (link.inflight?.keys.has(state)) return link.inflight.done;
+    if (link.inflight?.keys.has(state)) return this.#wait(link, link.inflight.done);
     // Bounded: a sync carries up to SYNC_MAX_KEYS keys, so behind a backlog of more, a key may
     // need a few; past that the shard is as good as unavailable to this decision.
     for (let round = 0; round < 4; round++) {
       link.dirty.add(state);
-      const result = await this.#requestSync(env, link, now);
+      const result = await this.#wait(link, this.#requestSync(env, link, now, waitUntil));
       if (!this.#mustSync(state, now) || !result.ok) return result;
     }
     return err({ reason: "unavailable", message: `no sync of ${link.name} included this key in 4 rounds` });
   }
 
   /** The next sync of `link`: now if none is in flight, else the one queued right behind it. */
-  #requestSync(env: Env, link: ShardLink, now: number): Promise<SyncResult> {
+  #requestSync(env: Env, link: ShardLink, now: number, waitUntil?: WaitUntil): Promise<SyncResult> {
     if (link.next) return link.next;
-    if (!link.inflight) return this.#send(env, link, now);
+    if (!link.inflight) {
+      const sent = this.#send(env, link, now);
+      waitUntil?.(sent);
+      return sent;
+    }
     const next = link.inflight.done.then(() => {
       link.next = null;
       return this.#send(env, link, now);
     });
     link.next = next;
+    waitUntil?.(next);
     return next;
+  }
+
+  /**
+   * `sync`, or an `unavailable` failure after `SYNC_WAIT_MS`: a sync another request started is
+   * that request's I/O, and if its context ends early the sync may never settle here.
+   */
+  async #wait(link: ShardLink, sync: Promise<SyncResult>): Promise<SyncResult> {
+    let timer: number | null = null;
+    const timeout = new Promise<SyncResult>((resolve) => {
+      timer = setTimeout(
+        () => resolve(err({ reason: "unavailable", message: `${link.name} did not answer within ${SYNC_WAIT_MS} ms` })),
+        SYNC_WAIT_MS,
+      );
+    });
+    try {
+      return await Promise.race([sync, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
