@@ -57,10 +57,16 @@ export async function credentialFingerprint(secret: string): Promise<string> {
   return fingerprintOf(await digest(secret));
 }
 
-/** The SHA-256 of every configured secret, computed once per configuration. */
+/** A configured secret's SHA-256 and the principal it stands for. */
+interface Secret {
+  sha256: ArrayBuffer;
+  principal: Principal;
+}
+
+/** Every configured secret, hashed once per configuration. */
 interface Configured {
-  ingest: ArrayBuffer[];
-  admin: ArrayBuffer | null;
+  ingest: Secret[];
+  admin: Secret | null;
 }
 
 /**
@@ -70,19 +76,30 @@ interface Configured {
  */
 const configuredCache = new Map<string, Promise<Configured>>();
 const CONFIGURED_CACHE_MAX = 16;
+/** The last configuration seen: in production every request has the same one. */
+let last: { ingestKeys?: string; adminToken?: string; configured: Promise<Configured> } | null = null;
+
+async function secret(kind: CredentialKind, value: string): Promise<Secret> {
+  const sha256 = await digest(value);
+  const principal: Principal = { kind, id: `${kind === "admin" ? "admin" : "key"}:${fingerprintOf(sha256)}` };
+  // Shared by every request that presents this secret: frozen, so no handler can change another's.
+  return { sha256, principal: Object.freeze(principal) };
+}
 
 function configured(env: AuthEnv): Promise<Configured> {
+  if (last && last.ingestKeys === env.INGEST_KEYS && last.adminToken === env.ADMIN_TOKEN) return last.configured;
   const cacheKey = `${env.INGEST_KEYS ?? ""}\u0000${env.ADMIN_TOKEN ?? ""}`;
   let hit = configuredCache.get(cacheKey);
   if (!hit) {
     const adminToken = env.ADMIN_TOKEN;
     hit = Promise.all([
-      Promise.all(splitKeys(env.INGEST_KEYS).map(digest)),
-      adminToken ? digest(adminToken) : Promise.resolve(null),
+      Promise.all(splitKeys(env.INGEST_KEYS).map((key) => secret("ingest", key))),
+      adminToken ? secret("admin", adminToken) : Promise.resolve(null),
     ]).then(([ingest, admin]) => ({ ingest, admin }));
     if (configuredCache.size >= CONFIGURED_CACHE_MAX) configuredCache.clear();
     configuredCache.set(cacheKey, hit);
   }
+  last = { ingestKeys: env.INGEST_KEYS, adminToken: env.ADMIN_TOKEN, configured: hit };
   return hit;
 }
 
@@ -93,13 +110,12 @@ function configured(env: AuthEnv): Promise<Configured> {
  */
 async function classify(token: string, env: AuthEnv): Promise<Principal | null> {
   const [presented, secrets] = await Promise.all([digest(token), configured(env)]);
-  let kind: CredentialKind | null = null;
+  let match: Principal | null = null;
   for (const key of secrets.ingest) {
-    if (crypto.subtle.timingSafeEqual(presented, key) && kind === null) kind = "ingest";
+    if (crypto.subtle.timingSafeEqual(presented, key.sha256) && match === null) match = key.principal;
   }
-  if (secrets.admin && crypto.subtle.timingSafeEqual(presented, secrets.admin)) kind = "admin";
-  if (kind === null) return null;
-  return { kind, id: `${kind === "admin" ? "admin" : "key"}:${fingerprintOf(presented)}` };
+  if (secrets.admin && crypto.subtle.timingSafeEqual(presented, secrets.admin.sha256)) match = secrets.admin.principal;
+  return match;
 }
 
 /**
