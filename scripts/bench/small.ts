@@ -66,8 +66,14 @@ export interface SmallResult {
 /** The bench's floor: small-request ingest at ≥ 0.7× the health rate (issue 15). */
 export const SMALL_FLOOR_RATIO = 0.7;
 
+// `decisions` and `syncs` came with issue 15; a worker from before reports neither (0 here), so
+// the arm also runs against older commits (for before/after comparisons).
 const LimiterMetricsSchema = z.looseObject({
-  rate_limits: z.looseObject({ rows_written: z.number(), decisions: z.number(), syncs: z.number() }),
+  rate_limits: z.looseObject({
+    rows_written: z.number(),
+    decisions: z.number().default(0),
+    syncs: z.number().default(0),
+  }),
 });
 
 /** Functions whose inclusive time the profile reports (the per-request path). */
