@@ -1,4 +1,4 @@
-import fc from "fast-check";
+import * as fc from "fast-check";
 import { describe, it } from "vitest";
 import { arbitraryOf, jsonSchemaOf } from "../test/arbitraries.ts";
 import { CountersRequestSchema } from "../schemas/counter.schema.ts";
@@ -22,7 +22,7 @@ describe("ingest envelopes: built from parsed requests, accepted by the consumer
       (body: unknown) => packIncrements(CountersRequestSchema.parse(body).increments),
     ],
   ] as const) {
-    it(name, ({ expect }) => {
+    it(`${name}: every packed envelope passes EnvelopeSchema`, ({ expect }) => {
       const json = jsonSchemaOf(schema);
       const valid = arbitraryOf(json, json).filter((body) => schema.safeParse(body).success);
       fc.assert(

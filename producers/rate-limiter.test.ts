@@ -56,7 +56,8 @@ async function simulate(sim: Simulation): Promise<Accuracy> {
   for (let w = 0; w < sim.windows; w++) {
     for (let i = 0; i < perWindowOffered; i++) {
       const now = T0 + w * windowMs + offset + Math.floor((i * span) / perWindowOffered);
-      const limiter = limiters[n++ % sim.isolates] as RateLimiter;
+      const limiter = limiters[n++ % sim.isolates];
+      if (!limiter) throw new Error("no limiter");
       const background: Promise<unknown>[] = [];
       const decision = await limiter.check(env, identifier, "ingest", {
         rule,
@@ -152,6 +153,7 @@ describe("accuracy of the approximate sliding window (real RateLimitShards, virt
       it(`5× the limit in bursts ${what} (${isolates} isolate(s))`, async ({ expect, annotate }) => {
         const result = await simulate({ ...base, times: 5, isolates, pattern });
         await annotate(summary(`5× in bursts (${pattern}), ${isolates} isolate(s)`, result, base.limit));
+        expect(result.perWindow).toHaveLength(base.windows - 1);
         check(result, expect);
       });
     }
