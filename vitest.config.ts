@@ -1,4 +1,6 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { createWriteStream, mkdirSync } from "node:fs";
+import path from "node:path";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -13,6 +15,32 @@ const TEST_SECRETS = {
 };
 // wrangler reads required secrets from process.env when there is no .dev.vars (a fresh clone).
 Object.assign(process.env, TEST_SECRETS);
+// wrangler's own notes ("Using secrets defined in process.env", once per test file) are not news.
+process.env.WRANGLER_LOG ??= "warn";
+
+/**
+ * What the workerd runtime itself prints — dropped connections of tests that abort on purpose,
+ * uncaught injected faults, each with a native stack — goes to `.wrangler/test-runtime.log`, not
+ * the terminal, so a passing run prints its summary only (`SHIPYARD_TEST_RUNTIME_LOGS=1` keeps them
+ * on the terminal). The vitest plugin writes each runtime message to this process's stdout/stderr
+ * in one call and offers no hook of its own (its `handleStructuredLogs` is fixed), hence the
+ * filter on those streams. Logs of Shipyard's own code are the tests' console output, which vitest
+ * shows for failing tests only (`silent: "passed-only"` below).
+ */
+const RUNTIME_MESSAGE =
+  /^(uncaught exception;|exception = |stack: \/|workerd\/|Received a FetchEvent but we lack a handler)/;
+if (process.env.SHIPYARD_TEST_RUNTIME_LOGS !== "1") {
+  const logFile = path.resolve(".wrangler/test-runtime.log");
+  mkdirSync(path.dirname(logFile), { recursive: true });
+  const runtimeLog = createWriteStream(logFile);
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream);
+    // `write` is overloaded (with and without an encoding); the filter passes every call through
+    // unchanged but the runtime's strings, so one signature whose rest is never read stands for both.
+    stream.write = (chunk: string | Uint8Array, ...rest: never[]) =>
+      typeof chunk === "string" && RUNTIME_MESSAGE.test(chunk) ? runtimeLog.write(chunk) : write(chunk, ...rest);
+  }
+}
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
@@ -47,6 +75,8 @@ export default defineConfig(async () => {
       exclude: ["node_modules/**", ".wrangler/**", "cli/**"],
       setupFiles: ["./test/setup.ts"],
       globalSetup: ["./test/global-setup.ts"],
+      // A passing test's logs are noise; a failing test's are the first thing to read.
+      silent: "passed-only" as const,
       testTimeout: 30_000,
       hookTimeout: 30_000,
     },

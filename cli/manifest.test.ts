@@ -1,6 +1,7 @@
 /**
- * CLI pieces that need no running Shipyard: the deploy manifest from a tenant directory, the
- * webhook signature, argument helpers and tables. Run by `npm run test:cli` (node:test).
+ * CLI pieces that need no running Shipyard: the deploy manifest read and bundled by wrangler from
+ * the fixture projects in test/fixtures/, the webhook signature, argument helpers and tables.
+ * Run on Node by `npm run test:cli:unit` (part of `npm test`) and `npm run test:cli`.
  */
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -9,11 +10,13 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { UsageError, intOption, timeOption } from "./args.ts";
+import { assetHash } from "./assets.ts";
 import { ManifestError, readManifest, signWebhook } from "./manifest.ts";
 import { table } from "./output.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SAMPLE = path.join(ROOT, "examples", "sample-tenant");
+const FIXTURES = path.join(ROOT, "test", "fixtures");
 const temps: string[] = [];
 
 async function tenant(files: Record<string, string | Uint8Array>): Promise<string> {
@@ -30,77 +33,185 @@ after(async () => {
   await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-void describe("readManifest", () => {
-  void it("reads the sample tenant: main module, its folder's modules, bindings, migrations, vars", async () => {
+function moduleNames(manifest: Awaited<ReturnType<typeof readManifest>>): [string, string][] {
+  return manifest.modules.map((module) => [module.name, module.type]);
+}
+
+async function refusal(dir: string, options: Parameters<typeof readManifest>[1] = {}): Promise<string> {
+  const error = await readManifest(dir, options).then(
+    () => new Error(`expected ${dir} to be refused`),
+    (thrown: unknown) => thrown,
+  );
+  assert.ok(error instanceof ManifestError, String(error));
+  return error.message;
+}
+
+void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 }, () => {
+  void it("the sample tenant (TOML, two JS modules): one bundle, its source map, bindings, migrations, vars", async () => {
     const manifest = await readManifest(SAMPLE);
     assert.equal(manifest.project_id, "sample-tenant");
     assert.equal(manifest.compatibility_date, "2026-11-01");
-    assert.equal(manifest.main_module, "src/index.js");
-    assert.deepEqual(
-      manifest.modules.map((module) => [module.name, module.type]),
-      [
-        ["src/index.js", "esm"],
-        ["src/version.js", "esm"],
-      ],
-    );
+    assert.equal(manifest.main_module, "index.js");
+    assert.deepEqual(moduleNames(manifest), [
+      ["index.js", "esm"],
+      ["index.js.map", "sourcemap"],
+    ]);
+    // wrangler's esbuild inlined src/version.js into the bundle.
+    assert.match(manifest.modules[0]?.content ?? "", /src\/version\.js/);
     assert.deepEqual(manifest.config.durable_objects, { bindings: [{ name: "COUNTER", class_name: "Counter" }] });
     assert.deepEqual(manifest.config.migrations, [{ tag: "v1", new_sqlite_classes: ["Counter"] }]);
     assert.deepEqual(manifest.config.vars, { GREETING: "hello from the sample tenant" });
     assert.equal((await readManifest(SAMPLE, { projectId: "other" })).project_id, "other");
   });
 
-  void it("takes .js/.mjs/.cjs/.wasm/.txt under the main module's folder, nested too, and nothing else", async () => {
-    const dir = await tenant({
-      "wrangler.toml": 'name = "t1"\nmain = "dist/worker.mjs"\ncompatibility_date = "2026-11-01"\n',
-      "dist/worker.mjs": "export default {};\n",
-      "dist/lib/util.cjs": "module.exports = 1;\n",
-      "dist/add.wasm": new Uint8Array([0, 97, 115, 109]),
-      "dist/words.txt": "hello\n",
-      "dist/worker.mjs.map": "{}",
-      "dist/node_modules/x/index.js": "skip",
-      "src/other.js": "outside the main module's folder",
-    });
-    const manifest = await readManifest(dir);
-    assert.deepEqual(
-      manifest.modules.map((module) => [module.name, module.type]),
-      [
-        ["dist/worker.mjs", "esm"],
-        ["dist/add.wasm", "wasm"],
-        ["dist/lib/util.cjs", "cjs"],
-        ["dist/words.txt", "text"],
-      ],
-    );
-    assert.equal(manifest.modules[1]?.content, Buffer.from([0, 97, 115, 109]).toString("base64"));
-    assert.deepEqual(manifest.config.durable_objects, { bindings: [] });
+  void it("JSONC with comments and trailing commas; vars of every JSON type", async () => {
+    const manifest = await readManifest(path.join(FIXTURES, "jsonc-comments"));
+    assert.equal(manifest.project_id, "fixture-jsonc");
+    assert.deepEqual(manifest.config.vars, { GREETING: "hello", LIMITS: { max: 3, tags: ["a", "b"] }, ENABLED: true });
+    assert.deepEqual(manifest.config.durable_objects?.bindings, [{ name: "COUNTER", class_name: "Counter" }]);
+    assert.deepEqual(moduleNames(manifest), [
+      ["index.js", "esm"],
+      ["index.js.map", "sourcemap"],
+    ]);
+    const map: unknown = JSON.parse(manifest.modules[1]?.content ?? "null");
+    assert.ok(typeof map === "object" && map !== null && "sources" in map, "a real source map");
   });
 
-  void it("refuses what it cannot deploy, saying what to fix", async () => {
-    const cases: [Record<string, string>, RegExp][] = [
-      [{ "wrangler.toml": 'name = "t"\nmain = "a.js"\n', "a.js": "" }, /compatibility_date/],
-      [{ "wrangler.toml": 'name = "t"\nmain = "src/a.ts"\ncompatibility_date = "2026-11-01"\n' }, /built JavaScript/],
+  void it("TypeScript with an npm dependency, define, alias, a Text rule and nodejs_compat, as wrangler bundles them", async () => {
+    const lines: string[] = [];
+    const manifest = await readManifest(path.join(FIXTURES, "ts-npm"), { onProgress: (line) => lines.push(line) });
+    assert.equal(manifest.main_module, "index.js");
+    assert.deepEqual(manifest.compatibility_flags, ["nodejs_compat"]);
+    const main = manifest.modules[0]?.content ?? "";
+    assert.match(main, /\/\/ .*node_modules\/itty-router\/index\.mjs/, "itty-router is bundled in");
+    assert.doesNotMatch(main, /from "itty-router"/);
+    assert.match(main, /"fixture-build"/, "define replaced BUILD_ID");
+    assert.match(main, /hello, \$\{name\}/, "alias resolved greeting-lib to src/greeting.ts");
+    assert.match(main, /from "node:buffer"/, "node: imports stay for nodejs_compat");
+    const text = manifest.modules.find((module) => module.type === "text");
+    assert.ok(text, "the .md file became a Text module by the rule");
+    assert.match(text.name, /^[0-9a-f]+-notes\.md$/);
+    assert.ok(main.includes(`./${text.name}`), "the bundle imports the Text module by its name");
+    assert.ok(manifest.modules.some((module) => module.type === "sourcemap"));
+    assert.ok(
+      lines.some((line) => line.includes("wrangler │")),
+      "wrangler's output is shown as progress",
+    );
+  });
+
+  void it("static assets: hashed files, .assetsignore honoured, the ASSETS binding and its config", async () => {
+    const manifest = await readManifest(path.join(FIXTURES, "assets"));
+    assert.deepEqual(manifest.config.assets, {
+      binding: "ASSETS",
+      html_handling: "auto-trailing-slash",
+      not_found_handling: "404-page",
+      run_worker_first: ["/api/*"],
+    });
+    const files = manifest.assets ?? [];
+    assert.deepEqual(
+      files.map((file) => [file.path, file.content_type]),
       [
-        {
-          "wrangler.toml": 'name = "t"\nmain = "a.js"\ncompatibility_date = "2026-11-01"\n[vars]\nN = 1\n',
-          "a.js": "",
-        },
-        /string vars only/,
+        ["/404.html", "text/html"],
+        ["/about.html", "text/html"],
+        ["/docs/index.html", "text/html"],
+        ["/index.html", "text/html"],
+        ["/style.css", "text/css"],
       ],
-      [{ "wrangler.toml": 'main = "a.js"\ncompatibility_date = "2026-11-01"\n', "a.js": "" }, /--project/],
-      [
-        { "wrangler.toml": 'name = "Not A Slug"\nmain = "a.js"\ncompatibility_date = "2026-11-01"\n', "a.js": "" },
-        /project_id/,
-      ],
-      [{ "wrangler.toml": "name = = broken" }, /not valid TOML/],
-      [{ "wrangler.toml": 'name = "t"\nmain = "missing.js"\ncompatibility_date = "2026-11-01"\n' }, /not found/],
-    ];
-    for (const [files, message] of cases) {
-      await assert.rejects(readManifest(await tenant(files)), (error: unknown) => {
-        assert.ok(error instanceof ManifestError, String(error));
-        assert.match(error.message, message);
-        return true;
-      });
+    );
+    for (const file of files) {
+      const bytes = Buffer.from(file.content, "base64");
+      assert.equal(file.size, bytes.byteLength);
+      assert.equal(file.hash, assetHash(bytes));
     }
-    await assert.rejects(readManifest(path.join(tmpdir(), "no-such-tenant-dir")), ManifestError);
+  });
+
+  void it("a Vite build's redirected config (.wrangler/deploy/config.json) is what gets deployed", async () => {
+    const manifest = await readManifest(path.join(FIXTURES, "vite-redirected"));
+    assert.equal(manifest.project_id, "fixture-vite");
+    assert.deepEqual(moduleNames(manifest), [
+      ["index.js", "esm"],
+      ["assets/chunk-abc123.js", "esm"],
+    ]);
+    assert.deepEqual(manifest.config.vars, { BUILT_BY: "vite" });
+    assert.deepEqual(manifest.config.assets, { not_found_handling: "single-page-application" });
+    assert.deepEqual(
+      manifest.assets?.map((file) => file.path),
+      ["/index.html"],
+    );
+  });
+
+  void it("secrets from a --secrets-file (dotenv), read by wrangler, kept apart from vars", async () => {
+    const dir = await tenant({ ".dev.vars": 'API_KEY="s3cret"\nOTHER=two\n' });
+    const manifest = await readManifest(path.join(FIXTURES, "jsonc-comments"), {
+      secretsFile: path.join(dir, ".dev.vars"),
+    });
+    assert.deepEqual(manifest.config.secrets, { API_KEY: "s3cret", OTHER: "two" });
+    assert.equal(manifest.config.vars?.API_KEY, undefined);
+  });
+
+  void it("finds the config as wrangler does, and takes --config", async () => {
+    const dir = await tenant({
+      "wrangler.json": JSON.stringify({ name: "found-json", main: "w.js", compatibility_date: "2026-11-01" }),
+      "other.toml": 'name = "from-flag"\nmain = "w.js"\ncompatibility_date = "2026-11-01"\n',
+      "w.js": "export default { fetch() { return new Response('ok'); } };\n",
+    });
+    assert.equal((await readManifest(dir)).project_id, "found-json");
+    assert.equal((await readManifest(dir, { config: "other.toml" })).project_id, "from-flag");
+  });
+
+  void it("refuses every binding it cannot host, naming the file and the key, before bundling", async () => {
+    for (const [key, value] of [
+      ["d1_databases", [{ binding: "DB", database_id: "x", database_name: "x" }]],
+      ["kv_namespaces", [{ binding: "KV", id: "abc" }]],
+      ["r2_buckets", [{ binding: "R2", bucket_name: "bucket" }]],
+      ["workflows", [{ binding: "WF", name: "wf", class_name: "Flow" }]],
+      ["ai", { binding: "AI" }],
+      ["services", [{ binding: "OTHER", service: "other" }]],
+      ["queues", { producers: [{ binding: "Q", queue: "q" }] }],
+    ] as const) {
+      const dir = await tenant({
+        "wrangler.json": JSON.stringify({
+          name: "refused",
+          main: "w.js",
+          compatibility_date: "2026-11-01",
+          [key]: value,
+        }),
+        "w.js": "export default {};\n",
+      });
+      const message = await refusal(dir);
+      assert.ok(message.includes(path.join(dir, "wrangler.json")), message);
+      assert.match(message, new RegExp(`unsupported binding \`${key}\``), message);
+    }
+  });
+
+  void it("refuses what it cannot read or bundle, saying what to fix", async () => {
+    assert.match(
+      await refusal(await tenant({ "README.md": "no config" })),
+      /no wrangler\.jsonc, wrangler\.json or wrangler\.toml/,
+    );
+    const broken = await tenant({
+      "wrangler.toml": 'name = "t"\nmain = "w.ts"\ncompatibility_date = "2026-11-01"\n',
+      "w.ts":
+        "import { nothing } from 'not-installed-anywhere';\nexport default { fetch() { return new Response(nothing); } };\n",
+    });
+    const message = await refusal(broken);
+    assert.match(message, /could not bundle/);
+    assert.match(message, /not-installed-anywhere/);
+    const badName = await tenant({
+      "wrangler.json": JSON.stringify({ name: "Bad_Name", main: "w.js", compatibility_date: "2026-11-01" }),
+      "w.js": "export default {};\n",
+    });
+    assert.match(await refusal(badName), /wrangler\.json configuration[\s\S]*"name"[\s\S]*Bad_Name/);
+    const external = await tenant({
+      "wrangler.json": JSON.stringify({
+        name: "ext",
+        main: "w.js",
+        compatibility_date: "2026-11-01",
+        durable_objects: { bindings: [{ name: "X", class_name: "X", script_name: "elsewhere" }] },
+      }),
+      "w.js": "export default {};\n",
+    });
+    assert.match(await refusal(external), /durable_objects\.bindings X has script_name elsewhere/);
   });
 });
 

@@ -1,175 +1,239 @@
 /**
- * `shipyard deploy <dir>`: reads a tenant's wrangler.toml and modules into the deploy manifest the
- * webhook takes (../shared/CONTRACT.md "Deploy webhook"), and signs it like a CI sender would
- * (Standard Webhooks). TOML is parsed with smol-toml (why: docs/decisions/0008-cli.md).
+ * `shipyard deploy <dir>`: turns a Worker project, as it is, into the deploy manifest the webhook
+ * takes (../shared/CONTRACT.md "Deploy webhook"), and signs it like a CI sender would (Standard
+ * Webhooks). The config is read and the Worker bundled by wrangler itself (cli/wrangler.ts), so a
+ * project deploys here as `wrangler deploy` would deploy it; what Shipyard cannot host is refused
+ * up front, naming the config file and key (why: docs/decisions/0010-12-deploy-input.md).
  */
 import { createHmac } from "node:crypto";
-import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
-import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
-import { type DeployManifest, DeployManifestSchema } from "../schemas/deploy.schema.ts";
+import {
+  type DeployManifest,
+  DeployManifestSchema,
+  type DeployModule,
+  UNSUPPORTED_BINDING_KEYS,
+} from "../schemas/deploy.schema.ts";
+import { packAssets } from "./assets.ts";
+import { type WranglerConfig, WranglerError, bundleWithWrangler, readWranglerConfig } from "./wrangler.ts";
 
 /** The local webhook secret (.dev.vars.example); production senders set SHIPYARD_WEBHOOK_SECRET. */
 export const DEFAULT_WEBHOOK_SECRET = "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWZvci1zaGlweWFyZA==";
+
+/** The webhook's body limit for deploys (CONTRACT.md: 25 MiB). */
+export const DEPLOY_LIMIT_BYTES = 25 * 1024 * 1024;
 
 /** A tenant directory or config that cannot become a manifest (exit 1, with what to fix). */
 export class ManifestError extends Error {
   override name = "ManifestError";
 }
 
-/** The parts of a wrangler config Shipyard deploys; everything else in the file is ignored. */
-const WranglerConfigSchema = z.looseObject({
-  name: z.string().optional(),
-  main: z.string({ error: "`main` (the Worker's entry module) is required" }),
-  compatibility_date: z.string({ error: "`compatibility_date` is required (a quoted YYYY-MM-DD)" }),
-  compatibility_flags: z.array(z.string()).optional(),
-  vars: z.record(z.string(), z.unknown()).optional(),
-  durable_objects: z
-    .looseObject({
-      bindings: z
-        .array(z.looseObject({ name: z.string(), class_name: z.string(), script_name: z.string().optional() }))
-        .optional(),
-    })
-    .optional(),
-  migrations: z
-    .array(
-      z.looseObject({
-        tag: z.string(),
-        new_sqlite_classes: z.array(z.string()).optional(),
-        new_classes: z.array(z.string()).optional(),
-        renamed_classes: z.array(z.object({ from: z.string(), to: z.string() })).optional(),
-        deleted_classes: z.array(z.string()).optional(),
-      }),
-    )
-    .optional(),
-});
-
-/** Module types by extension: what the main module's folder contributes besides the main module. */
-const MODULE_TYPES = new Map<string, "esm" | "cjs" | "wasm" | "text">([
-  [".js", "esm"],
-  [".mjs", "esm"],
-  [".cjs", "cjs"],
-  [".wasm", "wasm"],
-  [".txt", "text"],
+/** Module types by the content type wrangler gives each upload part. */
+const MODULE_TYPES: ReadonlyMap<string, DeployModule["type"]> = new Map([
+  ["application/javascript+module", "esm"],
+  ["application/javascript", "cjs"],
+  ["text/plain", "text"],
+  ["application/octet-stream", "data"],
+  ["application/wasm", "wasm"],
+  ["application/source-map", "sourcemap"],
 ]);
 
-/** Every file below `dir` (no node_modules, no dot folders), as paths relative to `root`. */
-async function filesUnder(root: string, dir: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(path.join(root, dir), { withFileTypes: true })) {
-    const relative = dir === "" ? entry.name : `${dir}/${entry.name}`;
-    if (entry.isDirectory()) {
-      if (entry.name === "node_modules" || entry.name.startsWith(".")) continue;
-      found.push(...(await filesUnder(root, relative)));
-    } else if (entry.isFile()) {
-      found.push(relative);
-    }
-  }
-  return found;
-}
+/** Upload binding types Shipyard hosts (wrangler's API names). */
+const SUPPORTED_BINDING_TYPES = new Set(["plain_text", "json", "secret_text", "durable_object_namespace", "assets"]);
+
+/** Config keys whose entries are not bindings but would be silently not run. */
+const REFUSED_OTHER_KEYS = ["wasm_modules", "text_blobs", "data_blobs", "containers"] as const;
 
 /** Overrides for `readManifest`. */
 export interface ReadOptions {
   /** Overrides the project id (default: the config's `name`). */
   projectId?: string;
-  /** Config file, relative to `dir` (default wrangler.toml). */
+  /** Config file, relative to `dir` (default: found as wrangler finds it). */
   config?: string;
+  /** A secrets file in wrangler's `--secrets-file` formats (.dev.vars / .env, or JSON), relative to the cwd. */
+  secretsFile?: string;
+  /** Progress lines for people (config read, wrangler's bundling output, assets packed). */
+  onProgress?: (line: string) => void;
+}
+
+/** Whether a config key holds anything (wrangler normalises absent keys to [] or {}). */
+function present(value: unknown): boolean {
+  if (value === undefined || value === null) return false;
+  if (Array.isArray(value)) return value.length > 0;
+  if (typeof value === "object") return Object.values(value).some(present);
+  return true;
+}
+
+/** Refuses what Shipyard cannot host, before anything is bundled; returns warnings for ignored keys. */
+function checkConfig(config: WranglerConfig, file: string): string[] {
+  const record: Record<string, unknown> = { ...config };
+  const refused = [...UNSUPPORTED_BINDING_KEYS, ...REFUSED_OTHER_KEYS].filter((key) => present(record[key]));
+  if (refused.length > 0) {
+    throw new ManifestError(
+      `${file}: unsupported binding${refused.length === 1 ? "" : "s"} ${refused.map((key) => `\`${key}\``).join(", ")}. ` +
+        "Shipyard hosts vars, secrets, Durable Objects and static assets; remove the key (D1, KV and R2 come later).",
+    );
+  }
+  const external = config.durable_objects.bindings.find(
+    (binding) => binding.script_name !== undefined && binding.script_name !== config.name,
+  );
+  if (external) {
+    throw new ManifestError(
+      `${file}: durable_objects.bindings ${external.name} has script_name ${external.script_name} (a class of another Worker); Shipyard binds only the Worker's own classes`,
+    );
+  }
+  const warnings: string[] = [];
+  if (present(config.triggers.crons)) warnings.push(`${file}: triggers.crons are not run by Shipyard (ignored)`);
+  if (present(config.routes) || present(config.route))
+    warnings.push(`${file}: routes are ignored (tenants are served under /t/<project>/)`);
+  return warnings;
+}
+
+function migrationsOf(config: WranglerConfig): NonNullable<DeployManifest["config"]["migrations"]> {
+  return config.migrations.map((migration) => ({
+    tag: migration.tag,
+    ...(migration.new_sqlite_classes ? { new_sqlite_classes: migration.new_sqlite_classes } : {}),
+    ...(migration.new_classes ? { new_classes: migration.new_classes } : {}),
+    ...(migration.renamed_classes ? { renamed_classes: migration.renamed_classes } : {}),
+    ...(migration.deleted_classes ? { deleted_classes: migration.deleted_classes } : {}),
+  }));
 }
 
 /**
- * The manifest for the tenant in `dir`: the main module and every .js/.mjs/.cjs/.wasm/.txt file
- * under the main module's folder (module names relative to `dir`), Durable Object bindings,
- * migrations and vars from the config, validated against the webhook's own schema.
+ * The manifest for the Worker project in `dir`: wrangler reads its config and bundles it
+ * (TypeScript, npm dependencies, rules, alias, define, nodejs_compat, source maps); the upload
+ * wrangler would send becomes modules and bindings; the assets directory is packed. Validated
+ * against the webhook's own schema. Throws `ManifestError` naming the file and key to fix.
  */
 export async function readManifest(dir: string, options: ReadOptions = {}): Promise<DeployManifest> {
-  const configPath = path.resolve(dir, options.config ?? "wrangler.toml");
-  let source: string;
+  const progress = options.onProgress ?? (() => undefined);
+  let config: WranglerConfig;
   try {
-    source = await readFile(configPath, "utf8");
+    config = await readWranglerConfig(dir, options.config);
   } catch (error) {
-    throw new ManifestError(`cannot read ${configPath}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ManifestError(error instanceof Error ? error.message : String(error));
   }
-  let raw: unknown;
-  try {
-    raw = configPath.endsWith(".json") ? JSON.parse(source) : parseToml(source);
-  } catch (error) {
-    throw new ManifestError(
-      `${configPath} is not valid ${configPath.endsWith(".json") ? "JSON" : "TOML"}: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
-  const parsed = WranglerConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new ManifestError(`${configPath}: ${z.prettifyError(parsed.error)}`);
-  const config = parsed.data;
-
-  const root = path.dirname(configPath);
-  const main = path.posix.normalize(config.main.replaceAll("\\", "/")).replace(/^\.\//, "");
-  if (main.startsWith("../") || path.isAbsolute(main))
-    throw new ManifestError(`main ${config.main} must be inside ${root}`);
-  const mainType = MODULE_TYPES.get(path.extname(main));
-  if (mainType !== "esm" && mainType !== "cjs") {
-    throw new ManifestError(`main ${config.main} must be built JavaScript (.js, .mjs or .cjs); build the Worker first`);
-  }
-  const mainDir = path.posix.dirname(main) === "." ? "" : path.posix.dirname(main);
-  let files: string[];
-  try {
-    files = await filesUnder(root, mainDir);
-  } catch (error) {
-    throw new ManifestError(
-      `cannot read ${path.join(root, mainDir)}: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
-  if (!files.includes(main)) throw new ManifestError(`main module ${main} not found in ${root}`);
-  const names = [main, ...files.filter((file) => file !== main && MODULE_TYPES.has(path.extname(file))).toSorted()];
-  const modules = await Promise.all(
-    names.map(async (name) => {
-      const type = MODULE_TYPES.get(path.extname(name)) ?? "text";
-      const bytes = await readFile(path.join(root, name));
-      return { name, type, content: type === "wasm" ? bytes.toString("base64") : bytes.toString("utf8") };
-    }),
+  const configPath = config.configPath ?? path.resolve(dir);
+  const redirected = config.userConfigPath !== undefined && config.userConfigPath !== config.configPath;
+  progress(
+    `config ${path.relative(process.cwd(), configPath) || configPath}${redirected ? " (redirected by a build tool)" : ""}`,
   );
-
-  const vars: Record<string, string> = {};
-  for (const [name, value] of Object.entries(config.vars ?? {})) {
-    if (typeof value !== "string") throw new ManifestError(`vars.${name}: Shipyard deploys string vars only`);
-    vars[name] = value;
+  for (const warning of checkConfig(config, configPath)) progress(`warning: ${warning}`);
+  if (!config.compatibility_date) {
+    throw new ManifestError(`${configPath}: \`compatibility_date\` is required (a "YYYY-MM-DD" string)`);
   }
-  const bindings = config.durable_objects?.bindings ?? [];
-  const external = bindings.find((binding) => binding.script_name !== undefined);
-  if (external) {
-    throw new ManifestError(
-      `durable_objects binding ${external.name} points at another Worker (script_name); not supported`,
-    );
-  }
-
   const projectId = options.projectId ?? config.name;
-  if (!projectId) throw new ManifestError(`${configPath} has no \`name\`; pass --project <id>`);
+  if (!projectId) throw new ManifestError(`${configPath} has no \`name\`; add one or pass --project <id>`);
+
+  let bundle;
+  try {
+    bundle = await bundleWithWrangler(dir, {
+      configPath,
+      redirected,
+      ...(options.secretsFile === undefined ? {} : { secretsFile: path.resolve(options.secretsFile) }),
+      onLine: (line) => progress(`  wrangler │ ${line}`),
+    });
+  } catch (error) {
+    if (error instanceof WranglerError) throw new ManifestError(`${configPath}: ${error.message}`);
+    throw error;
+  }
+
+  const modules: DeployModule[] = [];
+  for (const module of bundle.modules) {
+    const type = MODULE_TYPES.get(module.contentType);
+    if (type === undefined) {
+      throw new ManifestError(
+        `${configPath}: wrangler bundled ${module.name} as ${module.contentType}, a module type Shipyard does not run (check \`rules\`)`,
+      );
+    }
+    const binary = type === "data" || type === "wasm";
+    modules.push({
+      // wrangler names additional modules as they are imported ("./<hash>-notes.md"); the name is
+      // the module's path from the main module's folder, which is what the runtime resolves.
+      name: path.posix.normalize(module.name),
+      type,
+      content: binary ? Buffer.from(module.bytes).toString("base64") : new TextDecoder().decode(module.bytes),
+    });
+  }
+  const mainModule = bundle.metadata.main_module;
+  if (mainModule === undefined)
+    throw new ManifestError(`${configPath}: wrangler's upload names no main module (\`main\`)`);
+
+  const vars: NonNullable<DeployManifest["config"]["vars"]> = {};
+  const secrets: Record<string, string> = {};
+  const durableObjects: { name: string; class_name: string }[] = [];
+  let assetsBinding: string | undefined;
+  for (const binding of bundle.metadata.bindings ?? []) {
+    if (!SUPPORTED_BINDING_TYPES.has(binding.type)) {
+      throw new ManifestError(
+        `${configPath}: binding ${binding.name} is of type ${binding.type}, which Shipyard does not host; remove it from the config`,
+      );
+    }
+    if (binding.type === "plain_text" && typeof binding.text === "string") vars[binding.name] = binding.text;
+    else if (binding.type === "json") {
+      const json = z.json().safeParse(binding.json);
+      if (json.success) vars[binding.name] = json.data;
+    } else if (binding.type === "secret_text" && typeof binding.text === "string") secrets[binding.name] = binding.text;
+    else if (binding.type === "durable_object_namespace" && typeof binding.class_name === "string") {
+      durableObjects.push({ name: binding.name, class_name: binding.class_name });
+    } else if (binding.type === "assets") assetsBinding = binding.name;
+  }
+
+  let assets: DeployManifest["assets"];
+  let assetsConfig: DeployManifest["config"]["assets"];
+  if (config.assets !== undefined) {
+    if (!config.assets.directory) {
+      throw new ManifestError(`${configPath}: \`assets.directory\` is required (the folder of static files)`);
+    }
+    const directory = path.resolve(path.dirname(configPath), config.assets.directory);
+    let packed;
+    try {
+      packed = await packAssets(directory);
+    } catch (error) {
+      throw new ManifestError(
+        `${configPath}: assets.directory ${directory}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    for (const skipped of packed.skipped) progress(`warning: assets ${skipped.path}: ${skipped.reason}`);
+    progress(`assets ${packed.files.length} files, ${(packed.bytes / 1024).toFixed(1)} KiB from ${directory}`);
+    assets = packed.files;
+    assetsConfig = {
+      ...(assetsBinding === undefined ? {} : { binding: assetsBinding }),
+      ...(config.assets.html_handling === undefined ? {} : { html_handling: config.assets.html_handling }),
+      ...(config.assets.not_found_handling === undefined
+        ? {}
+        : { not_found_handling: config.assets.not_found_handling }),
+      ...(config.assets.run_worker_first === undefined ? {} : { run_worker_first: config.assets.run_worker_first }),
+    };
+  }
+
   const manifest = DeployManifestSchema.safeParse({
     project_id: projectId,
-    compatibility_date: config.compatibility_date,
-    ...(config.compatibility_flags ? { compatibility_flags: config.compatibility_flags } : {}),
-    main_module: main,
+    compatibility_date: bundle.metadata.compatibility_date ?? config.compatibility_date,
+    ...(present(bundle.metadata.compatibility_flags)
+      ? { compatibility_flags: bundle.metadata.compatibility_flags }
+      : {}),
+    main_module: mainModule,
     modules,
     config: {
-      durable_objects: {
-        bindings: bindings.map((binding) => ({ name: binding.name, class_name: binding.class_name })),
-      },
-      ...(config.migrations
-        ? {
-            migrations: config.migrations.map((migration) => ({
-              tag: migration.tag,
-              ...(migration.new_sqlite_classes ? { new_sqlite_classes: migration.new_sqlite_classes } : {}),
-              ...(migration.new_classes ? { new_classes: migration.new_classes } : {}),
-              ...(migration.renamed_classes ? { renamed_classes: migration.renamed_classes } : {}),
-              ...(migration.deleted_classes ? { deleted_classes: migration.deleted_classes } : {}),
-            })),
-          }
-        : {}),
-      vars,
+      ...(durableObjects.length > 0 ? { durable_objects: { bindings: durableObjects } } : {}),
+      ...(config.migrations.length > 0 ? { migrations: migrationsOf(config) } : {}),
+      ...(Object.keys(vars).length > 0 ? { vars } : {}),
+      ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
+      ...(assetsConfig === undefined ? {} : { assets: assetsConfig }),
     },
+    ...(assets === undefined ? {} : { assets }),
   });
-  if (!manifest.success)
-    throw new ManifestError(`the manifest for ${root} is not valid: ${z.prettifyError(manifest.error)}`);
+  if (!manifest.success) {
+    // Issues name the manifest path (e.g. project_id, config.vars.X); never the values (secrets).
+    const issues = manifest.error.issues.map(
+      (issue) => `  - ${issue.path.join(".") || "(manifest)"}: ${issue.message}`,
+    );
+    const hint = manifest.error.issues.some((issue) => issue.path[0] === "project_id")
+      ? `\n  (project_id comes from \`name\` in ${configPath}; pass --project <id> to choose another)`
+      : "";
+    throw new ManifestError(`the manifest for ${configPath} is not valid:\n${issues.join("\n")}${hint}`);
+  }
   return manifest.data;
 }
 

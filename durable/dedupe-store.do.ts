@@ -133,26 +133,10 @@ export class DedupeStore extends DurableObject<Env> {
   }
 }
 
-/** How `dedupeStore` picks the object for a key. */
-export type DedupeTarget =
-  | { key: string; shards?: number } // deterministic: hash of the key over `shards` named objects
-  | { name: string } // a named object
-  | { id: string } // an id string from `DurableObjectId.toString()`
-  | { unique: true }; // a fresh object (e.g. a per-job scratch store)
-
-/** Default number of named DedupeStore objects keys are spread over. Changing it forgets entries. */
+/** Number of named DedupeStore objects keys are spread over. Changing it forgets entries. */
 export const DEDUPE_SHARDS = 16;
 
-/**
- * The DedupeStore stub for a target. Deterministic for `{key}` (the same key always reaches the
- * same object) and `{name}`; `{id}` addresses an object created before; `{unique}` a new one.
- */
-export function dedupeStore(
-  namespace: DurableObjectNamespace<DedupeStore>,
-  target: DedupeTarget,
-): DurableObjectStub<DedupeStore> {
-  if ("unique" in target) return namespace.get(namespace.newUniqueId());
-  if ("id" in target) return namespace.get(namespace.idFromString(target.id));
-  if ("name" in target) return namespace.getByName(target.name);
-  return namespace.getByName(`dedupe-${hashToShard(target.key, target.shards ?? DEDUPE_SHARDS)}`);
+/** The DedupeStore object holding `key`: the same key always reaches the same one of DEDUPE_SHARDS. */
+export function dedupeStore(env: Pick<Env, "DEDUPE_STORE">, key: string): DurableObjectStub<DedupeStore> {
+  return env.DEDUPE_STORE.getByName(`dedupe-${hashToShard(key, DEDUPE_SHARDS)}`);
 }

@@ -51,6 +51,11 @@ const ConfigSchema = z.object({
   ENFORCEMENT_THRESHOLD_MS: positiveInt(28_800_000),
   EVENT_RETENTION_DAYS: positiveInt(30),
   FLUSH_DELAY_MS: positiveInt(5_000),
+  // Tenants are also served at `<project>.<suffix>` (producers/tenant.producer.ts).
+  TENANT_HOST_SUFFIX: z
+    .string()
+    .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)*$/i, "a hostname such as localhost or tenants.example.com")
+    .default("localhost"),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -68,6 +73,7 @@ export function config(env: Partial<Record<keyof Config, unknown>>): Config {
     ENFORCEMENT_THRESHOLD_MS: env.ENFORCEMENT_THRESHOLD_MS || undefined,
     EVENT_RETENTION_DAYS: env.EVENT_RETENTION_DAYS || undefined,
     FLUSH_DELAY_MS: env.FLUSH_DELAY_MS || undefined,
+    TENANT_HOST_SUFFIX: env.TENANT_HOST_SUFFIX || undefined,
   });
   if (!parsed.success) {
     throw new Error(`invalid configuration: ${z.prettifyError(parsed.error)}`);

@@ -7,8 +7,9 @@ import { env } from "cloudflare:workers";
 import { describe, it } from "vitest";
 import { z } from "zod";
 import { type ControlCommand, FAKE_CF_API_TOKEN } from "../test/fake-cloudflare-api/protocol.ts";
+import { htmlAsset } from "../test/asset-file.ts";
 import { CloudflareScriptHost, parseRetryAfter } from "./cloudflare-script-host.ts";
-import { ScriptHostError, type ScriptModule, type UploadRequest } from "./script-host.ts";
+import { ScriptHostError, type ScriptModule, type UploadAssets, type UploadRequest } from "./script-host.ts";
 
 const ACCOUNT_ID = "acct-test";
 const NAMESPACE = "shipyard-tenants-test";
@@ -342,6 +343,75 @@ describe("CloudflareScriptHost against the fake Workers for Platforms API", () =
     expect(error.message).toContain("10000 Authentication error");
     expect(error.message).toContain("API token was refused");
     expect(await requestsFor(name)).toHaveLength(1);
+  });
+});
+
+const asset = htmlAsset;
+
+const StoredAssetsSchema = z.object({
+  assets: z
+    .object({ manifest: z.record(z.string(), z.object({ hash: z.string(), size: z.number() })), config: z.unknown() })
+    .nullable(),
+});
+
+describe("CloudflareScriptHost: static assets through the upload session", () => {
+  it("session → buckets (session JWT) → completion token in the script upload; known files are not sent again", async ({
+    expect,
+  }) => {
+    const name = scriptName("assets");
+    const files = await Promise.all(
+      ["/index.html", "/a.html", "/b.html", "/c.html", "/d.html"].map((path) => asset(path, `page ${path} ${name}`)),
+    );
+    const config: UploadAssets["config"] = {
+      html_handling: "auto-trailing-slash",
+      not_found_handling: "404-page",
+      run_worker_first: ["/api/*"],
+    };
+    await host().upload(
+      uploadRequest(name, { bindings: [{ type: "assets", name: "ASSETS" }], assets: { files, config } }),
+    );
+    const stored = StoredAssetsSchema.parse(await (await fetch(controlUrl(`/__control/scripts/${name}`))).json());
+    expect(stored.assets?.config).toEqual(config);
+    expect(stored.assets?.manifest).toEqual(
+      Object.fromEntries(files.map((file) => [file.path, { hash: file.hash, size: file.size }])),
+    );
+    // The fake asks for buckets of 3: two bucket uploads, the last one answering 201.
+    expect(
+      (await requestsFor(name)).map(
+        (request) => `${request.method} ${request.path.split("/").at(-1)} ${request.status}`,
+      ),
+    ).toEqual(["POST assets-upload-session 200", "POST upload 202", "POST upload 201", `PUT ${name} 200`]);
+
+    // Same files and one new: only the new one is uploaded.
+    const more = [...files, await asset("/e.html", `new page ${name}`)];
+    await host().upload(
+      uploadRequest(name, { bindings: [{ type: "assets", name: "ASSETS" }], assets: { files: more, config } }),
+    );
+    expect(
+      (await requestsFor(name))
+        .slice(4)
+        .map((request) => `${request.method} ${request.path.split("/").at(-1)} ${request.status}`),
+    ).toEqual(["POST assets-upload-session 200", "POST upload 201", `PUT ${name} 200`]);
+  });
+
+  it("a session that fails with 503 is retried; an assets binding without assets is refused", async ({ expect }) => {
+    const name = scriptName("assets-retry");
+    const files = [await asset("/index.html", `retry ${name}`)];
+    // The session (first request) passes; the fault then hits the bucket upload once.
+    await control({ action: "fail", status: 503, count: 1, script: name });
+    const first = await hostError(host().upload(uploadRequest(name, { assets: { files, config: {} } }))).catch(
+      () => null,
+    );
+    expect(first).toBeNull();
+    const statuses = (await requestsFor(name)).map((request) => request.status);
+    expect(statuses).toEqual([503, 200, 201, 200]);
+
+    const bare = scriptName("assets-bare");
+    const refused = await hostError(
+      host().upload(uploadRequest(bare, { bindings: [{ type: "assets", name: "ASSETS" }] })),
+    );
+    expect(refused.code).toBe("invalid_script");
+    expect(refused.message).toContain("of type assets needs metadata.assets");
   });
 });
 

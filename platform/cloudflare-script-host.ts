@@ -7,6 +7,12 @@
  *   GET    /accounts/{account}/workers/dispatch/namespaces/{ns}/scripts/{name}/settings  bindings
  *   PATCH  /accounts/{account}/workers/dispatch/namespaces/{ns}/scripts/{name}/settings  bindings (multipart `settings` part)
  *   DELETE /accounts/{account}/workers/dispatch/namespaces/{ns}/scripts/{name}?force=true
+ *   POST   /accounts/{account}/workers/dispatch/namespaces/{ns}/scripts/{name}/assets-upload-session
+ *   POST   /accounts/{account}/workers/assets/upload?base64=true                            (session JWT)
+ * Static assets (docs: workers/static-assets/direct-upload): the session takes the manifest
+ * (`/path` → hash, size) and answers a JWT and buckets of the hashes Cloudflare lacks; each bucket
+ * is posted with that JWT; the last answers the completion token the script upload carries in
+ * `metadata.assets.jwt`, next to the serving config.
  * The settings object carries no migration tag, which is why `getScript` reads the details too
  * (as wrangler does for `--dispatch-namespace` deploys).
  *
@@ -24,6 +30,7 @@ import {
   ScriptHostError,
   type ScriptInfo,
   type ScriptModule,
+  type UploadAssets,
   type UploadRequest,
   type UploadResult,
 } from "./script-host.ts";
@@ -100,8 +107,18 @@ const ScriptDetailsSchema = z.object({
 const ScriptBindingSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("durable_object_namespace"), name: z.string(), class_name: z.string() }),
   z.object({ type: z.literal("plain_text"), name: z.string(), text: z.string() }),
+  z.object({ type: z.literal("json"), name: z.string(), json: z.unknown() }),
+  // Cloudflare never returns a secret's text.
+  z.object({ type: z.literal("secret_text"), name: z.string(), text: z.string().optional() }),
+  z.object({ type: z.literal("assets"), name: z.string() }),
   z.object({ type: z.literal("analytics_engine"), name: z.string(), dataset: z.string() }),
 ]);
+
+const AssetSessionSchema = z.object({
+  jwt: z.string().min(1),
+  buckets: z.array(z.array(z.string())).default([]),
+});
+const AssetBucketSchema = z.object({ jwt: z.string().nullish() });
 
 const SettingsSchema = z.object({
   bindings: z.array(z.looseObject({ type: z.string(), name: z.string() })).default([]),
@@ -122,10 +139,15 @@ class TransientFailure extends Error {
 interface CallSpec {
   /** Operation name for logs and messages, e.g. `upload`. */
   op: string;
-  method: "GET" | "PUT" | "PATCH" | "DELETE";
+  method: "GET" | "PUT" | "PATCH" | "DELETE" | "POST";
   scriptName: string;
   suffix?: string;
-  body?: FormData;
+  /** A multipart form, or JSON text. */
+  body?: FormData | string;
+  /** An account-level path instead of the script's (e.g. `/workers/assets/upload?base64=true`). */
+  accountPath?: string;
+  /** A bearer token other than the API token (an assets upload session's JWT). */
+  token?: string;
 }
 
 /** Workers for Platforms implementation of {@link ScriptHost}. */
@@ -164,7 +186,9 @@ export class CloudflareScriptHost implements ScriptHost {
    * with `getScript` before treating it as a conflict.
    */
   async upload(request: UploadRequest): Promise<UploadResult> {
-    const form = buildUploadForm(request);
+    const assetsJwt =
+      request.assets === undefined ? undefined : await this.#uploadAssets(request.scriptName, request.assets);
+    const form = buildUploadForm(request, assetsJwt);
     const envelope = await this.#call({ op: "upload", method: "PUT", scriptName: request.scriptName, body: form });
     const result = this.#parse("upload", UploadResultSchema, envelope.result);
     // The answer is the script object, whose `migration_tag` is absent until a migration set one:
@@ -180,6 +204,67 @@ export class CloudflareScriptHost implements ScriptHost {
       modules: request.modules.length,
     });
     return { versionId, migrationTag };
+  }
+
+  /**
+   * Uploads a version's static assets through an upload session and returns the completion token.
+   * Files Cloudflare already holds (by hash) are not in any bucket and are not sent again.
+   */
+  async #uploadAssets(scriptName: string, assets: UploadAssets): Promise<string> {
+    const manifest = Object.fromEntries(assets.files.map((file) => [file.path, { hash: file.hash, size: file.size }]));
+    const session = this.#parse(
+      "assets_upload_session",
+      AssetSessionSchema,
+      (
+        await this.#call({
+          op: "assets_upload_session",
+          method: "POST",
+          scriptName,
+          suffix: "/assets-upload-session",
+          body: JSON.stringify({ manifest }),
+        })
+      ).result,
+    );
+    const byHash = new Map(assets.files.map((file) => [file.hash, file]));
+    let completion = session.buckets.length === 0 ? session.jwt : undefined;
+    for (const [index, bucket] of session.buckets.entries()) {
+      const form = new FormData();
+      for (const hash of bucket) {
+        const file = byHash.get(hash);
+        if (file === undefined) {
+          throw new ScriptHostError(
+            "unavailable",
+            `the assets upload session asked for ${hash}, which this upload does not have`,
+          );
+        }
+        form.append(hash, new File([file.content], hash, { type: file.content_type ?? "application/octet-stream" }));
+      }
+      const answer = this.#parse(
+        "assets_upload",
+        AssetBucketSchema,
+        (
+          await this.#call({
+            op: "assets_upload",
+            method: "POST",
+            scriptName,
+            accountPath: "/workers/assets/upload?base64=true",
+            token: session.jwt,
+            body: form,
+          })
+        ).result,
+      );
+      if (answer.jwt) completion = answer.jwt;
+      log.info("cf_assets_bucket_uploaded", {
+        script: scriptName,
+        bucket: index + 1,
+        of: session.buckets.length,
+        files: bucket.length,
+      });
+    }
+    if (completion === undefined) {
+      throw new ScriptHostError("unavailable", `the assets upload of ${scriptName} ended without a completion token`);
+    }
+    return completion;
   }
 
   /** The live migration tag (script details) and bindings (settings), or null if there is no such script. */
@@ -214,7 +299,11 @@ export class CloudflareScriptHost implements ScriptHost {
    */
   async setBindings(scriptName: string, bindings: ScriptBinding[]): Promise<void> {
     const form = new FormData();
-    form.append("settings", new Blob([JSON.stringify({ bindings })], { type: "application/json" }));
+    // A secret read back from Cloudflare has no text: `inherit` keeps the value the version has.
+    const sent = bindings.map((binding) =>
+      binding.type === "secret_text" && binding.text === undefined ? { type: "inherit", name: binding.name } : binding,
+    );
+    form.append("settings", new Blob([JSON.stringify({ bindings: sent })], { type: "application/json" }));
     await this.#call({ op: "set_bindings", method: "PATCH", scriptName, suffix: "/settings", body: form });
     log.info("cf_script_bindings_set", {
       script: scriptName,
@@ -239,9 +328,12 @@ export class CloudflareScriptHost implements ScriptHost {
 
   /** One API call with retries; resolves to a successful envelope or throws `ScriptHostError`. */
   async #call(spec: CallSpec): Promise<Envelope> {
+    const account = `${this.#baseUrl}/accounts/${encodeURIComponent(this.#accountId)}`;
     const url =
-      `${this.#baseUrl}/accounts/${encodeURIComponent(this.#accountId)}/workers/dispatch/namespaces/` +
-      `${encodeURIComponent(this.#namespace)}/scripts/${encodeURIComponent(spec.scriptName)}${spec.suffix ?? ""}`;
+      spec.accountPath === undefined
+        ? `${account}/workers/dispatch/namespaces/${encodeURIComponent(this.#namespace)}/scripts/` +
+          `${encodeURIComponent(spec.scriptName)}${spec.suffix ?? ""}`
+        : `${account}${spec.accountPath}`;
     const where = { op: spec.op, method: spec.method, script: spec.scriptName, namespace: this.#namespace };
     try {
       return await pRetry((attempt) => this.#attempt(spec, url, attempt), {
@@ -304,7 +396,10 @@ export class CloudflareScriptHost implements ScriptHost {
     try {
       response = await this.#fetch(url, {
         method: spec.method,
-        headers: { Authorization: `Bearer ${this.#apiToken}` },
+        headers: {
+          Authorization: `Bearer ${spec.token ?? this.#apiToken}`,
+          ...(typeof spec.body === "string" ? { "Content-Type": "application/json" } : {}),
+        },
         body: spec.body ?? null,
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
@@ -388,9 +483,12 @@ export class CloudflareScriptHost implements ScriptHost {
 }
 
 /** The multipart body of a module Worker upload: a `metadata` JSON part, then one part per module. */
-function buildUploadForm(request: UploadRequest): FormData {
+function buildUploadForm(request: UploadRequest, assetsJwt: string | undefined): FormData {
   const metadata = {
     main_module: request.mainModule,
+    ...(assetsJwt === undefined || request.assets === undefined
+      ? {}
+      : { assets: { jwt: assetsJwt, config: request.assets.config } }),
     bindings: request.bindings,
     compatibility_date: request.compatibilityDate,
     ...(request.compatibilityFlags === undefined ? {} : { compatibility_flags: request.compatibilityFlags }),

@@ -1,9 +1,10 @@
 import { NonRetryableError } from "cloudflare:workflows";
 import { type DeployManifest, DeployManifestSchema } from "../schemas/deploy.schema.ts";
 import { WRAPPER_MODULE, generateMeterWrapper } from "./meter-wrapper.ts";
-import { type MigrationPlan, computeMigration } from "./migrations.ts";
+import { type MigrationPlan, computeMigration } from "./do-migrations.ts";
 import { assembleModules } from "./modules.ts";
-import type { ScriptBinding, ScriptModule, UploadRequest } from "./script-host.ts";
+import type { ScriptBinding, ScriptModule, UploadAssets, UploadRequest } from "./script-host.ts";
+import { deployArtifacts } from "./local/deploy-artifacts.do.ts";
 
 /**
  * The deterministic part of a deploy: from a manifest to what gets uploaded. The workflow's steps
@@ -26,7 +27,7 @@ export interface DeployPlan {
 
 /** Reads and validates the manifest stored for `deployId`; a missing or invalid one can never succeed. */
 export async function loadManifest(env: Env, deployId: string): Promise<DeployManifest> {
-  const json = await env.DEPLOY_ARTIFACTS.getByName(deployId).get();
+  const json = await deployArtifacts(env, deployId).get();
   if (json === null) throw new NonRetryableError(`no manifest stored for deploy ${deployId}`);
   const parsed = DeployManifestSchema.safeParse(JSON.parse(json));
   if (!parsed.success) throw new NonRetryableError(`stored manifest of ${deployId} is invalid`);
@@ -82,21 +83,43 @@ export function planMigration(
   return plan.value;
 }
 
-/** The bindings a version is uploaded with: its Durable Objects, its vars, and metering. */
+/**
+ * The bindings a version is uploaded with: its Durable Objects, its vars (strings as text, other
+ * JSON as json, as wrangler sends them), its secrets, its assets binding, and metering.
+ */
 export function manifestBindings(manifest: DeployManifest): ScriptBinding[] {
+  const assetsBinding = manifest.config.assets?.binding;
   return [
     ...(manifest.config.durable_objects?.bindings ?? []).map((binding): ScriptBinding => ({
       type: "durable_object_namespace",
       name: binding.name,
       class_name: binding.class_name,
     })),
-    ...Object.entries(manifest.config.vars ?? {}).map(([name, text]): ScriptBinding => ({
-      type: "plain_text",
+    ...Object.entries(manifest.config.vars ?? {}).map(([name, value]): ScriptBinding =>
+      typeof value === "string" ? { type: "plain_text", name, text: value } : { type: "json", name, json: value },
+    ),
+    ...Object.entries(manifest.config.secrets ?? {}).map(([name, text]): ScriptBinding => ({
+      type: "secret_text",
       name,
       text,
     })),
+    ...(assetsBinding === undefined ? [] : [{ type: "assets", name: assetsBinding } satisfies ScriptBinding]),
     { type: "analytics_engine", name: USAGE_BINDING, dataset: USAGE_DATASET },
   ];
+}
+
+/** The upload's static assets, or undefined when the manifest has none. */
+export function manifestAssets(manifest: DeployManifest): UploadAssets | undefined {
+  const config = manifest.config.assets;
+  if (config === undefined) return undefined;
+  return {
+    files: manifest.assets ?? [],
+    config: {
+      ...(config.html_handling === undefined ? {} : { html_handling: config.html_handling }),
+      ...(config.not_found_handling === undefined ? {} : { not_found_handling: config.not_found_handling }),
+      ...(config.run_worker_first === undefined ? {} : { run_worker_first: config.run_worker_first }),
+    },
+  };
 }
 
 export function uploadRequest(
@@ -106,6 +129,7 @@ export function uploadRequest(
   migration: MigrationPlan,
   rollback: boolean,
 ): UploadRequest {
+  const assets = manifestAssets(manifest);
   return {
     scriptName: projectId,
     mainModule: WRAPPER_MODULE,
@@ -114,5 +138,6 @@ export function uploadRequest(
     compatibilityDate: manifest.compatibility_date,
     compatibilityFlags: manifest.compatibility_flags ?? [],
     ...(migration.kind === "migrate" && !rollback ? { migrations: migration.migrations } : {}),
+    ...(assets === undefined ? {} : { assets }),
   };
 }

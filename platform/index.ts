@@ -1,6 +1,8 @@
 import { CloudflareScriptHost } from "./cloudflare-script-host.ts";
-import { LocalScriptHost } from "./local-script-host.ts";
-import type { ScriptHost } from "./script-host.ts";
+import { LocalScriptHost } from "./local/local-script-host.ts";
+import { type StartupCheck, type StartupFailure, checkStartupLocally } from "./local/startup-check.ts";
+import type { ScriptHost, UploadRequest } from "./script-host.ts";
+import type { Result } from "../lib/result.ts";
 
 /**
  * The ScriptHost for this deployment: `SCRIPT_HOST=cloudflare` uses the Workers for Platforms API
@@ -19,4 +21,19 @@ export function scriptHost(env: Env): ScriptHost {
     });
   }
   return new LocalScriptHost(env);
+}
+
+/**
+ * Whether a version starts, before it replaces the one serving (the deploy's "check startup"
+ * step). Locally the version is loaded and started in a throwaway dynamic Worker; on Cloudflare
+ * the upload itself validates the script (a top-level throw, bad wasm or a missing module fails
+ * the upload, code 10021, and the live version stays), so there is nothing to run before it.
+ */
+export async function checkStartup(
+  env: Env,
+  request: UploadRequest,
+  classes: readonly string[],
+): Promise<Result<StartupCheck, StartupFailure>> {
+  if (env.SCRIPT_HOST === "cloudflare") return { ok: true, value: { checkedBy: "cloudflare_upload", ms: 0 } };
+  return checkStartupLocally(env, request, classes);
 }

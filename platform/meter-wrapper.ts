@@ -7,7 +7,7 @@
  *   { indexes: [projectId], blobs: [projectId, className, handler, "ok" | "error"], doubles: [wallMs] }
  *
  * with `handler` one of "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError" or
- * "rpc:<method>". Enforcement sums `wallMs` per project (platform/tenant-gateway.ts reads the same
+ * "rpc:<method>". Enforcement sums `wallMs` per project (platform/local/tenant-gateway.ts reads the same
  * shape locally).
  *
  * Why the subclass returns a Proxy from its constructor instead of overriding methods on its
@@ -168,7 +168,7 @@ function __shipyardMethodNames(Base) {
 }
 
 // Metering must never break the tenant: a missing binding (removed by enforcement) means no point,
-// and a failing write is swallowed. Locally USAGE is an RPC stub whose write returns a promise.
+// and a failing write is swallowed. Locally USAGE writes through the gateway and returns a promise.
 function __shipyardRecord(usage, className, handler, outcome, wallMs) {
   if (usage == null || typeof usage.writeDataPoint !== "function") return;
   try {

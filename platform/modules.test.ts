@@ -23,14 +23,14 @@ describe("assembleModules", () => {
       dropped: [],
     },
     {
-      name: "source maps, by type or by name",
+      name: "source maps travel as type sourcemap; a .map sent as anything else is dropped",
       modules: [esm("index.js"), file("index.js.map", "sourcemap"), file("chunk.js.map", "text")],
       main: "index.js",
-      kept: ["index.js"],
-      dropped: ["index.js.map", "chunk.js.map"],
+      kept: ["index.js", "index.js.map"],
+      dropped: ["chunk.js.map"],
     },
     {
-      name: "READMEs, licences and markdown, at any depth and in any case",
+      name: "READMEs and licences at any depth and in any case; other markdown is a Text module",
       modules: [
         file("README.md", "text"),
         esm("src/index.js"),
@@ -41,8 +41,8 @@ describe("assembleModules", () => {
         file("CHANGELOG.md", "text"),
       ],
       main: "src/index.js",
-      kept: ["src/index.js"],
-      dropped: ["README.md", "LICENSE", "licence.txt", "docs/Guide.markdown", "node_modules/x/readme", "CHANGELOG.md"],
+      kept: ["src/index.js", "docs/Guide.markdown", "CHANGELOG.md"],
+      dropped: ["README.md", "LICENSE", "licence.txt", "node_modules/x/readme"],
     },
     {
       name: "names that only look like documents are kept",

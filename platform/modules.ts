@@ -1,23 +1,23 @@
 /**
  * The module list of an upload: the metering wrapper (platform/meter-wrapper.ts) in front as the
- * main module, then the tenant's code modules in their order. Files a deploy manifest may carry but
- * the runtime cannot load (source maps, READMEs, licences, markdown) are dropped and reported rather
- * than uploaded, so a bundler's output directory can be posted as is.
+ * main module, then the tenant's code modules and source maps in their order. Files a deploy manifest
+ * may carry but the runtime cannot load (READMEs, licences, a `.map` sent as code) are dropped and
+ * reported rather than uploaded, so a bundler's output directory can be posted as is.
  */
 import { type Result, assertNever, err, ok } from "../lib/result.ts";
 import { WRAPPER_MODULE } from "./meter-wrapper.ts";
 import type { ScriptModule } from "./script-host.ts";
 
-/** Module types the platform loads; `sourcemap` is metadata and never uploaded. */
-const CODE_TYPES: ReadonlySet<string> = new Set(["esm", "cjs", "text", "data", "wasm"]);
+/** Module types the platform takes; `sourcemap` is uploaded for stack traces, never loaded as code. */
+const CODE_TYPES: ReadonlySet<string> = new Set(["esm", "cjs", "text", "data", "wasm", "sourcemap"]);
 
 // Prefix of every module Shipyard generates (the wrapper, the local bootstrap): a tenant module
 // with such a name would replace or shadow ours.
 const RESERVED_PREFIX = "__shipyard";
 
-// Non-code files bundlers and repositories put next to the code: markdown anywhere, and READMEs and
-// licences bare or as text (a "readme.js" is code and stays).
-const DOCUMENT = /(^|\/)(readme|licen[cs]e)(\.(txt|rst))?$|\.(md|markdown)$/i;
+// READMEs and licences bundlers and repositories put next to the code, bare or as text (a
+// "readme.js" is code and stays). Other markdown stays: wrangler's `rules` can make it a Text module.
+const DOCUMENT = /(^|\/)(readme|licen[cs]e)(\.(txt|rst|md|markdown))?$/i;
 
 export type AssembleError = {
   reason: "duplicate_module" | "missing_main" | "reserved_name";
@@ -36,7 +36,8 @@ export interface AssembledModules {
 /** Why a file is not uploaded, or null to keep it. */
 function dropReason(module: ScriptModule): string | null {
   if (!CODE_TYPES.has(module.type)) return `type ${module.type} is not a module type`;
-  if (module.name.endsWith(".map")) return "source map";
+  // A source map travels with the upload (wrangler's --upload-source-maps) only as type sourcemap.
+  if (module.name.endsWith(".map") && module.type !== "sourcemap") return "source map sent as code";
   if (DOCUMENT.test(module.name)) return "documentation";
   return null;
 }

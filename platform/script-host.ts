@@ -1,7 +1,7 @@
 /**
  * The ScriptHost port: where tenant Workers run. Two implementations:
  *   - `CloudflareScriptHost` (platform/cloudflare-script-host.ts): Workers for Platforms REST API.
- *   - `LocalScriptHost` (platform/local-script-host.ts): stores versions and runs them for real on
+ *   - `LocalScriptHost` (platform/local/local-script-host.ts): stores versions and runs them for real on
  *     local workerd with the Worker Loader binding and Durable Object facets.
  * The deploy and enforcement workflows only ever talk to this interface.
  */
@@ -16,7 +16,26 @@ export interface ScriptModule {
 export type ScriptBinding =
   | { type: "durable_object_namespace"; name: string; class_name: string }
   | { type: "plain_text"; name: string; text: string }
+  /** A var of any other JSON type (wrangler's `vars` with a number, boolean, object or array). */
+  | { type: "json"; name: string; json: unknown }
+  /**
+   * A secret. `text` is present on upload; Cloudflare never returns it, so a binding read back
+   * from the platform may lack it (and is then re-sent as `inherit`, keeping the stored value).
+   */
+  | { type: "secret_text"; name: string; text?: string }
+  /** The static assets binding (`env.ASSETS.fetch`); the files come with the upload's `assets`. */
+  | { type: "assets"; name: string }
   | { type: "analytics_engine"; name: string; dataset: string };
+
+/** The static assets of an upload: the files and how they are served. */
+export interface UploadAssets {
+  files: { path: string; hash: string; size: number; content_type?: string; content: string }[];
+  config: {
+    html_handling?: "auto-trailing-slash" | "force-trailing-slash" | "drop-trailing-slash" | "none";
+    not_found_handling?: "single-page-application" | "404-page" | "none";
+    run_worker_first?: boolean | string[];
+  };
+}
 
 /** One step of a Durable Object migration, in wrangler's vocabulary. */
 export interface MigrationStep {
@@ -43,6 +62,8 @@ export interface UploadRequest {
   compatibilityDate: string;
   compatibilityFlags?: string[];
   migrations?: ScriptMigrations;
+  /** Static assets served in front of (or behind, `run_worker_first`) the Worker. */
+  assets?: UploadAssets;
 }
 
 export interface UploadResult {

@@ -54,6 +54,13 @@ describe("AnalyticsEngineUsageSource (real client, local SQL API)", () => {
     expect(usage.get(b)).toEqual({ wallMs: 7, invocations: 1 });
     expect(await source().usageOf(a, DAY_MS, now)).toEqual({ wallMs: 300, invocations: 5 });
     expect(await source().usageOf(uid("none"), DAY_MS, now)).toEqual({ wallMs: 0, invocations: 0 });
+    expect(await source().currentUsageOf(a, DAY_MS, now)).toEqual({
+      wallMs: 300,
+      invocations: 5,
+      asOf: now,
+      source: "analytics_engine",
+      lagMs: 60_000,
+    });
   });
 
   it("retries 429 and 5xx, then answers; gives up with a clear error after bounded attempts", async ({ expect }) => {
@@ -109,5 +116,32 @@ describe("D1UsageSource (hourly rollups)", () => {
     await usageEvent(project, now - 5_000, 25);
     await source.refresh(now);
     expect((await source.usageByProject(DAY_MS, now)).get(project)).toEqual({ wallMs: 125, invocations: 3 });
+  });
+});
+
+describe("D1UsageSource.currentUsageOf (GET do-usage)", () => {
+  it("counts stored events before any refresh, and the same after one (rollups of older hours, events of recent ones)", async ({
+    expect,
+  }) => {
+    const project = uid("live");
+    const source = new D1UsageSource(env.DB, 6_000);
+    const now = Date.now();
+    const older = now - 5 * HOUR_MS; // outside the hours a refresh recomputes: read from its rollup
+    await usageEvent(project, older, 1_000);
+    await source.refresh(now, 6);
+    await usageEvent(project, now - 10_000, 40);
+    await usageEvent(project, now - 1_000, 2, "error");
+    expect(await source.currentUsageOf(project, DAY_MS, now)).toEqual({
+      wallMs: 1_042,
+      invocations: 3,
+      asOf: now,
+      source: "runtime_events",
+      lagMs: 6_000,
+    });
+    // The cycle's rollup does not lag behind, and the live figure does not count the recent hours twice.
+    expect(await source.usageOf(project, DAY_MS, now)).toEqual({ wallMs: 1_000, invocations: 1 });
+    await source.refresh(now);
+    expect(await source.currentUsageOf(project, DAY_MS, now)).toMatchObject({ wallMs: 1_042, invocations: 3 });
+    expect(await source.usageOf(project, DAY_MS, now)).toEqual({ wallMs: 1_042, invocations: 3 });
   });
 });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { backoffMs } from "../lib/backoff.ts";
+import { config } from "../lib/config.ts";
 import { describeError, log } from "../lib/log.ts";
 import { USAGE_DATASET } from "./deploy-plan.ts";
 
@@ -7,6 +8,20 @@ import { USAGE_DATASET } from "./deploy-plan.ts";
 export interface ProjectUsage {
   wallMs: number;
   invocations: number;
+}
+
+/** Usage as read now, with how fresh it is. */
+export interface UsageReading extends ProjectUsage {
+  /** When the figure was read (epoch ms). */
+  asOf: number;
+  /** Where it comes from: stored `do_usage` events in D1 (local), or Analytics Engine (production). */
+  source: "runtime_events" | "analytics_engine";
+  /**
+   * How far behind the invocations it may be, in ms: locally the telemetry queue's batch wait plus
+   * the shards' flush delay (invocations stored so far are all in); Analytics Engine's ingestion lag
+   * in production.
+   */
+  lagMs: number;
 }
 
 /**
@@ -19,9 +34,18 @@ export interface UsageSource {
   usageByProject(windowMs: number, now: number): Promise<Map<string, ProjectUsage>>;
   /** Usage of one project. */
   usageOf(projectId: string, windowMs: number, now: number): Promise<ProjectUsage>;
+  /**
+   * Usage of one project including invocations not yet rolled up (`GET /v1/projects/:id/do-usage`),
+   * where `usageOf` may trail by one enforcement cycle.
+   */
+  currentUsageOf(projectId: string, windowMs: number, now: number): Promise<UsageReading>;
 }
 
 export const HOUR_MS = 3_600_000;
+/** wrangler.toml's `max_batch_timeout` of the telemetry queue, in ms. */
+const TELEMETRY_BATCH_WAIT_MS = 1_000;
+/** Analytics Engine makes points queryable within about a minute of the write. */
+const ANALYTICS_ENGINE_LAG_MS = 60_000;
 /** How many recent hours a refresh recomputes: the current one and the one before (late events). */
 export const REFRESH_HOURS = 2;
 
@@ -40,8 +64,12 @@ const UsageRowSchema = z.object({
 export class D1UsageSource implements UsageSource {
   readonly #db: D1Database;
 
-  constructor(db: D1Database) {
+  readonly #lagMs: number;
+
+  /** `lagMs`: how long an invocation may take from the tenant to D1 (queue batch wait + flush delay). */
+  constructor(db: D1Database, lagMs = 0) {
     this.#db = db;
+    this.#lagMs = lagMs;
   }
 
   /** Recomputes the last `hours` hourly buckets; returns how many rows were written. */
@@ -86,6 +114,35 @@ export class D1UsageSource implements UsageSource {
     return parsed.success
       ? { wallMs: parsed.data.wall_ms, invocations: parsed.data.invocations }
       : { wallMs: 0, invocations: 0 };
+  }
+
+  /**
+   * Rollups for the hours a refresh no longer touches, plus the stored `do_usage` events of the
+   * recent hours (the ones a refresh recomputes), so nothing is counted twice and nothing waits for
+   * the next enforcement cycle.
+   */
+  async currentUsageOf(projectId: string, windowMs: number, now: number): Promise<UsageReading> {
+    const recent = Math.floor(now / HOUR_MS) * HOUR_MS - (REFRESH_HOURS - 1) * HOUR_MS;
+    const row = await this.#db
+      .prepare(
+        `SELECT ?1 AS project_id,
+           (SELECT COALESCE(SUM(wall_ms), 0) FROM do_usage_hourly WHERE project_id = ?1 AND hour >= ?2 AND hour < ?3)
+             + (SELECT COALESCE(SUM(COALESCE(json_extract(data, '$.wall_ms'), 0)), 0) FROM runtime_events
+                WHERE type = 'do_usage' AND project_id = ?1 AND ts >= MAX(?2, ?3)) AS wall_ms,
+           (SELECT COALESCE(SUM(invocations), 0) FROM do_usage_hourly WHERE project_id = ?1 AND hour >= ?2 AND hour < ?3)
+             + (SELECT COUNT(*) FROM runtime_events
+                WHERE type = 'do_usage' AND project_id = ?1 AND ts >= MAX(?2, ?3)) AS invocations`,
+      )
+      .bind(projectId, windowStart(windowMs, now), recent)
+      .first();
+    const parsed = UsageRowSchema.parse(row);
+    return {
+      wallMs: parsed.wall_ms,
+      invocations: parsed.invocations,
+      asOf: now,
+      source: "runtime_events",
+      lagMs: this.#lagMs,
+    };
   }
 }
 
@@ -149,6 +206,11 @@ export class AnalyticsEngineUsageSource implements UsageSource {
     return usage.get(projectId) ?? { wallMs: 0, invocations: 0 };
   }
 
+  async currentUsageOf(projectId: string, windowMs: number, now: number): Promise<UsageReading> {
+    const usage = await this.usageOf(projectId, windowMs, now);
+    return { ...usage, asOf: now, source: "analytics_engine", lagMs: ANALYTICS_ENGINE_LAG_MS };
+  }
+
   #sql(windowMs: number, projectId?: string): string {
     const hours = Math.max(1, Math.ceil(windowMs / HOUR_MS));
     const where = projectId === undefined ? "" : ` AND blob1 = '${projectId}'`;
@@ -195,5 +257,7 @@ export function usageSource(env: Env): UsageSource {
   if (env.SCRIPT_HOST === "cloudflare" && env.CF_ACCOUNT_ID && env.CF_API_TOKEN) {
     return new AnalyticsEngineUsageSource({ accountId: env.CF_ACCOUNT_ID, apiToken: env.CF_API_TOKEN });
   }
-  return new D1UsageSource(env.DB);
+  // An invocation's data point waits at most one telemetry batch (max_batch_timeout, 1 s) and one
+  // shard flush delay before it is a row in D1.
+  return new D1UsageSource(env.DB, TELEMETRY_BATCH_WAIT_MS + config(env).FLUSH_DELAY_MS);
 }

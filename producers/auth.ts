@@ -1,3 +1,4 @@
+import type { CredentialKind } from "../schemas/api.ts";
 import { Forbidden, Unauthorized } from "./errors.ts";
 
 /**
@@ -5,7 +6,7 @@ import { Forbidden, Unauthorized } from "./errors.ts";
  * admin token (`ADMIN_TOKEN`; on-call and deploy management). Presenting one kind where the other
  * is required is 403, presenting nothing or an unknown credential is 401.
  */
-export type CredentialKind = "ingest" | "admin";
+export type { CredentialKind };
 
 export interface Principal {
   kind: CredentialKind;

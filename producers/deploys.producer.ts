@@ -18,14 +18,16 @@ import {
   DeployManifestSchema,
   type DeployKind,
   ProjectIdSchema,
+  unsupportedBindingKeys,
 } from "../schemas/deploy.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
 import type { Principal } from "./auth.ts";
-import { Conflict, NotFound, ServiceUnavailable, invalidBody } from "./errors.ts";
+import { BadRequest, Conflict, NotFound, ServiceUnavailable, invalidBody } from "./errors.ts";
 import { DEPLOY_BODY_LIMIT_BYTES, parseJsonBytes, pathParams, readBodyBytes, requireJsonContentType } from "./http.ts";
 import { accepted, ok } from "./responses.ts";
 import { verifyWebhook } from "./webhook.ts";
 import { QUEUES } from "../lib/queues.ts";
+import { deployArtifacts } from "../platform/local/deploy-artifacts.do.ts";
 
 /** How long a webhook delivery id is remembered (senders retry for hours, Standard Webhooks for ~3 days). */
 const WEBHOOK_DEDUPE_TTL_MS = 7 * 86_400_000;
@@ -81,13 +83,22 @@ export async function postDeploy(request: Request, env: Env): Promise<Response> 
   requireJsonContentType(request);
   const raw = await readBodyBytes(request, DEPLOY_BODY_LIMIT_BYTES);
   const delivery = await verifyWebhook(request.headers, raw, env.WEBHOOK_SECRET);
-  const parsed = DeployManifestSchema.safeParse(parseJsonBytes(raw));
+  const body = parseJsonBytes(raw);
+  const refused = unsupportedBindingKeys(body);
+  if (refused.length > 0) {
+    throw new BadRequest(
+      "unsupported_binding",
+      `unsupported binding${refused.length === 1 ? "" : "s"} ${refused.join(", ")}: Shipyard hosts vars, secrets, Durable Objects and static assets; remove ${refused.length === 1 ? "it" : "them"} from the Worker's config (nothing was deployed)`,
+      { unsupported_bindings: refused },
+    );
+  }
+  const parsed = DeployManifestSchema.safeParse(body);
   if (!parsed.success) throw invalidBody(parsed.error);
   const manifest = parsed.data;
 
   const deployId = crypto.randomUUID();
   const answer = { deploy_id: deployId, status_url: statusUrl(deployId), project_id: manifest.project_id };
-  const store = dedupeStore(env.DEDUPE_STORE, { key: `webhook:${delivery.id}` });
+  const store = dedupeStore(env, `webhook:${delivery.id}`);
   const claimed = await store.putIfAbsent(`webhook:${delivery.id}`, JSON.stringify(answer), WEBHOOK_DEDUPE_TTL_MS);
   if (!claimed.ok) throw new ServiceUnavailable("dedupe_unavailable", claimed.error.message, 5);
   if (!claimed.value.inserted) {
@@ -95,7 +106,7 @@ export async function postDeploy(request: Request, env: Env): Promise<Response> 
     if (first.success) return accepted({ ...first.data, duplicate: true });
   }
   try {
-    await env.DEPLOY_ARTIFACTS.getByName(deployId).put(JSON.stringify(manifest));
+    await deployArtifacts(env, deployId).put(JSON.stringify(manifest));
     return accepted(
       await enqueueDeploy(
         env,

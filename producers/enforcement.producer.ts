@@ -7,6 +7,7 @@ import { scriptHost } from "../platform/index.ts";
 import type { ScriptBinding } from "../platform/script-host.ts";
 import { usageSource } from "../platform/usage-source.ts";
 import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
+import { EnforcementRunRequestSchema } from "../schemas/enforcement.schema.ts";
 import { WINDOW_MS, startEnforcement } from "../workflows/enforcement.workflow.ts";
 import type { Principal } from "./auth.ts";
 import { Conflict, NotFound } from "./errors.ts";
@@ -14,10 +15,6 @@ import { pathParams, readJson } from "./http.ts";
 import { accepted, ok } from "./responses.ts";
 
 const ProjectParamsSchema = z.object({ id: ProjectIdSchema });
-
-export const EnforcementRunRequestSchema = z.strictObject({
-  threshold_ms: z.number().int().nonnegative().optional().describe("overrides ENFORCEMENT_THRESHOLD_MS for this run"),
-});
 
 const BindingSchema = z.object({
   type: z.literal("durable_object_namespace"),
@@ -111,12 +108,19 @@ export async function getDoUsage(request: Request, env: Env): Promise<Response> 
   const { id } = pathParams(request, ProjectParamsSchema);
   if (!(await getProject(env.DB, id))) throw new NotFound(`no project ${id}`);
   const now = Date.now();
-  const [usage, row] = await Promise.all([usageSource(env).usageOf(id, WINDOW_MS, now), enforcementRow(env.DB, id)]);
+  // Current, not the last enforcement cycle's rollup: invocations stored so far are counted.
+  const [usage, row] = await Promise.all([
+    usageSource(env).currentUsageOf(id, WINDOW_MS, now),
+    enforcementRow(env.DB, id),
+  ]);
   return ok({
     project_id: id,
     window_hours: WINDOW_MS / 3_600_000,
     wall_ms: Math.round(usage.wallMs),
     invocations: usage.invocations,
+    as_of: usage.asOf,
+    source: usage.source,
+    lag_ms: usage.lagMs,
     threshold_ms: config(env).ENFORCEMENT_THRESHOLD_MS,
     do_enforcement_status: row ? "enforced" : "none",
     removed_bindings: removedBindings(row).map((binding) => ({ name: binding.name, class_name: binding.class_name })),

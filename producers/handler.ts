@@ -1,7 +1,6 @@
 import type { Principal } from "./auth.ts";
 
-/** The HTTP methods the route table serves. */
-export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+export type { Method } from "../schemas/api.ts";
 
 /**
  * An endpoint's code. The router has already authenticated the request as the route declares

@@ -92,6 +92,7 @@ export function openApiDocument(routes: readonly RouteSpec[]): Record<string, un
     }));
     parameters.push(...queryParameters(route.query));
     const operation: Record<string, unknown> = {
+      operationId: route.operationId,
       summary: route.summary,
       security: route.auth === "none" ? [] : [{ [route.auth === "admin" ? "adminToken" : "ingestKey"]: [] }],
       responses,

@@ -202,6 +202,7 @@ describe("rate limiting at the edge", () => {
         method: "POST",
         path: "/hook",
         summary: "test route",
+        operationId: "testRoute",
         auth: "none",
         rateLimit: "webhook",
         handler: () => Response.json({ ok: true }),

@@ -1,7 +1,7 @@
 import { type IRequest, Router } from "itty-router";
 import { MethodNotAllowed, NotFound, toErrorResponse } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
-import { dispatchTenant } from "./tenant.producer.ts";
+import { dispatchTenant, dispatchTenantHost } from "./tenant.producer.ts";
 import { ok } from "./responses.ts";
 import { authenticate } from "./auth.ts";
 import type { Method } from "./handler.ts";
@@ -54,6 +54,8 @@ export function createRouter(routes: readonly RouteSpec[] = ROUTES) {
     catch: (error, request) => toErrorResponse(error, request),
   });
   const document = openApiDocument(routes);
+  // A tenant's own origin (`<project>.localhost`) comes before every API route; other hosts fall through.
+  router.all("*", dispatchTenantHost);
   router.get("/v1/openapi.json", () => ok(document));
 
   // The document's path is a known path too: another method on it is 405, not 404.

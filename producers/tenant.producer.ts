@@ -1,7 +1,9 @@
 import { exports } from "cloudflare:workers";
 import { z } from "zod";
+import { config } from "../lib/config.ts";
 import { describeError, log } from "../lib/log.ts";
-import { loadVersion, localPlatform } from "../platform/local-runtime.ts";
+import { routeTenantAssets } from "../platform/assets-binding.ts";
+import { loadVersion, localPlatform } from "../platform/local/local-runtime.ts";
 import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
 import { HttpError, NotFound } from "./errors.ts";
 import { pathParams } from "./http.ts";
@@ -9,23 +11,78 @@ import { pathParams } from "./http.ts";
 const ParamsSchema = z.object({ project: ProjectIdSchema });
 
 /**
- * `ANY /t/:project/*`: runs the project's current version. Locally the Worker runs for real on
- * workerd through the Worker Loader (the tenant sees the path after `/t/<project>`); with
- * `SCRIPT_HOST=cloudflare` the request goes to the dispatch namespace instead.
+ * `ANY /t/:project/*`: runs the project's current version under Shipyard's origin. The tenant sees
+ * the path after `/t/<project>`; its root-relative and same-origin redirects (`Location: /x`) are
+ * rewritten to stay below the prefix (`/t/<project>/x`). Absolute links inside bodies are not
+ * rewritten: the project's own origin (`dispatchTenantHost`) is where those work.
  */
 export async function dispatchTenant(request: Request, env: Env): Promise<Response> {
   const { project } = pathParams(request, ParamsSchema);
+  const prefix = `/t/${project}`;
   const url = new URL(request.url);
-  url.pathname = url.pathname.slice(`/t/${project}`.length) || "/";
-  const forwarded = new Request(url, request);
+  url.pathname = url.pathname.slice(prefix.length) || "/";
+  const response = await runTenant(env, project, new Request(url, request));
+  return keepBelowPrefix(response, prefix, url.origin);
+}
+
+/**
+ * Host routing, before the API router: `http://<project>.<TENANT_HOST_SUFFIX>[:port]/…` (by default
+ * `<project>.localhost`, which resolves to loopback) serves the project at its root, so its
+ * redirects and absolute links work as on its own domain. Any other host is the API: undefined
+ * lets the router carry on.
+ */
+export async function dispatchTenantHost(request: Request, env: Env): Promise<Response | undefined> {
+  const project = tenantOfHost(new URL(request.url).hostname, config(env).TENANT_HOST_SUFFIX);
+  if (project === null) return undefined;
+  const parsed = ProjectIdSchema.safeParse(project);
+  if (!parsed.success) throw new NotFound(`no project ${project}`);
+  return runTenant(env, parsed.data, request);
+}
+
+/** The project a hostname names (`<project>.<suffix>`, one label), or null for any other host. */
+export function tenantOfHost(hostname: string, suffix: string): string | null {
+  const host = hostname.toLowerCase();
+  const tail = `.${suffix.toLowerCase()}`;
+  if (!host.endsWith(tail)) return null;
+  const label = host.slice(0, -tail.length);
+  return label.length > 0 && !label.includes(".") ? label : null;
+}
+
+/**
+ * A redirect's `Location` rewritten to stay below `prefix`: root-relative (`/x`) and absolute on
+ * the tenant's own origin (`http://host/x`) gain the prefix; other origins and relative paths
+ * (which the browser resolves below the prefix already) are left alone.
+ */
+export function keepBelowPrefix(response: Response, prefix: string, origin: string): Response {
+  const location = response.headers.get("location");
+  if (location === null) return response;
+  let rewritten: string | null = null;
+  if (location.startsWith("/") && !location.startsWith("//")) {
+    rewritten = prefix + location;
+  } else if (URL.canParse(location)) {
+    const target = new URL(location);
+    if (target.origin === origin && !target.pathname.startsWith(`${prefix}/`) && target.pathname !== prefix) {
+      rewritten = `${origin}${prefix}${target.pathname}${target.search}${target.hash}`;
+    }
+  }
+  if (rewritten === null) return response;
+  const out = new Response(response.body, response);
+  out.headers.set("location", rewritten);
+  return out;
+}
+
+async function runTenant(env: Env, project: string, request: Request): Promise<Response> {
   if (env.SCRIPT_HOST === "cloudflare") {
     throw new HttpError(501, "dispatch_not_configured", "bind a dispatch namespace to serve tenants from Cloudflare");
   }
   const current = await localPlatform(env, project).current();
   if (!current) throw new NotFound(`project ${project} has no deployed Worker`);
+  // Static assets answer first, as Cloudflare's router does (unless run_worker_first).
+  const fromAssets = await routeTenantAssets(env, project, current.versionId, request);
+  if (fromAssets) return fromAssets;
   const worker = loadVersion(env, current, (props) => exports.TenantGateway({ props }));
   try {
-    return await worker.getEntrypoint().fetch(forwarded);
+    return await worker.getEntrypoint().fetch(request);
   } catch (error) {
     log.warn("tenant_exception", { project, version_id: current.versionId, error: describeError(error) });
     throw new HttpError(500, "tenant_exception", `the project's Worker threw: ${describeError(error)}`);

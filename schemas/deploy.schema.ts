@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jsonBytes } from "../lib/utf8.ts";
 
 /** Project ids double as script names on the platform: lowercase slugs. */
 export const ProjectIdSchema = z
@@ -33,24 +34,145 @@ export const DeclaredMigrationSchema = z.strictObject({
   deleted_classes: z.array(IdentifierSchema).optional(),
 });
 
-export const DeployManifestSchema = z.strictObject({
-  project_id: ProjectIdSchema,
-  compatibility_date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "YYYY-MM-DD"),
-  compatibility_flags: z.array(z.string().min(1).max(64)).max(32).optional(),
-  main_module: z.string().min(1).max(256),
-  modules: z.array(DeployModuleSchema).min(1).max(1000),
-  config: z
-    .strictObject({
-      durable_objects: z
-        .strictObject({
-          bindings: z.array(z.strictObject({ name: BindingNameSchema, class_name: IdentifierSchema })).max(64),
-        })
-        .optional(),
-      migrations: z.array(DeclaredMigrationSchema).max(256).optional(),
-      vars: z.record(BindingNameSchema, z.string().max(5_120)).optional(),
-    })
-    .default({}),
+/** Cloudflare's limit on one environment variable or secret (5 KiB), applied to a var's JSON text too. */
+const VAR_BYTES = 5_120;
+
+/**
+ * Binding kinds of a wrangler config Shipyard cannot give a tenant yet (D1, KV and R2 come in a later
+ * issue). A manifest naming one is refused with a 400 that names it, never deployed without it.
+ * Keys are wrangler's config keys; the webhook refuses them in `config`, the CLI before it signs.
+ */
+export const UNSUPPORTED_BINDING_KEYS = [
+  "d1_databases",
+  "kv_namespaces",
+  "r2_buckets",
+  "workflows",
+  "ai",
+  "services",
+  "queues",
+  "vectorize",
+  "hyperdrive",
+  "analytics_engine_datasets",
+  "browser",
+  "images",
+  "send_email",
+  "dispatch_namespaces",
+  "mtls_certificates",
+  "pipelines",
+  "secrets_store_secrets",
+  "ratelimits",
+  "version_metadata",
+  "worker_loaders",
+  "vpc_services",
+  "tail_consumers",
+  "unsafe",
+] as const;
+
+/** The unsupported binding keys a raw (unvalidated) manifest's `config` carries, in its order. */
+export function unsupportedBindingKeys(manifest: unknown): string[] {
+  if (typeof manifest !== "object" || manifest === null || !("config" in manifest)) return [];
+  const config: unknown = manifest.config;
+  if (typeof config !== "object" || config === null) return [];
+  return Object.keys(config).filter((key) => (UNSUPPORTED_BINDING_KEYS as readonly string[]).includes(key));
+}
+
+/** What the assets binding serves and how (wrangler's `assets` config, less `directory`). */
+export const AssetsConfigSchema = z.strictObject({
+  binding: BindingNameSchema.optional(),
+  html_handling: z.enum(["auto-trailing-slash", "force-trailing-slash", "drop-trailing-slash", "none"]).optional(),
+  not_found_handling: z.enum(["single-page-application", "404-page", "none"]).optional(),
+  /** true / false, or route patterns (`/api/*`, `!/api/public/*`) that go to the Worker first. */
+  run_worker_first: z.union([z.boolean(), z.array(z.string().min(1).max(256)).max(100)]).optional(),
 });
+export type AssetsConfig = z.infer<typeof AssetsConfigSchema>;
+
+/** One static asset: its URL path, a 32-hex content hash (SHA-256 prefix) and its bytes in base64. */
+export const AssetFileSchema = z.strictObject({
+  path: z
+    .string()
+    .min(2)
+    .max(1024)
+    .regex(/^\/[^\0]*$/, "an absolute URL path such as /index.html")
+    .refine((name) => !name.split("/").includes(".."), "asset paths may not contain '..'"),
+  hash: z.string().regex(/^[0-9a-f]{32}$/, "32 lowercase hex characters"),
+  size: z
+    .number()
+    .int()
+    .min(0)
+    .max(25 * 1024 * 1024),
+  content_type: z.string().min(1).max(256).optional(),
+  content: z.string().describe("the file's bytes, base64"),
+});
+export type AssetFile = z.infer<typeof AssetFileSchema>;
+
+const ManifestConfigSchema = z
+  .looseObject({
+    durable_objects: z
+      .strictObject({
+        bindings: z.array(z.strictObject({ name: BindingNameSchema, class_name: IdentifierSchema })).max(64),
+      })
+      .optional(),
+    migrations: z.array(DeclaredMigrationSchema).max(256).optional(),
+    /** Plain vars of any JSON type (wrangler's `vars`): strings bind as text, the rest as parsed JSON. */
+    vars: z
+      .record(
+        BindingNameSchema,
+        z.json().refine((value) => jsonBytes(value) <= VAR_BYTES, `a var is at most ${VAR_BYTES} bytes of JSON`),
+      )
+      .optional(),
+    /** Secret text bindings; never logged, never returned by the API, never in the audit log. */
+    secrets: z.record(BindingNameSchema, z.string().max(VAR_BYTES)).optional(),
+    assets: AssetsConfigSchema.optional(),
+  })
+  .superRefine((config, ctx) => {
+    const allowed = new Set(["durable_objects", "migrations", "vars", "secrets", "assets"]);
+    for (const key of Object.keys(config)) {
+      if (allowed.has(key)) continue;
+      const known = (UNSUPPORTED_BINDING_KEYS as readonly string[]).includes(key);
+      ctx.addIssue({
+        code: "custom",
+        path: [key],
+        message: known
+          ? `unsupported binding: ${key} (Shipyard hosts vars, secrets, Durable Objects and static assets; this binding is refused rather than dropped)`
+          : `unknown config key: ${key}`,
+        params: { unsupported_binding: key },
+      });
+    }
+    const names = [
+      ...(config.durable_objects?.bindings ?? []).map((binding) => binding.name),
+      ...Object.keys(config.vars ?? {}),
+      ...Object.keys(config.secrets ?? {}),
+      ...(config.assets?.binding === undefined ? [] : [config.assets.binding]),
+    ];
+    const seen = new Set<string>();
+    for (const name of names) {
+      if (seen.has(name)) ctx.addIssue({ code: "custom", message: `binding name ${name} is used more than once` });
+      seen.add(name);
+    }
+  });
+
+export const DeployManifestSchema = z
+  .strictObject({
+    project_id: ProjectIdSchema,
+    compatibility_date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "YYYY-MM-DD"),
+    compatibility_flags: z.array(z.string().min(1).max(64)).max(32).optional(),
+    main_module: z.string().min(1).max(256),
+    modules: z.array(DeployModuleSchema).min(1).max(1000),
+    config: ManifestConfigSchema.default({}),
+    /** The static assets `config.assets` serves, packed by the sender (at most 20,000 files). */
+    assets: z.array(AssetFileSchema).max(20_000).optional(),
+  })
+  .superRefine((manifest, ctx) => {
+    const paths = new Set<string>();
+    for (const [index, file] of (manifest.assets ?? []).entries()) {
+      if (paths.has(file.path))
+        ctx.addIssue({ code: "custom", path: ["assets", index, "path"], message: `asset ${file.path} appears twice` });
+      paths.add(file.path);
+    }
+    if (manifest.assets !== undefined && manifest.config.assets === undefined) {
+      ctx.addIssue({ code: "custom", path: ["config", "assets"], message: "assets were sent without config.assets" });
+    }
+  });
 export type DeployManifest = z.infer<typeof DeployManifestSchema>;
 
 export const DeployKindSchema = z.enum(["deploy", "rollback", "down"]);
@@ -72,6 +194,7 @@ export const DeployStepSchema = z.object({
   output: z.unknown().optional(),
   error: z.string().nullable(),
 });
+export type DeployStep = z.infer<typeof DeployStepSchema>;
 
 export const DeployStatusSchema = z.object({
   deploy_id: z.string(),
@@ -85,6 +208,7 @@ export const DeployStatusSchema = z.object({
   created_at: z.number().int(),
   updated_at: z.number().int(),
 });
+export type DeployStatus = z.infer<typeof DeployStatusSchema>;
 
 export const ProjectStatusSchema = z.object({
   project_id: z.string(),
@@ -99,3 +223,11 @@ export const ProjectStatusSchema = z.object({
   updated_at: z.number().int(),
 });
 export type ProjectStatus = z.infer<typeof ProjectStatusSchema>;
+
+/** `GET /v1/projects`. */
+export const ProjectListSchema = z.object({ projects: z.array(ProjectStatusSchema) });
+
+/** `DELETE /v1/projects/:id` query: the project id again, to confirm the data loss the 409 named. */
+export const ProjectDeleteQuerySchema = z.object({
+  confirm: z.string().max(64).optional().describe("the project id: confirms the Durable Object storage loss"),
+});

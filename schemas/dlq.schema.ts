@@ -157,6 +157,7 @@ export const RedriveStatusSchema = z.object({
     )
     .describe("the latest rounds (at most 20), oldest first"),
 });
+export type RedriveStatus = z.infer<typeof RedriveStatusSchema>;
 
 /** Deepest nesting a raw message may have: far beyond any envelope, far within any JSON encoder's stack. */
 export const MAX_MESSAGE_DEPTH = 100;

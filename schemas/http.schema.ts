@@ -30,6 +30,10 @@ export const MetricsSchema = z.object({
     buffered: z.number().int().describe("rows held in shards, not yet in D1"),
     flush_failures: z.number().int().describe("consecutive failed flushes, summed over shards"),
     shard_rpcs: z.number().int(),
+    shard_alarms: z
+      .number()
+      .int()
+      .describe("alarm invocations of the shards (with shard_rpcs: Durable Object requests)"),
     d1: D1MetricsSchema,
   }),
   rate_limits: z.object({
@@ -47,6 +51,7 @@ export const MetricsSchema = z.object({
     held: z.number().int().describe("increments held in shards, not yet in D1"),
     flush_failures: z.number().int(),
     shard_rpcs: z.number().int(),
+    shard_alarms: z.number().int(),
     d1: D1MetricsSchema,
   }),
 });

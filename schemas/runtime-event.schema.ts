@@ -63,5 +63,3 @@ export const EventsRequestSchema = z.strictObject({
   events: z.array(RuntimeEventSchema).min(1).max(MAX_EVENTS_PER_REQUEST),
 });
 export type EventsRequest = z.infer<typeof EventsRequestSchema>;
-
-export const AcceptedResponseSchema = z.object({ accepted: z.number().int().nonnegative() });

@@ -20,7 +20,9 @@ import { type DemoContext, SECTION } from "./demo/context.ts";
 import { countersPhases } from "./demo/counters.ts";
 import { deadLettersPhases } from "./demo/deadletters.ts";
 import { deployPhases } from "./demo/deploy.ts";
+import { tsTenantPhases } from "./demo/ts-tenant.ts";
 import { enforcementPhases } from "./demo/enforcement.ts";
+import { realtimePhase } from "./demo/realtime.ts";
 import { bootPhase, teardownPhase } from "./demo/lifecycle.ts";
 import { telemetryPhases } from "./demo/telemetry.ts";
 
@@ -58,7 +60,10 @@ const PHASES = [
   ...telemetryPhases(telemetry),
   ...countersPhases(counters),
   ...deployPhases({ timeoutMs: telemetry.timeoutMs }),
+  ...tsTenantPhases({ timeoutMs: telemetry.timeoutMs }),
   ...enforcementPhases({ timeoutMs: telemetry.timeoutMs }),
+  // After enforcement, whose lowered threshold would otherwise also catch this tenant's usage.
+  realtimePhase({ timeoutMs: telemetry.timeoutMs }),
   ...deadLettersPhases({ seed: telemetry.seed, timeoutMs: telemetry.timeoutMs }),
   teardownPhase,
 ];

@@ -4,6 +4,7 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { vi } from "vitest";
+import realtimeIndex from "../examples/realtime-tenant/src/index.js?raw";
 import sampleIndex from "../examples/sample-tenant/src/index.js?raw";
 import { signWebhook } from "../producers/webhook.ts";
 import type { DeployManifest } from "../schemas/deploy.schema.ts";
@@ -31,6 +32,26 @@ export function sampleManifest(
       durable_objects: { bindings: [{ name: "COUNTER", class_name: "Counter" }] },
       migrations: [{ tag: "v1", new_sqlite_classes: ["Counter"] }],
       vars: { GREETING: `hello ${version}` },
+    },
+    ...overrides,
+  };
+}
+
+/** The realtime tenant's manifest (a WebSocket room, an alarm, a WorkerEntrypoint default export). */
+export function realtimeManifest(projectId: string, overrides: Partial<DeployManifest> = {}): DeployManifest {
+  return {
+    project_id: projectId,
+    compatibility_date: "2026-11-01",
+    main_module: "src/index.js",
+    modules: [{ name: "src/index.js", type: "esm", content: realtimeIndex }],
+    config: {
+      durable_objects: {
+        bindings: [
+          { name: "ROOM", class_name: "Room" },
+          { name: "TICKER", class_name: "Ticker" },
+        ],
+      },
+      migrations: [{ tag: "v1", new_sqlite_classes: ["Room", "Ticker"] }],
     },
     ...overrides,
   };

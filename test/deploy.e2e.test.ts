@@ -13,6 +13,7 @@ describe("deploy lifecycle end to end (local platform)", () => {
       ["generate metering wrapper", "complete"],
       ["assemble modules", "complete"],
       ["compute migration", "complete"],
+      ["check startup", "complete"],
       ["upload", "complete"],
       ["record deployment", "complete"],
       ["clear enforcement", "complete"],

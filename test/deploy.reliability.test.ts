@@ -9,7 +9,7 @@ import { afterEach, describe, it, vi } from "vitest";
 import worker from "../index.ts";
 import { insertDeployStatement } from "../lib/deploys.d1.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
-import { LocalScriptHost } from "../platform/local-script-host.ts";
+import { LocalScriptHost } from "../platform/local/local-script-host.ts";
 import { WEBHOOK_TOLERANCE_S } from "../producers/webhook.ts";
 import type { DeployManifest } from "../schemas/deploy.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
@@ -26,6 +26,7 @@ import {
   waitForDeploy,
 } from "./deploy-helpers.ts";
 import { QUEUES } from "../lib/queues.ts";
+import { deployArtifacts } from "../platform/local/deploy-artifacts.do.ts";
 
 afterEach(() => {
   disarmFaults();
@@ -49,7 +50,7 @@ async function auditCount(project: string, type: string): Promise<number> {
 /** Starts a deploy the way the webhook + consumer do, but with a known id so a test can introspect it. */
 async function startDeploy(manifest: DeployManifest) {
   const id = crypto.randomUUID();
-  await env.DEPLOY_ARTIFACTS.getByName(id).put(JSON.stringify(manifest));
+  await deployArtifacts(env, id).put(JSON.stringify(manifest));
   await insertDeployStatement(env.DB, { id, projectId: manifest.project_id, kind: "deploy" }).run();
   const instance = await introspectWorkflowInstance(env.DEPLOY_WORKFLOW, id);
   await instance.modify(async (m) => {

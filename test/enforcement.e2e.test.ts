@@ -3,30 +3,20 @@ import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
 import worker from "../index.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
-import { LocalScriptHost } from "../platform/local-script-host.ts";
+import { LocalScriptHost } from "../platform/local/local-script-host.ts";
 import { CYCLE_MS, STEP_REMOVE_PREFIX, enforcementInstanceId } from "../workflows/enforcement.workflow.ts";
+import type { CallOutput } from "../lib/api-client.ts";
 import { ADMIN, BASE_URL, deployAndWait, projectId, sampleManifest, tenant, tenantJson } from "./deploy-helpers.ts";
+import { api } from "./helpers.ts";
 
 afterEach(() => disarmFaults());
 
-interface RunStatus {
-  status: string;
-  output: { enforced: string[]; over: number } | null;
-  error: string | null;
-}
-
-async function runEnforcement(thresholdMs: number): Promise<RunStatus> {
-  const response = await exports.default.fetch(`${BASE_URL}/v1/admin/enforcement/run`, {
-    method: "POST",
-    headers: { ...ADMIN, "content-type": "application/json" },
-    body: JSON.stringify({ threshold_ms: thresholdMs }),
-  });
-  if (response.status !== 202) throw new Error(`run → ${response.status}: ${await response.text()}`);
-  const { status_url } = await response.json<{ status_url: string }>();
-  let last: RunStatus | undefined;
+async function runEnforcement(thresholdMs: number): Promise<CallOutput<"getEnforcementRun">> {
+  const { run_id } = await api().call("runEnforcement", { body: { threshold_ms: thresholdMs } });
+  let last: CallOutput<"getEnforcementRun"> | undefined;
   await vi.waitUntil(
     async () => {
-      last = await (await exports.default.fetch(`${BASE_URL}${status_url}`, { headers: ADMIN })).json<RunStatus>();
+      last = await api().call("getEnforcementRun", { params: { id: run_id } });
       return last.status === "complete" || last.status === "errored";
     },
     { timeout: 20_000, interval: 100 },
@@ -50,12 +40,8 @@ async function waitForUsage(project: string, minMs: number): Promise<void> {
   );
 }
 
-async function doUsage(project: string) {
-  return (await exports.default.fetch(`${BASE_URL}/v1/projects/${project}/do-usage`, { headers: ADMIN })).json<{
-    wall_ms: number;
-    do_enforcement_status: string;
-    removed_bindings: { name: string }[];
-  }>();
+function doUsage(project: string) {
+  return api().call("getDoUsage", { params: { id: project } });
 }
 
 describe("metering and enforcement", () => {
@@ -76,10 +62,9 @@ describe("metering and enforcement", () => {
       removed_bindings: [{ name: "COUNTER" }],
     });
     expect((await doUsage(project)).wall_ms).toBeGreaterThanOrEqual(60);
-    const project_status = await (
-      await exports.default.fetch(`${BASE_URL}/v1/projects/${project}`, { headers: ADMIN })
-    ).json();
-    expect(project_status).toMatchObject({ do_enforcement_status: "enforced" });
+    expect(await api().call("getProject", { params: { id: project } })).toMatchObject({
+      do_enforcement_status: "enforced",
+    });
 
     const blocked = await tenant(project, "/counter/main");
     expect(blocked.status).toBe(503);
@@ -107,18 +92,14 @@ describe("metering and enforcement", () => {
     await waitForUsage(project, 30);
     await runEnforcement(10);
     expect((await tenant(project, "/counter/a")).status).toBe(503);
-    const restore = await exports.default.fetch(`${BASE_URL}/v1/projects/${project}/enforcement/restore`, {
-      method: "POST",
-      headers: ADMIN,
+    expect(await api().call("restoreEnforcement", { params: { id: project } })).toMatchObject({
+      restored: ["COUNTER"],
     });
-    expect(restore.status).toBe(200);
-    expect(await restore.json()).toMatchObject({ restored: ["COUNTER"] });
     expect(await tenantJson(project, "/counter/a")).toMatchObject({ count: 2 });
-    const again = await exports.default.fetch(`${BASE_URL}/v1/projects/${project}/enforcement/restore`, {
-      method: "POST",
-      headers: ADMIN,
+    await expect(api().call("restoreEnforcement", { params: { id: project } })).rejects.toMatchObject({
+      status: 409,
+      code: "not_enforced",
     });
-    expect(again.status).toBe(409);
   });
 
   it("a remove step retried after its effect changes nothing: bindings stored once, removed once", async ({

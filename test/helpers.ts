@@ -15,6 +15,7 @@ import { vi } from "vitest";
 import type { z } from "zod";
 import { telemetryShardName } from "../durable/runtime-event-shard.do.ts";
 import { type IngestError, type IngestValue, RuntimeEventShard } from "../durable/runtime-event-shard.do.ts";
+import { ApiClient } from "../lib/api-client.ts";
 import { config } from "../lib/config.ts";
 import { hashToShard } from "../lib/hash.ts";
 import type { Result } from "../lib/result.ts";
@@ -34,6 +35,14 @@ export const WAIT = { timeout: 10_000, interval: 50 } as const;
 const HELD_ALARM_MS = 10 * 60_000;
 
 export type ErrorBody = z.infer<typeof ErrorSchema>;
+
+/**
+ * The typed API client (lib/api-client.ts) against the Worker under test, in this isolate, with
+ * `token` (default: the admin token) for operations that need a credential.
+ */
+export function api(token: string = ADMIN_TOKEN): ApiClient {
+  return new ApiClient({ baseUrl: BASE_URL, token, fetch: (request) => exports.default.fetch(request) });
+}
 
 /** A unique id for this test run (ids, project ids, Durable Object names). */
 export function uid(prefix: string): string {

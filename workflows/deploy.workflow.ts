@@ -16,7 +16,7 @@ import {
 import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";
 import { type DeployPlan, assemble, loadManifest, planMigration, uploadRequest } from "../platform/deploy-plan.ts";
-import { scriptHost } from "../platform/index.ts";
+import { checkStartup, scriptHost } from "../platform/index.ts";
 import { ScriptHostError } from "../platform/script-host.ts";
 import type { DeployKind } from "../schemas/deploy.schema.ts";
 
@@ -25,6 +25,7 @@ export const STEP_LOAD_PROJECT = "load project";
 export const STEP_GENERATE_WRAPPER = "generate metering wrapper";
 export const STEP_ASSEMBLE_MODULES = "assemble modules";
 export const STEP_COMPUTE_MIGRATION = "compute migration";
+export const STEP_CHECK_STARTUP = "check startup";
 export const STEP_UPLOAD = "upload";
 export const STEP_RECORD = "record deployment";
 export const STEP_CLEAR_ENFORCEMENT = "clear enforcement";
@@ -132,11 +133,27 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
         ? { kind: "none" as const, tag: project.storedTag, classes: project.storedClasses }
         : planMigration(await loadManifest(this.env, manifestDeployId), project.storedTag, project.storedClasses),
     );
-    const uploaded = await track(5, STEP_UPLOAD, async () => {
+    // The version must start before it may replace the one serving (Cloudflare's upload
+    // validation does this in production): a top-level throw, bad wasm or a missing module ends
+    // the deploy here with the runtime's message, and the previous version keeps serving.
+    await track(5, STEP_CHECK_STARTUP, async () => {
+      const manifest = await loadManifest(this.env, manifestDeployId);
+      const request = uploadRequest(
+        params.projectId,
+        assemble(params.projectId, manifest),
+        manifest,
+        migration,
+        params.kind === "rollback",
+      );
+      const checked = await checkStartup(this.env, request, migration.classes);
+      if (!checked.ok) throw new NonRetryableError(`the Worker does not start: ${checked.error.message}`);
+      return { checked_by: checked.value.checkedBy, ms: checked.value.ms };
+    });
+    const uploaded = await track(6, STEP_UPLOAD, async () => {
       const manifest = await loadManifest(this.env, manifestDeployId);
       return this.#upload(params, assemble(params.projectId, manifest), manifest, migration);
     });
-    await track(6, STEP_RECORD, async () => {
+    await track(7, STEP_RECORD, async () => {
       const manifest = await loadManifest(this.env, manifestDeployId);
       const now = Date.now();
       const previous = project.currentDeployId === params.deployId ? null : project.currentDeployId;
@@ -172,7 +189,7 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
       ]);
       return { version_id: uploaded.versionId, migration_tag: uploaded.migrationTag };
     });
-    await track(7, STEP_CLEAR_ENFORCEMENT, async () => {
+    await track(8, STEP_CLEAR_ENFORCEMENT, async () => {
       // The upload carried the manifest's full bindings, so a redeploy or rollback has already put
       // back any removed Durable Object binding; what is left is to forget the enforcement.
       const cleared = await this.env.DB.batch([clearEnforcementStatement(this.env.DB, params.projectId)]);

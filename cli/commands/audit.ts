@@ -1,22 +1,10 @@
 /** `audit ls` (a table for people) and `audit export` (every page, JSON or CSV, to stdout or a file). */
 import { writeFile } from "node:fs/promises";
-import { z } from "zod";
-import { type Api, apiFrom, toApiError } from "../api.ts";
+import type { AuditEntryBody as Entry } from "../../schemas/audit.schema.ts";
+import { type ApiClient, apiFrom, toApiError } from "../api.ts";
 import { UsageError, intOption, parseCommand, positionalArgs, timeOption } from "../args.ts";
 import { type Command, EXIT_OK } from "../command.ts";
 import { formatTime, note, print, printJson, table } from "../output.ts";
-
-const EntrySchema = z.looseObject({
-  id: z.string(),
-  at: z.number(),
-  time: z.string(),
-  type: z.string(),
-  actor: z.string(),
-  project_id: z.string().nullable(),
-  details: z.record(z.string(), z.unknown()),
-});
-type Entry = z.infer<typeof EntrySchema>;
-const PageSchema = z.looseObject({ entries: z.array(EntrySchema), next_cursor: z.string().nullable() });
 
 const FILTER_OPTIONS = {
   from: { type: "string" },
@@ -43,11 +31,11 @@ function queryOf(values: { from?: string; to?: string; type?: string; project?: 
 const EXPORT_PAGE = 10_000;
 
 /** Every CSV page concatenated: later pages come without a header row. */
-async function exportCsv(api: Api, query: ReturnType<typeof queryOf>): Promise<string> {
+async function exportCsv(api: ApiClient, query: ReturnType<typeof queryOf>): Promise<string> {
   let csv = "";
   let cursor: string | undefined;
   do {
-    const answer = await api.raw("GET", "/v1/admin/audit", {
+    const answer = await api.raw("listAudit", {
       query: { ...query, format: "csv", limit: EXPORT_PAGE, cursor },
       headers: { accept: "text/csv" },
     });
@@ -66,11 +54,11 @@ async function exportCsv(api: Api, query: ReturnType<typeof queryOf>): Promise<s
   return csv;
 }
 
-async function exportJson(api: Api, query: ReturnType<typeof queryOf>): Promise<Entry[]> {
+async function exportJson(api: ApiClient, query: ReturnType<typeof queryOf>): Promise<Entry[]> {
   const entries: Entry[] = [];
   let cursor: string | undefined;
   do {
-    const page = await api.json("GET", "/v1/admin/audit", PageSchema, {
+    const page = await api.call("listAudit", {
       query: { ...query, format: "json", limit: EXPORT_PAGE, cursor },
     });
     entries.push(...page.entries);
@@ -126,7 +114,7 @@ const auditLs: Command = {
     const { values, positionals } = parseCommand(args, { ...FILTER_OPTIONS, limit: { type: "string" } });
     positionalArgs(positionals, []);
     const limit = intOption("limit", values.limit, 1, 10_000) ?? 100;
-    const page = await apiFrom(values).json("GET", "/v1/admin/audit", PageSchema, {
+    const page = await apiFrom(values).call("listAudit", {
       query: { ...queryOf(values), limit },
     });
     if (values.json) {

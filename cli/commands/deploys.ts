@@ -4,38 +4,13 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { type Api, ApiError, apiFrom } from "../api.ts";
+import type { DeployAccepted, DeployStatus, DeployStep } from "../../schemas/deploy.schema.ts";
+import { type ApiClient, ApiError, apiFrom } from "../api.ts";
 import { intOption, parseCommand, positionalArgs } from "../args.ts";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../command.ts";
-import { DEFAULT_WEBHOOK_SECRET, readManifest, signWebhook } from "../manifest.ts";
+import type { DeployManifest } from "../../schemas/deploy.schema.ts";
+import { DEFAULT_WEBHOOK_SECRET, DEPLOY_LIMIT_BYTES, ManifestError, readManifest, signWebhook } from "../manifest.ts";
 import { confirm, interactive, keyValues, note, print, printJson } from "../output.ts";
-
-const AcceptedSchema = z.looseObject({
-  deploy_id: z.string(),
-  status_url: z.string(),
-  project_id: z.string().optional(),
-});
-
-const StepSchema = z.looseObject({
-  name: z.string(),
-  state: z.string(),
-  attempts: z.number(),
-  started_at: z.number().nullable(),
-  finished_at: z.number().nullable(),
-  error: z.string().nullable(),
-});
-
-const DeployStatusSchema = z.looseObject({
-  deploy_id: z.string(),
-  project_id: z.string(),
-  kind: z.string(),
-  status: z.string(),
-  steps: z.array(StepSchema),
-  error: z.string().nullable(),
-  version_id: z.string().nullable(),
-  migration: z.unknown(),
-});
-type DeployStatus = z.infer<typeof DeployStatusSchema>;
 
 const WAIT_OPTIONS = {
   wait: { type: "boolean" },
@@ -45,7 +20,7 @@ const WAIT_OPTIONS = {
 const WAIT_HELP = `  --wait           follow the workflow until it completes or errors (exit 1 if it errors)
   --timeout <s>    give up waiting after this many seconds (default 120)`;
 
-function stepLine(step: z.infer<typeof StepSchema>): string {
+function stepLine(step: DeployStep): string {
   const mark = step.state === "complete" ? "✓" : step.state === "errored" ? "✗" : "…";
   const took =
     step.started_at !== null && step.finished_at !== null ? `, ${step.finished_at - step.started_at} ms` : "";
@@ -57,12 +32,12 @@ function stepLine(step: z.infer<typeof StepSchema>): string {
  * Polls `GET /v1/deploys/:id` until the deploy is complete or errored, printing each step once it
  * finishes (people) or the final status (`--json`). Exit 0 complete, 1 errored or timed out.
  */
-export async function followDeploy(api: Api, deployId: string, json: boolean, timeoutS: number): Promise<number> {
+export async function followDeploy(api: ApiClient, deployId: string, json: boolean, timeoutS: number): Promise<number> {
   const printed = new Set<string>();
   const deadline = Date.now() + timeoutS * 1000;
   let status: DeployStatus | null = null;
   for (;;) {
-    status = await api.json("GET", `/v1/deploys/${encodeURIComponent(deployId)}`, DeployStatusSchema);
+    status = await api.call("getDeploy", { params: { id: deployId } });
     if (!json) {
       for (const step of status.steps) {
         const key = `${step.name}:${step.state}`;
@@ -87,7 +62,7 @@ export async function followDeploy(api: Api, deployId: string, json: boolean, ti
   return status.status === "complete" ? EXIT_OK : EXIT_FAILURE;
 }
 
-function accepted(json: boolean, what: string, answer: z.infer<typeof AcceptedSchema>, wait: boolean): void {
+function accepted(json: boolean, what: string, answer: DeployAccepted, wait: boolean): void {
   if (json) {
     if (!wait) printJson(answer);
     return;
@@ -95,12 +70,30 @@ function accepted(json: boolean, what: string, answer: z.infer<typeof AcceptedSc
   print(`${what} ${answer.deploy_id} queued (status: ${answer.status_url})`);
 }
 
+/** One line on what is being sent: names only, never a secret's value. */
+function deploySummary(manifest: DeployManifest, bytes: number): string {
+  const parts = [
+    `${manifest.modules.length} module${manifest.modules.length === 1 ? "" : "s"} (main ${manifest.main_module})`,
+  ];
+  const vars = Object.keys(manifest.config.vars ?? {});
+  if (vars.length > 0) parts.push(`vars ${vars.join(", ")}`);
+  const secrets = Object.keys(manifest.config.secrets ?? {});
+  if (secrets.length > 0) parts.push(`secrets ${secrets.join(", ")} (values hidden)`);
+  const objects = manifest.config.durable_objects?.bindings ?? [];
+  if (objects.length > 0) parts.push(`Durable Objects ${objects.map((b) => `${b.name} (${b.class_name})`).join(", ")}`);
+  if (manifest.assets !== undefined) parts.push(`${manifest.assets.length} assets`);
+  return `deploying ${manifest.project_id}: ${parts.join("; ")}; ${(bytes / 1024).toFixed(1)} KiB`;
+}
+
 const deploy: Command = {
   path: ["deploy"],
-  synopsis: "<dir> [--project <id>] [--config <file>] [--wait]",
-  summary: "sign and post a tenant Worker's wrangler config and modules (Standard Webhooks)",
+  synopsis: "<dir> [--project <id>] [--config <file>] [--secrets-file <file>] [--wait]",
+  summary: "bundle a Worker project with wrangler, then sign and post it (Standard Webhooks)",
   options: `  --project <id>   project id (default: the config's \`name\`)
-  --config <file>  wrangler config inside <dir> (default wrangler.toml)
+  --config <file>  wrangler config inside <dir> (default: wrangler.json, .jsonc or .toml, found as wrangler does,
+                   or the redirected config a Vite build wrote to .wrangler/deploy/config.json)
+  --secrets-file <file>  secrets to bind (.dev.vars / .env format or JSON, as \`wrangler deploy --secrets-file\`;
+                   environment variables of the same name override); values are never printed
   --webhook-id <id> delivery id (default a new one; repeat one to make a retry idempotent)
 ${WAIT_HELP}
 Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .dev.vars.example)`,
@@ -109,6 +102,7 @@ Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .d
       ...WAIT_OPTIONS,
       project: { type: "string" },
       config: { type: "string" },
+      "secrets-file": { type: "string" },
       "webhook-id": { type: "string" },
     });
     const [dir = "."] = positionalArgs(positionals, ["dir"]);
@@ -117,16 +111,25 @@ Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .d
     const manifest = await readManifest(dir, {
       ...(values.project === undefined ? {} : { projectId: values.project }),
       ...(values.config === undefined ? {} : { config: values.config }),
+      ...(values["secrets-file"] === undefined ? {} : { secretsFile: values["secrets-file"] }),
+      onProgress: (line) => note(line),
     });
     const body = JSON.stringify(manifest);
+    const bytes = Buffer.byteLength(body);
+    if (bytes > DEPLOY_LIMIT_BYTES) {
+      const assetBytes = (manifest.assets ?? []).reduce((sum, file) => sum + file.content.length, 0);
+      throw new ManifestError(
+        `the deploy is ${(bytes / 1048576).toFixed(1)} MiB (assets ${(assetBytes / 1048576).toFixed(1)} MiB as base64), over the 25 MiB deploy limit; shrink assets.directory or the bundle`,
+      );
+    }
     const id = values["webhook-id"] ?? `msg_${crypto.randomUUID()}`;
     const timestamp = Math.floor(Date.now() / 1000);
     const secret = process.env.SHIPYARD_WEBHOOK_SECRET || DEFAULT_WEBHOOK_SECRET;
     if (!values.json) {
-      note(`deploying ${manifest.project_id}: ${manifest.modules.length} modules, main ${manifest.main_module}`);
+      note(deploySummary(manifest, bytes));
     }
-    const answer = await api.json("POST", "/v1/deploys", AcceptedSchema, {
-      auth: false,
+    const answer = await api.call("postDeploy", {
+      body: manifest,
       rawBody: body,
       headers: {
         "webhook-id": id,
@@ -149,7 +152,7 @@ const rollback: Command = {
     const [project = ""] = positionalArgs(positionals, ["project"]);
     const timeout = intOption("timeout", values.timeout) ?? 120;
     const api = apiFrom(values);
-    const answer = await api.json("POST", `/v1/projects/${encodeURIComponent(project)}/rollback`, AcceptedSchema);
+    const answer = await api.call("rollbackProject", { params: { id: project } });
     accepted(values.json === true, "rollback", answer, values.wait === true);
     return values.wait ? followDeploy(api, answer.deploy_id, values.json === true, timeout) : EXIT_OK;
   },
@@ -168,11 +171,10 @@ ${WAIT_HELP}`,
     const [project = ""] = positionalArgs(positionals, ["project"]);
     const timeout = intOption("timeout", values.timeout) ?? 120;
     const api = apiFrom(values);
-    const path = `/v1/projects/${encodeURIComponent(project)}`;
     // Ask the API first: its 409 names the Durable Object classes whose storage would be destroyed.
     let warning: ApiError;
     try {
-      const answer = await api.json("DELETE", path, AcceptedSchema);
+      const answer = await api.call("deleteProject", { params: { id: project } });
       accepted(values.json === true, "down", answer, values.wait === true);
       return values.wait ? followDeploy(api, answer.deploy_id, values.json === true, timeout) : EXIT_OK;
     } catch (error) {
@@ -199,7 +201,7 @@ ${WAIT_HELP}`,
         return EXIT_FAILURE;
       }
     }
-    const answer = await api.json("DELETE", path, AcceptedSchema, { query: { confirm: project } });
+    const answer = await api.call("deleteProject", { params: { id: project }, query: { confirm: project } });
     accepted(values.json === true, "down", answer, values.wait === true);
     return values.wait ? followDeploy(api, answer.deploy_id, values.json === true, timeout) : EXIT_OK;
   },

@@ -3,27 +3,16 @@
  * bar while its task runs; Ctrl-C asks the task to stop (what moved stays moved).
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { z } from "zod";
-import { type Api, apiFrom } from "../api.ts";
+import {
+  type DeadLetter,
+  type DlqFilterInput,
+  SourceQueueSchema,
+  type RedriveStatus,
+} from "../../schemas/dlq.schema.ts";
+import { type ApiClient, apiFrom } from "../api.ts";
 import { UsageError, intOption, parseCommand, positionalArgs, timeOption } from "../args.ts";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../command.ts";
 import { ProgressBar, confirm, formatTime, interactive, keyValues, note, print, printJson, table } from "../output.ts";
-
-const DeadLetterSchema = z.looseObject({
-  id: z.string(),
-  source_queue: z.string(),
-  message_id: z.string(),
-  envelope_type: z.string().nullable(),
-  project_id: z.string().nullable(),
-  attempts: z.number(),
-  last_error: z.string(),
-  first_failure_at: z.number(),
-  last_failure_at: z.number(),
-  archived_at: z.number().optional(),
-  body: z.unknown(),
-});
-type DeadLetter = z.infer<typeof DeadLetterSchema>;
-const PageSchema = z.looseObject({ items: z.array(DeadLetterSchema), next_cursor: z.string().nullable() });
 
 const FILTER_OPTIONS = {
   queue: { type: "string" },
@@ -48,8 +37,8 @@ interface FilterValues {
 }
 
 /** The contract's filter object from the options (only what was given). */
-function filterOf(values: FilterValues): Record<string, string | number> {
-  const filter: Record<string, string | number> = {};
+function filterOf(values: FilterValues): DlqFilterInput {
+  const filter: DlqFilterInput = {};
   if (values.queue !== undefined) filter.queue = values.queue;
   if (values.type !== undefined) filter.type = values.type;
   if (values.project !== undefined) filter.project_id = values.project;
@@ -58,6 +47,15 @@ function filterOf(values: FilterValues): Record<string, string | number> {
   if (since !== undefined) filter.since = since;
   if (until !== undefined) filter.until = until;
   return filter;
+}
+
+/** `--target-queue`: one of the contract's source queues (a redrive never feeds a dead-letter queue). */
+function queueOption(value: string) {
+  const queue = SourceQueueSchema.safeParse(value);
+  if (!queue.success) {
+    throw new UsageError(`--target-queue: no source queue ${value}; one of ${SourceQueueSchema.options.join(", ")}`);
+  }
+  return queue.data;
 }
 
 const dlqLs: Command = {
@@ -81,7 +79,7 @@ const dlqLs: Command = {
     const items: DeadLetter[] = [];
     let cursor = values.cursor;
     do {
-      const page = await api.json("GET", "/v1/admin/dlq", PageSchema, { query: { ...query, cursor } });
+      const page = await api.call("listDeadLetters", { query: { ...query, cursor } });
       items.push(...page.items);
       cursor = page.next_cursor ?? undefined;
     } while (values.all && cursor !== undefined);
@@ -112,7 +110,7 @@ const dlqShow: Command = {
   async run(args) {
     const { values, positionals } = parseCommand(args, {});
     const [id = ""] = positionalArgs(positionals, ["id"]);
-    const message = await apiFrom(values).json("GET", `/v1/admin/dlq/${encodeURIComponent(id)}`, DeadLetterSchema);
+    const message = await apiFrom(values).call("getDeadLetter", { params: { id } });
     if (values.json) {
       printJson(message);
       return EXIT_OK;
@@ -136,23 +134,8 @@ const dlqShow: Command = {
   },
 };
 
-const TaskSchema = z.looseObject({
-  task_id: z.string(),
-  status: z.string(),
-  dry_run: z.boolean().optional(),
-  total: z.number(),
-  moved: z.number(),
-  skipped: z.number().optional(),
-  failed: z.number().optional(),
-  truncated: z.boolean().optional(),
-  error: z.string().nullable().optional(),
-});
-type Task = z.infer<typeof TaskSchema>;
+type Task = RedriveStatus;
 const RUNNING = new Set(["running", "cancelling"]);
-
-function taskPath(taskId: string): string {
-  return `/v1/admin/dlq/redrive/${encodeURIComponent(taskId)}`;
-}
 
 function summary(task: Task): string {
   const parts = [`${task.moved}/${task.total} moved`];
@@ -165,21 +148,21 @@ function summary(task: Task): string {
  * Polls the task with a progress bar until it leaves running/cancelling. Ctrl-C once asks the
  * task to cancel and keeps following it; twice leaves at once (the task keeps its state).
  */
-async function followTask(api: Api, taskId: string, json: boolean): Promise<number> {
+async function followTask(api: ApiClient, taskId: string, json: boolean): Promise<number> {
   const bar = json ? null : new ProgressBar();
   let interrupted = 0;
   const onSigint = () => {
     interrupted++;
     if (interrupted > 1) process.exit(EXIT_FAILURE);
     note(`\ncancelling redrive ${taskId} (Ctrl-C again to stop watching)`);
-    api.json("POST", `${taskPath(taskId)}/cancel`, z.unknown()).catch((error: unknown) => {
+    api.call("cancelRedrive", { params: { task_id: taskId } }).catch((error: unknown) => {
       note(`cancel failed: ${error instanceof Error ? error.message : String(error)}`);
     });
   };
   process.on("SIGINT", onSigint);
   try {
     for (;;) {
-      const task = await api.json("GET", taskPath(taskId), TaskSchema);
+      const task = await api.call("getRedrive", { params: { task_id: taskId } });
       bar?.update(task.moved + (task.skipped ?? 0) + (task.failed ?? 0), task.total, task.status);
       if (!RUNNING.has(task.status)) {
         bar?.done();
@@ -222,15 +205,10 @@ const dlqRedrive: Command = {
       ...(Object.keys(filter).length > 0 ? { filter } : {}),
       ...(values.id ? { ids: values.id } : {}),
       ...(maxPerSecond === undefined ? {} : { max_per_second: maxPerSecond }),
-      ...(values["target-queue"] === undefined ? {} : { target_queue: values["target-queue"] }),
+      ...(values["target-queue"] === undefined ? {} : { target_queue: queueOption(values["target-queue"]) }),
       dry_run: values["dry-run"] === true,
     };
-    const started = await api.json(
-      "POST",
-      "/v1/admin/dlq/redrive",
-      z.looseObject({ task_id: z.string(), total: z.number().optional() }),
-      { body },
-    );
+    const started = await api.call("startRedrive", { body });
     if (values.detach) {
       if (values.json) printJson(started);
       else
@@ -252,7 +230,7 @@ const dlqStatus: Command = {
     const [taskId = ""] = positionalArgs(positionals, ["task_id"]);
     const api = apiFrom(values);
     if (values.watch) return followTask(api, taskId, values.json === true);
-    const task = await api.json("GET", taskPath(taskId), TaskSchema);
+    const task = await api.call("getRedrive", { params: { task_id: taskId } });
     if (values.json) printJson(task);
     else print(summary(task));
     return EXIT_OK;
@@ -266,19 +244,12 @@ const dlqCancel: Command = {
   async run(args) {
     const { values, positionals } = parseCommand(args, {});
     const [taskId = ""] = positionalArgs(positionals, ["task_id"]);
-    const task = await apiFrom(values).json("POST", `${taskPath(taskId)}/cancel`, TaskSchema);
+    const task = await apiFrom(values).call("cancelRedrive", { params: { task_id: taskId } });
     if (values.json) printJson(task);
     else print(summary(task));
     return EXIT_OK;
   },
 };
-
-const PurgeSchema = z.looseObject({
-  dry_run: z.boolean(),
-  matched: z.number(),
-  purged: z.number(),
-  more: z.boolean().optional(),
-});
 
 const dlqPurge: Command = {
   path: ["dlq", "purge"],
@@ -306,9 +277,9 @@ const dlqPurge: Command = {
     const body = {
       ...(Object.keys(filter).length > 0 ? { filter } : {}),
       ...(values.id ? { ids: values.id } : {}),
-      ...(values.all ? { all: true } : {}),
+      ...(values.all ? { all: true as const } : {}),
     };
-    const counted = await api.json("POST", "/v1/admin/dlq/purge", PurgeSchema, { body: { ...body, dry_run: true } });
+    const counted = await api.call("purgeDeadLetters", { body: { ...body, dry_run: true } });
     if (values["dry-run"]) {
       if (values.json) printJson(counted);
       else print(`${counted.matched} archived messages match; nothing deleted (dry run)`);
@@ -329,7 +300,7 @@ const dlqPurge: Command = {
         return EXIT_FAILURE;
       }
     }
-    const purged = await api.json("POST", "/v1/admin/dlq/purge", PurgeSchema, { body: { ...body, dry_run: false } });
+    const purged = await api.call("purgeDeadLetters", { body: { ...body, dry_run: false } });
     if (values.json) printJson(purged);
     else print(`purged ${purged.purged} archived messages${purged.more ? " (more match: run again)" : ""}`);
     return EXIT_OK;

@@ -3,25 +3,13 @@
  * Object time it used, and the enforcement switch.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { z } from "zod";
+import type { ProjectStatus } from "../../schemas/deploy.schema.ts";
 import { apiFrom } from "../api.ts";
 import { intOption, parseCommand, positionalArgs } from "../args.ts";
 import { type Command, EXIT_FAILURE, EXIT_OK } from "../command.ts";
 import { formatDuration, formatTime, keyValues, print, printJson, table } from "../output.ts";
 
-const ProjectSchema = z.looseObject({
-  project_id: z.string(),
-  status: z.string(),
-  has_durable_objects: z.boolean(),
-  do_classes: z.array(z.string()),
-  do_migration_tag: z.string().nullable(),
-  do_enforcement_status: z.string(),
-  current_deploy_id: z.string().nullable(),
-  previous_deploy_id: z.string().nullable(),
-  created_at: z.number(),
-  updated_at: z.number(),
-});
-type Project = z.infer<typeof ProjectSchema>;
+type Project = ProjectStatus;
 
 const projectsLs: Command = {
   path: ["projects", "ls"],
@@ -30,11 +18,7 @@ const projectsLs: Command = {
   async run(args) {
     const { values, positionals } = parseCommand(args, {});
     positionalArgs(positionals, []);
-    const { projects } = await apiFrom(values).json(
-      "GET",
-      "/v1/projects",
-      z.looseObject({ projects: z.array(ProjectSchema) }),
-    );
+    const { projects } = await apiFrom(values).call("listProjects");
     if (values.json) {
       printJson(projects);
       return EXIT_OK;
@@ -61,7 +45,7 @@ const projectsInfo: Command = {
   async run(args) {
     const { values, positionals } = parseCommand(args, {});
     const [project = ""] = positionalArgs(positionals, ["project"]);
-    const p = await apiFrom(values).json("GET", `/v1/projects/${encodeURIComponent(project)}`, ProjectSchema);
+    const p = await apiFrom(values).call("getProject", { params: { id: project } });
     if (values.json) {
       printJson(p);
       return EXIT_OK;
@@ -83,17 +67,6 @@ const projectsInfo: Command = {
   },
 };
 
-const UsageSchema = z.looseObject({
-  project_id: z.string(),
-  window_hours: z.number(),
-  wall_ms: z.number(),
-  invocations: z.number(),
-  threshold_ms: z.number(),
-  do_enforcement_status: z.string(),
-  removed_bindings: z.array(z.looseObject({ name: z.string(), class_name: z.string() })),
-  enforced_at: z.number().nullable(),
-});
-
 const doUsage: Command = {
   path: ["do", "usage"],
   synopsis: "<project>",
@@ -101,11 +74,7 @@ const doUsage: Command = {
   async run(args) {
     const { values, positionals } = parseCommand(args, {});
     const [project = ""] = positionalArgs(positionals, ["project"]);
-    const usage = await apiFrom(values).json(
-      "GET",
-      `/v1/projects/${encodeURIComponent(project)}/do-usage`,
-      UsageSchema,
-    );
+    const usage = await apiFrom(values).call("getDoUsage", { params: { id: project } });
     if (values.json) {
       printJson(usage);
       return EXIT_OK;
@@ -117,6 +86,7 @@ const doUsage: Command = {
         ["project", usage.project_id],
         [`wall time (${usage.window_hours} h)`, `${formatDuration(usage.wall_ms)}${share}`],
         ["invocations", usage.invocations],
+        ["as of", `${formatTime(usage.as_of)} (${usage.source}, may trail by ${formatDuration(usage.lag_ms)})`],
         ["threshold", formatDuration(usage.threshold_ms)],
         ["enforcement", usage.do_enforcement_status],
         ["removed bindings", usage.removed_bindings.map((b) => `${b.name} (${b.class_name})`).join(", ")],
@@ -127,13 +97,6 @@ const doUsage: Command = {
   },
 };
 
-const RunAcceptedSchema = z.looseObject({ run_id: z.string(), status_url: z.string() });
-const RunStatusSchema = z.looseObject({
-  run_id: z.string(),
-  status: z.string(),
-  output: z.unknown(),
-  error: z.string().nullable(),
-});
 /** Workflow instance states after which nothing changes any more. */
 const FINISHED = new Set(["complete", "errored", "terminated"]);
 
@@ -154,7 +117,7 @@ const enforcementRun: Command = {
     const thresholdMs = intOption("threshold-ms", values["threshold-ms"], 0);
     const timeout = intOption("timeout", values.timeout) ?? 120;
     const api = apiFrom(values);
-    const run = await api.json("POST", "/v1/admin/enforcement/run", RunAcceptedSchema, {
+    const run = await api.call("runEnforcement", {
       body: thresholdMs === undefined ? {} : { threshold_ms: thresholdMs },
     });
     if (!values.wait) {
@@ -164,11 +127,7 @@ const enforcementRun: Command = {
     }
     const deadline = Date.now() + timeout * 1000;
     for (;;) {
-      const status = await api.json(
-        "GET",
-        `/v1/admin/enforcement/runs/${encodeURIComponent(run.run_id)}`,
-        RunStatusSchema,
-      );
+      const status = await api.call("getEnforcementRun", { params: { id: run.run_id } });
       if (FINISHED.has(status.status) || Date.now() > deadline) {
         if (values.json) printJson(status);
         else {
@@ -182,8 +141,6 @@ const enforcementRun: Command = {
   },
 };
 
-const RestoreSchema = z.looseObject({ project_id: z.string(), restored: z.array(z.string()) });
-
 const enforcementRestore: Command = {
   path: ["enforcement", "restore"],
   synopsis: "<project>",
@@ -191,12 +148,7 @@ const enforcementRestore: Command = {
   async run(args) {
     const { values, positionals } = parseCommand(args, {});
     const [project = ""] = positionalArgs(positionals, ["project"]);
-    const answer = await apiFrom(values).json(
-      "POST",
-      `/v1/projects/${encodeURIComponent(project)}/enforcement/restore`,
-      RestoreSchema,
-      { body: {} },
-    );
+    const answer = await apiFrom(values).call("restoreEnforcement", { params: { id: project } });
     if (values.json) printJson(answer);
     else
       print(

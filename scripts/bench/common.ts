@@ -76,7 +76,7 @@ export function contended(cpu: CpuSummary | null): boolean {
 
 /** Checks that the stack runs the mode an arm asked for (a typo in a var must not measure the default). */
 export function expectMode(stack: Stack, key: "runtime_events" | "counters", mode: string): void {
-  const actual = stack.health.modes?.[key];
+  const actual = stack.health?.modes[key];
   if (actual !== mode) throw new Error(`stack reports ${key} mode ${actual}, expected ${mode}`);
 }
 

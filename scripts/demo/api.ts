@@ -5,6 +5,8 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
+import { ApiError, type CallOutput, type InputArgs } from "../../lib/api-client.ts";
+import type { OperationId } from "../../schemas/api.ts";
 import { ADMIN_TOKEN, type HttpAnswer, type Stack } from "../lib/stack.ts";
 
 export interface CallOptions {
@@ -48,6 +50,32 @@ export async function call(
     if (answer.status !== 429 || attempt >= 6) return answer;
     const seconds = Number(answer.headers.get("retry-after"));
     await sleep(Math.min(60_000, Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000));
+  }
+}
+
+/**
+ * One typed call (lib/api-client.ts) as on-call would make it, with the admin token; a 429 is
+ * waited out and retried like `call`. A non-2xx answer throws the client's `ApiError`.
+ */
+export function apiCall<K extends OperationId>(stack: Stack, op: K, ...args: InputArgs<K>): Promise<CallOutput<K>> {
+  return apiCallAs(stack, ADMIN_TOKEN, op, ...args);
+}
+
+/** `apiCall` with another credential (an ingest key). */
+export async function apiCallAs<K extends OperationId>(
+  stack: Stack,
+  token: string,
+  op: K,
+  ...args: InputArgs<K>
+): Promise<CallOutput<K>> {
+  const api = stack.api(token);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api.call(op, ...args);
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 429 || attempt >= 6) throw error;
+      await sleep(Math.min(60_000, Math.max(1, error.retryAfterS ?? 1) * 1000));
+    }
   }
 }
 

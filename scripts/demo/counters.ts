@@ -8,11 +8,10 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { CounterValuesSchema } from "../../schemas/counter.schema.ts";
 import { type Phase, fmt } from "../lib/report.ts";
-import { ADMIN_TOKEN, INGEST_KEY, type Stack } from "../lib/stack.ts";
+import { INGEST_KEY, type Stack } from "../lib/stack.ts";
 import { percentile, rng } from "../lib/telemetry.ts";
-import { brief, expectJson, waitFor } from "./api.ts";
+import { apiCall, apiCallAs, brief, waitFor } from "./api.ts";
 import { type DemoContext, SECTION, need } from "./context.ts";
 
 export interface CountersOptions {
@@ -229,8 +228,7 @@ async function sendIncrements(
 }
 
 async function counterMetrics(stack: Stack): Promise<CounterMetrics> {
-  return (await expectJson(stack, "GET", "/v1/admin/metrics", 200, CounterMetricsSchema, { token: ADMIN_TOKEN }))
-    .counters;
+  return (await apiCall(stack, "getMetrics")).counters;
 }
 
 /** D1 `counters` against the model: how many counters match, and the first few that do not. */
@@ -260,14 +258,7 @@ async function compareD1(
 
 /** The API's answer for one counter object against the model (every field, none extra). */
 async function compareGet(stack: Stack, object: CounterObject): Promise<string[]> {
-  const answer = await expectJson(
-    stack,
-    "GET",
-    `/v1/counters/${object.scope}/${encodeURIComponent(object.key)}`,
-    200,
-    CounterValuesSchema,
-    { token: INGEST_KEY },
-  );
+  const answer = await apiCallAs(stack, INGEST_KEY, "getCounter", { params: { scope: object.scope, key: object.key } });
   const problems: string[] = [];
   const name = objectKey(object.scope, object.key);
   for (const [field, value] of object.expected) {

@@ -7,19 +7,13 @@
  * (archived as the queue giving up on it), redriven: its events are stored, once; archived and
  * redriven a second time, they are still stored once (the pipeline dedupes by event id).
  */
-import type { z } from "zod";
-import {
-  type DeadLetter,
-  DlqListSchema,
-  QueueSendAcceptedSchema,
-  RedriveAcceptedSchema,
-  RedriveStatusSchema,
-} from "../../schemas/dlq.schema.ts";
+import type { CallOutput } from "../../lib/api-client.ts";
+import { type DeadLetter, RedriveAcceptedSchema, type RedriveStatus } from "../../schemas/dlq.schema.ts";
 import { envelope } from "../../schemas/envelope.schema.ts";
 import type { RuntimeEvent } from "../../schemas/runtime-event.schema.ts";
 import { type Phase, fmt } from "../lib/report.ts";
 import { ADMIN_TOKEN, type Stack } from "../lib/stack.ts";
-import { adminJson, brief, call, errorCode, waitFor } from "./api.ts";
+import { apiCall, brief, call, errorCode, waitFor } from "./api.ts";
 import { type DemoContext, SECTION, need } from "./context.ts";
 
 export interface DeadLettersOptions {
@@ -41,8 +35,6 @@ export interface DeadLettersState {
   /** marker → archive row before the redrive. */
   archived: Map<string, DeadLetter>;
 }
-
-type RedriveStatus = z.infer<typeof RedriveStatusSchema>;
 
 const DLQ = "Dead letters";
 const POISON = "Dead letters: poison (queue · zod reason · attempts before → after redrive)";
@@ -136,13 +128,14 @@ function reason(row: DeadLetter | undefined, max: number): string {
 /** Archived messages whose last failure is at or after `since`, every page. */
 async function listArchive(stack: Stack, since: number): Promise<DeadLetter[]> {
   const items: DeadLetter[] = [];
-  let cursor: string | null = null;
+  let cursor: string | undefined;
   for (let page = 0; page < 10; page++) {
-    const query: string = `since=${since}&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
-    const answer = await adminJson(stack, "GET", `/v1/admin/dlq?${query}`, 200, DlqListSchema);
+    const answer: CallOutput<"listDeadLetters"> = await apiCall(stack, "listDeadLetters", {
+      query: { since, limit: 100, cursor },
+    });
     items.push(...answer.items);
-    cursor = answer.next_cursor;
-    if (!cursor) break;
+    cursor = answer.next_cursor ?? undefined;
+    if (cursor === undefined) break;
   }
   return items;
 }
@@ -161,7 +154,7 @@ function byMarker(items: readonly DeadLetter[], markers: readonly string[]): Map
 }
 
 async function rawSend(stack: Stack, queue: string, body: unknown): Promise<void> {
-  await adminJson(stack, "POST", `/v1/admin/queues/${queue}/send`, 202, QueueSendAcceptedSchema, { body });
+  await apiCall(stack, "sendToQueue", { params: { queue }, body: { body } });
 }
 
 /**
@@ -198,7 +191,7 @@ async function redrive(
       describe: () => `redrive ${accepted.task_id} is ${status?.status ?? "?"}, moved ${status?.moved ?? "?"}`,
     },
     async () => {
-      status = await adminJson(stack, "GET", accepted.status_url, 200, RedriveStatusSchema);
+      status = await apiCall(stack, "getRedrive", { params: { task_id: accepted.task_id } });
       const width = 20;
       const filled = status.total > 0 ? Math.round((status.moved / status.total) * width) : width;
       ctx.progress.update(

@@ -9,24 +9,17 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { DEFAULT_WEBHOOK_SECRET, readManifest, signWebhook } from "../../cli/manifest.ts";
-import {
-  DeployAcceptedSchema,
-  type DeployManifest,
-  DeployStatusSchema,
-  ProjectStatusSchema,
-} from "../../schemas/deploy.schema.ts";
+import { DeployAcceptedSchema, type DeployManifest, type DeployStatus } from "../../schemas/deploy.schema.ts";
 import { type Phase, fmt } from "../lib/report.ts";
 import type { Stack } from "../lib/stack.ts";
 import { ROOT } from "../lib/wrangler.ts";
-import { adminJson, brief, call, waitFor } from "./api.ts";
+import { apiCall, brief, call, waitFor } from "./api.ts";
 import { type DemoContext, SECTION, need } from "./context.ts";
 
 export interface DeployOptions {
   /** How long a deploy may take to complete. */
   timeoutMs: number;
 }
-
-export type DeployStatus = z.infer<typeof DeployStatusSchema>;
 
 /** One deploy the demo made: what the webhook answered and how the workflow went. */
 export interface DeployRun {
@@ -150,7 +143,7 @@ export async function deployManifest(
         `deploy ${accepted.deploy_id} still ${status?.status ?? "unknown"} (${status?.steps.map((step) => `${step.name}: ${step.state}`).join(", ") ?? "no steps"})`,
     },
     async () => {
-      status = await adminJson(stack, "GET", accepted.status_url, 200, DeployStatusSchema);
+      status = await apiCall(stack, "getDeploy", { params: { id: accepted.deploy_id } });
       for (const step of status.steps) {
         if (step.state !== "running" && !printed.has(step.name)) {
           printed.add(step.name);
@@ -228,7 +221,7 @@ export function deployPhases(options: DeployOptions): Phase<DemoContext>[] {
         ctx.report.set(DEPLOY, "modules sent", manifest.modules.map((module) => module.name).join(", "));
         const run = await deployManifest(ctx, manifest, "v1", options.timeoutMs);
         state(ctx).deploys.push(run);
-        const project = await adminJson(stack, "GET", `/v1/projects/${manifest.project_id}`, 200, ProjectStatusSchema);
+        const project = await apiCall(stack, "getProject", { params: { id: manifest.project_id } });
         ctx.report.set(DEPLOY, "deploy v1", `${run.deployId} · ${run.status.status} · ${fmt.s(run.ms)}`);
         ctx.report.set(DEPLOY, "migration (v1)", brief(run.status.migration, 160));
         ctx.report.set(

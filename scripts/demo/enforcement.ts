@@ -6,11 +6,11 @@
  * serving; then a redeploy (v2) restores the binding and the counter continues where it was.
  */
 import { z } from "zod";
-import { AuditListSchema } from "../../schemas/audit.schema.ts";
-import { type DeployManifest, ProjectStatusSchema } from "../../schemas/deploy.schema.ts";
+import type { CallOutput } from "../../lib/api-client.ts";
+import type { DeployManifest } from "../../schemas/deploy.schema.ts";
 import { type Phase, fmt } from "../lib/report.ts";
 import type { Stack } from "../lib/stack.ts";
-import { adminJson, brief, clock, errorCode, waitFor } from "./api.ts";
+import { apiCall, brief, clock, errorCode, waitFor } from "./api.ts";
 import { type DemoContext, SECTION, need } from "./context.ts";
 import {
   COUNTER_ROUTE,
@@ -45,23 +45,6 @@ const WORK_MS = 50;
 const VERSION_MODULE = "src/version.js";
 
 const UsageRowSchema = z.object({ n: z.number(), wall: z.number().nullable() });
-const RunAcceptedSchema = z.looseObject({ run_id: z.string(), status_url: z.string() });
-const RunStatusSchema = z.looseObject({
-  run_id: z.string(),
-  status: z.string(),
-  output: z
-    .looseObject({ projects: z.number(), over: z.number(), enforced: z.array(z.string()), thresholdMs: z.number() })
-    .nullable(),
-  error: z.string().nullable(),
-});
-const DoUsageSchema = z.looseObject({
-  project_id: z.string(),
-  wall_ms: z.number(),
-  invocations: z.number(),
-  threshold_ms: z.number(),
-  do_enforcement_status: z.enum(["none", "enforced"]),
-  removed_bindings: z.array(z.looseObject({ name: z.string(), class_name: z.string() })),
-});
 
 function state(ctx: DemoContext): EnforcementState {
   ctx.enforcement ??= { statuses: [] };
@@ -73,18 +56,23 @@ function deployState(ctx: DemoContext): DeployState {
 }
 
 async function projectStatus(stack: Stack, projectId: string): Promise<string> {
-  return (await adminJson(stack, "GET", `/v1/projects/${projectId}`, 200, ProjectStatusSchema)).do_enforcement_status;
+  return (await apiCall(stack, "getProject", { params: { id: projectId } })).do_enforcement_status;
 }
 
-/** The same tenant with `src/version.js` saying v2: a redeploy of changed code, same Durable Objects. */
+/**
+ * The same tenant with `src/version.js` saying v2: a redeploy of changed code, same Durable
+ * Objects. wrangler bundled `src/version.js` into the main module, so its constant changes there.
+ */
 function versionTwo(manifest: DeployManifest): DeployManifest {
-  if (!manifest.modules.some((module) => module.name === VERSION_MODULE)) {
-    throw new Error(`the sample tenant has no ${VERSION_MODULE} module to change`);
+  const bundled = 'var VERSION = "v1";';
+  const main = manifest.modules.find((module) => module.name === manifest.main_module);
+  if (!main?.content.includes(bundled)) {
+    throw new Error(`the sample tenant's bundle has no ${VERSION_MODULE} constant (${bundled}) to change`);
   }
   return {
     ...manifest,
     modules: manifest.modules.map((module) =>
-      module.name === VERSION_MODULE ? { ...module, content: 'export const VERSION = "v2";\n' } : module,
+      module === main ? { ...module, content: module.content.replace(bundled, 'var VERSION = "v2";') } : module,
     ),
   };
 }
@@ -169,11 +157,9 @@ export function enforcementPhases(options: EnforcementOptions): Phase<DemoContex
         enforcement.thresholdMs = thresholdMs;
         const started = Date.now();
         stack.mark("demo: enforcement run");
-        const run = await adminJson(stack, "POST", "/v1/admin/enforcement/run", 202, RunAcceptedSchema, {
-          threshold_ms: thresholdMs,
-        });
+        const run = await apiCall(stack, "runEnforcement", { body: { threshold_ms: thresholdMs } });
         console.log(`  POST /v1/admin/enforcement/run {"threshold_ms": ${thresholdMs}} → run ${run.run_id}`);
-        let status: z.infer<typeof RunStatusSchema> | undefined;
+        let status: CallOutput<"getEnforcementRun"> | undefined;
         const final = await waitFor(
           stack,
           {
@@ -182,9 +168,10 @@ export function enforcementPhases(options: EnforcementOptions): Phase<DemoContex
             describe: () => `run ${run.run_id} is ${status?.status ?? "?"}`,
           },
           async () => {
-            status = await adminJson(stack, "GET", run.status_url, 200, RunStatusSchema);
-            ctx.progress.update(`enforcement run ${status.status} · ${fmt.s(Date.now() - started)}`);
-            return ["complete", "errored", "terminated"].includes(status.status) ? status : undefined;
+            const latest = await apiCall(stack, "getEnforcementRun", { params: { id: run.run_id } });
+            status = latest;
+            ctx.progress.update(`enforcement run ${latest.status} · ${fmt.s(Date.now() - started)}`);
+            return ["complete", "errored", "terminated"].includes(latest.status) ? latest : undefined;
           },
         );
         const ms = Date.now() - started;
@@ -194,7 +181,7 @@ export function enforcementPhases(options: EnforcementOptions): Phase<DemoContex
         if (final.status !== "complete")
           throw new Error(`enforcement run ${final.status}: ${final.error ?? "no error"}`);
 
-        const usage = await adminJson(stack, "GET", `/v1/projects/${deploy.projectId}/do-usage`, 200, DoUsageSchema);
+        const usage = await apiCall(stack, "getDoUsage", { params: { id: deploy.projectId } });
         const project = await projectStatus(stack, deploy.projectId);
         enforcement.statuses.push(project);
         const counter = await callCounter(stack, deploy.projectId);
@@ -292,13 +279,9 @@ export function enforcementPhases(options: EnforcementOptions): Phase<DemoContex
           `do_enforcement_status ${enforcement.statuses.join(" → ")}`,
         );
 
-        const audit = await adminJson(
-          stack,
-          "GET",
-          `/v1/admin/audit?type=enforcement.*&project_id=${deploy.projectId}`,
-          200,
-          AuditListSchema,
-        );
+        const audit = await apiCall(stack, "listAudit", {
+          query: { type: "enforcement.*", project_id: deploy.projectId },
+        });
         for (const [index, entry] of audit.entries.entries()) {
           ctx.report.set(
             TRANSITIONS,

@@ -16,8 +16,8 @@ export const bootPhase: Phase<DemoContext> = {
     ctx.report.set(SECTION.stack, "URL", stack.url);
     ctx.report.set(SECTION.stack, "state", path.relative(ROOT, stack.stateDir));
     ctx.report.set(SECTION.stack, "wrangler log", path.relative(ROOT, stack.logPath));
-    ctx.report.set(SECTION.stack, "RUNTIME_EVENT_DO_MODE", stack.health.modes?.runtime_events ?? "?");
-    ctx.report.set(SECTION.stack, "shards", stack.health.shard_count ?? 0);
+    ctx.report.set(SECTION.stack, "RUNTIME_EVENT_DO_MODE", stack.health?.modes.runtime_events ?? "?");
+    ctx.report.set(SECTION.stack, "shards", stack.health?.shard_count ?? 0);
     ctx.report.set(
       SECTION.stack,
       "D1 read via",

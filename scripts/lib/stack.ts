@@ -16,6 +16,7 @@ import { DatabaseSync } from "node:sqlite";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stripVTControlCharacters } from "node:util";
 import { z } from "zod";
+import { ApiClient, type CallOutput } from "../../lib/api-client.ts";
 import { ROOT, WRANGLER_BIN, applyLocalMigrations, ensureDevVars, spawnWrangler } from "./wrangler.ts";
 
 /** The contract's default local credentials (.dev.vars.example). */
@@ -35,25 +36,9 @@ export interface StackOptions {
   say?: (line: string) => void;
 }
 
-const HealthSchema = z.looseObject({
-  ok: z.boolean(),
-  modes: z.looseObject({ runtime_events: z.string().optional(), counters: z.string().optional() }).optional(),
-  shard_count: z.number().optional(),
-});
-export type Health = z.infer<typeof HealthSchema>;
-
+export type Health = CallOutput<"getHealth">;
 /** `GET /v1/admin/metrics` → `telemetry` (counters since the worker started). */
-const TelemetryMetricsSchema = z.looseObject({
-  shard_count: z.number(),
-  buffered: z.number(),
-  flush_failures: z.number(),
-  shard_rpcs: z.number(),
-  /** Alarm invocations of the shards: with `shard_rpcs`, the Durable Object requests the pipeline made. */
-  shard_alarms: z.number(),
-  d1: z.looseObject({ round_trips: z.number(), statements: z.number(), rows_written: z.number() }),
-});
-export type TelemetryMetrics = z.infer<typeof TelemetryMetricsSchema>;
-const MetricsSchema = z.looseObject({ telemetry: TelemetryMetricsSchema });
+export type TelemetryMetrics = CallOutput<"getMetrics">["telemetry"];
 
 /** `wrangler d1 execute --json` output. */
 const D1ExecuteSchema = z.array(z.looseObject({ results: z.array(z.record(z.string(), z.unknown())) }));
@@ -157,7 +142,7 @@ export class Stack {
   port = 0;
   /** wrangler's DevTools inspector proxy for the worker (CPU profiles: see scripts/lib/profile.ts). */
   inspectorPort = 0;
-  health: Health = { ok: false };
+  health: Health | null = null;
   /** Wall-clock time `wrangler dev` was spawned and the time health first answered. */
   spawnedAt = 0;
   readyAt = 0;
@@ -283,11 +268,8 @@ export class Stack {
       if (Date.now() > deadline)
         throw this.failure(`GET /v1/health did not answer within ${options.bootTimeoutMs ?? 120_000} ms`);
       try {
-        const response = await fetch(`${this.url}/v1/health`, { signal: AbortSignal.timeout(2_000) });
-        if (response.ok) {
-          this.health = HealthSchema.parse(await response.json());
-          break;
-        }
+        this.health = await new ApiClient({ baseUrl: this.url, timeoutMs: 2_000 }).call("getHealth");
+        break;
       } catch {
         // Not listening yet.
       }
@@ -343,13 +325,18 @@ export class Stack {
     return { status: response.status, headers: response.headers, body: parsed, ms: performance.now() - started };
   }
 
+  /**
+   * The typed API client (lib/api-client.ts) for this stack, sending `token` (default: the admin
+   * token) to operations that need a credential. `request` stays for raw traffic: load, and
+   * requests that are wrong on purpose.
+   */
+  api(token: string = ADMIN_TOKEN): ApiClient {
+    return new ApiClient({ baseUrl: this.url, token, unreachableHint: `wrangler log: ${this.logPath}` });
+  }
+
   /** `GET /v1/admin/metrics` → telemetry counters. */
   async metrics(): Promise<TelemetryMetrics> {
-    const answer = await this.request("GET", "/v1/admin/metrics", { token: ADMIN_TOKEN });
-    if (answer.status !== 200) {
-      throw this.failure(`GET /v1/admin/metrics answered ${answer.status}: ${JSON.stringify(answer.body)}`);
-    }
-    return MetricsSchema.parse(answer.body).telemetry;
+    return (await this.api().call("getMetrics")).telemetry;
   }
 
   /**

@@ -10,7 +10,14 @@
  *     (code 10079 "Migration tag precondition failed; current tag is <tag>");
  *   - a `durable_object_namespace` binding names a class declared by the script's migrations
  *     (cumulative new_sqlite_classes/new_classes/renamed `to`, minus deleted), code 10061;
- *   - deleting a script that has Durable Object classes needs `?force=true`.
+ *   - deleting a script that has Durable Object classes needs `?force=true`;
+ *   - static assets go through an upload session, as on Cloudflare: `POST .../scripts/:name/
+ *     assets-upload-session` with a manifest (`/path` → 32-hex hash and size) answers a JWT and the
+ *     buckets of hashes it does not hold yet; each bucket is posted to `/accounts/:id/workers/assets/
+ *     upload?base64=true` with that JWT (not the API token), every part named by a hash of the
+ *     session and of the manifest's size; the last bucket answers 201 with the completion token, the
+ *     others 202; a script upload's `metadata.assets.jwt` must be a completion token of the same
+ *     script, and an `assets` binding needs `metadata.assets`.
  * Codes and messages marked "(fake)" are this fake's own where the real text is not known.
  *
  * Test controls live outside the API prefix: `POST /__control` with a `ControlCommand` (fail the next
@@ -49,6 +56,26 @@ const AE_DATASET = "shipyard_do_usage";
 const AE_USAGE_QUERY =
   /^SELECT blob1 AS project_id, SUM\(_sample_interval \* double1\) AS wall_ms, SUM\(_sample_interval\) AS invocations FROM (\w+) WHERE timestamp > NOW\(\) - INTERVAL '(\d+)' HOUR(?: AND blob1 = '([a-z0-9-]+)')? GROUP BY project_id$/;
 
+const ASSET_SESSION_PATH =
+  /^\/accounts\/(?<account>[^/]+)\/workers\/dispatch\/namespaces\/(?<namespace>[^/]+)\/scripts\/(?<script>[^/]+)\/assets-upload-session$/;
+const ASSET_UPLOAD_PATH = /^\/accounts\/(?<account>[^/]+)\/workers\/assets\/upload$/;
+/** Hashes per bucket the fake asks for (the real API chooses its own sizes). */
+const ASSET_BUCKET_SIZE = 3;
+/** Session and completion tokens are valid for an hour, as the real API's JWTs. */
+const ASSET_TOKEN_TTL_MS = 3_600_000;
+const ASSET_HTML_HANDLING = new Set(["auto-trailing-slash", "force-trailing-slash", "drop-trailing-slash", "none"]);
+const ASSET_NOT_FOUND_HANDLING = new Set(["single-page-application", "404-page", "none"]);
+
+/** One assets upload session: the manifest it registered and the hashes still to upload. */
+interface AssetSession {
+  key: string;
+  script: string;
+  manifest: Map<string, { hash: string; size: number }>;
+  pending: Set<string>;
+  completion: string;
+  expiresAt: number;
+}
+
 const SCRIPT_PATH =
   /^\/accounts\/(?<account>[^/]+)\/workers\/dispatch\/namespaces\/(?<namespace>[^/]+)\/scripts\/(?<script>[^/]+)(?<settings>\/settings)?$/;
 
@@ -73,6 +100,8 @@ interface StoredScript {
   deploymentId: string;
   createdOn: string;
   modifiedOn: string;
+  /** The version's static assets (path → hash, size) and their serving config, if any. */
+  assets: { manifest: Record<string, { hash: string; size: number }>; config: JsonObject } | null;
 }
 
 /** An API error the fake answers with: HTTP status plus the envelope's `errors[0]`. */
@@ -254,6 +283,11 @@ export class FakeCloudflareApi {
   #points: UsagePoint[] = [];
   #log: LoggedRequest[] = [];
   #server: Server | undefined;
+  /** Asset bytes by `<account>:<hash>`: uploaded once, reused by later sessions. */
+  readonly #assetBlobs = new Map<string, number>();
+  /** Open upload sessions by session JWT, and finished ones by completion token. */
+  readonly #assetSessions = new Map<string, AssetSession>();
+  readonly #assetCompletions = new Map<string, AssetSession>();
 
   constructor(options: { token?: string } = {}) {
     this.#token = options.token ?? FAKE_CF_API_TOKEN;
@@ -305,9 +339,16 @@ export class FakeCloudflareApi {
         this.#log.push({ method, path: url.pathname, script: ANALYTICS_ENGINE_SCRIPT, status, receivedAt });
         return;
       }
-      const match = url.pathname.startsWith(FAKE_CF_API_PREFIX)
-        ? SCRIPT_PATH.exec(url.pathname.slice(FAKE_CF_API_PREFIX.length))
+      const apiPath = url.pathname.startsWith(FAKE_CF_API_PREFIX)
+        ? url.pathname.slice(FAKE_CF_API_PREFIX.length)
         : null;
+      const assetPath = apiPath === null ? null : (ASSET_SESSION_PATH.exec(apiPath) ?? ASSET_UPLOAD_PATH.exec(apiPath));
+      if (assetPath?.groups !== undefined) {
+        const { status, script } = await this.#assets(method, url, request, body, assetPath.groups, response);
+        this.#log.push({ method, path: url.pathname, script, status, receivedAt });
+        return;
+      }
+      const match = apiPath === null ? null : SCRIPT_PATH.exec(apiPath);
       const script = match?.groups?.script === undefined ? null : decodeURIComponent(match.groups.script);
       const status = await this.#api(method, url, request, body, match, script, response);
       this.#log.push({ method, path: url.pathname, script, status, receivedAt });
@@ -358,6 +399,143 @@ export class FakeCloudflareApi {
       if (error instanceof ApiError) return send(response, error.status, envelopeError(error.code, error.message));
       throw error;
     }
+  }
+
+  /** The two asset routes: the upload session (API token) and the bucket uploads (session JWT). */
+  async #assets(
+    method: string,
+    url: URL,
+    request: IncomingMessage,
+    body: Buffer,
+    groups: Record<string, string | undefined>,
+    response: ServerResponse,
+  ): Promise<{ status: number; script: string | null }> {
+    const sessionScript = groups.script === undefined ? null : decodeURIComponent(groups.script);
+    const bearer = (request.headers.authorization ?? "").replace(/^Bearer /, "");
+    const session = sessionScript === null ? this.#assetSessions.get(bearer) : undefined;
+    const script = sessionScript ?? session?.script ?? null;
+    const fault = this.#takeFault(script);
+    if (fault !== undefined) {
+      const headers: Record<string, string> = fault.retryAfter === undefined ? {} : { "retry-after": fault.retryAfter };
+      return { status: send(response, fault.status, envelopeError(10013, "Injected fault (fake)"), headers), script };
+    }
+    try {
+      if (method !== "POST") throw new ApiError(405, 10405, `Method ${method} not allowed here (fake)`);
+      if (sessionScript !== null) {
+        if (bearer !== this.#token) throw new ApiError(403, 10000, "Authentication error");
+        const key = `${groups.account}/${groups.namespace}/${sessionScript}`;
+        return { status: send(response, 200, ok(this.#openAssetSession(key, sessionScript, body))), script };
+      }
+      if (session === undefined || session.expiresAt < Date.now()) {
+        throw new ApiError(401, 10000, "Authentication error: not a valid assets upload session JWT (fake)");
+      }
+      if (url.searchParams.get("base64") !== "true")
+        throw invalid("this fake takes asset uploads with ?base64=true only (fake)");
+      const done = await this.#uploadBucket(session, groups.account ?? "", request, body);
+      return {
+        status: send(response, done ? 201 : 202, ok({ jwt: done ? session.completion : null })),
+        script,
+      };
+    } catch (error) {
+      if (error instanceof ApiError)
+        return { status: send(response, error.status, envelopeError(error.code, error.message)), script };
+      throw error;
+    }
+  }
+
+  #openAssetSession(key: string, script: string, body: Buffer): Json {
+    const parsed = parseJson(body.toString("utf8"), "The request body");
+    if (!isObject(parsed) || !isObject(parsed.manifest))
+      throw invalid("body.manifest must be an object of /path → {hash, size} (fake)");
+    const account = key.split("/")[0] ?? "";
+    const manifest = new Map<string, { hash: string; size: number }>();
+    for (const [assetPath, entry] of Object.entries(parsed.manifest)) {
+      if (!assetPath.startsWith("/")) throw invalid(`manifest key ${assetPath} must start with / (fake)`);
+      if (!isObject(entry) || typeof entry.hash !== "string" || !/^[0-9a-f]{32}$/.test(entry.hash)) {
+        throw invalid(`manifest ${assetPath}: hash must be 32 hexadecimal characters`);
+      }
+      if (
+        typeof entry.size !== "number" ||
+        !Number.isInteger(entry.size) ||
+        entry.size < 0 ||
+        entry.size > 25 * 1024 * 1024
+      ) {
+        throw invalid(`manifest ${assetPath}: size must be a byte count under 25 MiB`);
+      }
+      manifest.set(assetPath, { hash: entry.hash, size: entry.size });
+    }
+    const pending = new Set(
+      [...manifest.values()].map((entry) => entry.hash).filter((hash) => !this.#assetBlobs.has(`${account}:${hash}`)),
+    );
+    const session: AssetSession = {
+      key,
+      script,
+      manifest,
+      pending,
+      completion: `completion-${randomUUID()}`,
+      expiresAt: Date.now() + ASSET_TOKEN_TTL_MS,
+    };
+    this.#assetCompletions.set(session.completion, session);
+    if (pending.size === 0) return { jwt: session.completion, buckets: [] };
+    const jwt = `session-${randomUUID()}`;
+    this.#assetSessions.set(jwt, session);
+    const hashes = [...pending];
+    const buckets: Json[] = [];
+    for (let index = 0; index < hashes.length; index += ASSET_BUCKET_SIZE)
+      buckets.push(hashes.slice(index, index + ASSET_BUCKET_SIZE));
+    return { jwt, buckets };
+  }
+
+  /** Stores one bucket; true when it was the session's last. */
+  async #uploadBucket(
+    session: AssetSession,
+    account: string,
+    request: IncomingMessage,
+    body: Buffer,
+  ): Promise<boolean> {
+    const form = await readForm(request, body);
+    const sizes = new Map([...session.manifest.values()].map((entry) => [entry.hash, entry.size]));
+    for (const [hash, part] of form.entries()) {
+      if (typeof part === "string") throw invalid(`Part '${hash}' must be a file part (fake)`);
+      if (!session.pending.has(hash)) throw invalid(`Hash ${hash} is not pending in this upload session (fake)`);
+      const bytes = Buffer.from(await part.text(), "base64");
+      if (bytes.byteLength !== sizes.get(hash)) {
+        throw invalid(`Asset ${hash} is ${bytes.byteLength} bytes, the manifest said ${sizes.get(hash)} (fake)`);
+      }
+      this.#assetBlobs.set(`${account}:${hash}`, bytes.byteLength);
+      session.pending.delete(hash);
+    }
+    return session.pending.size === 0;
+  }
+
+  /** `metadata.assets` of a script upload: a completion token of this script and a valid config. */
+  #uploadedAssets(key: string, value: Json | undefined): StoredScript["assets"] {
+    if (value === undefined || value === null) return null;
+    if (!isObject(value) || typeof value.jwt !== "string") throw invalid("metadata.assets needs a jwt (fake)");
+    const session = this.#assetCompletions.get(value.jwt);
+    if (session === undefined || session.key !== key || session.expiresAt < Date.now() || session.pending.size > 0) {
+      throw invalid("metadata.assets.jwt is not a completion token of an assets upload session for this script");
+    }
+    const config = value.config ?? {};
+    if (!isObject(config)) throw invalid("metadata.assets.config must be an object (fake)");
+    const { html_handling: html, not_found_handling: notFound } = config;
+    if (html !== undefined && !(typeof html === "string" && ASSET_HTML_HANDLING.has(html))) {
+      throw invalid(
+        `metadata.assets.config.html_handling ${JSON.stringify(html)} is not one of ${[...ASSET_HTML_HANDLING].join(", ")}`,
+      );
+    }
+    if (notFound !== undefined && !(typeof notFound === "string" && ASSET_NOT_FOUND_HANDLING.has(notFound))) {
+      throw invalid(`metadata.assets.config.not_found_handling ${JSON.stringify(notFound)} is not valid`);
+    }
+    const first = config.run_worker_first;
+    if (
+      first !== undefined &&
+      typeof first !== "boolean" &&
+      !(Array.isArray(first) && first.every((rule) => typeof rule === "string"))
+    ) {
+      throw invalid("metadata.assets.config.run_worker_first must be a boolean or an array of route rules");
+    }
+    return { manifest: Object.fromEntries(session.manifest), config };
   }
 
   #takeFault(script: string | null): FaultCommand | undefined {
@@ -418,6 +596,13 @@ export class FakeCloudflareApi {
       previous?.classes ?? new Set(),
     );
     checkDurableObjectBindings(bindings, migrated.classes);
+    const assets = this.#uploadedAssets(key, metadata.assets);
+    const assetsBinding = bindings.find((binding) => binding.type === "assets");
+    if (assetsBinding !== undefined && assets === null) {
+      throw invalid(
+        `binding ${JSON.stringify(assetsBinding.name)} of type assets needs metadata.assets (an assets upload session's completion token)`,
+      );
+    }
 
     const hash = createHash("sha256");
     for (const [name, module] of [...modules].toSorted(([a], [b]) => a.localeCompare(b))) {
@@ -436,6 +621,7 @@ export class FakeCloudflareApi {
       deploymentId: randomUUID(),
       createdOn: previous?.createdOn ?? modifiedOn,
       modifiedOn,
+      assets,
     };
     this.#scripts.set(key, stored);
     return {
@@ -566,6 +752,8 @@ export class FakeCloudflareApi {
       send(response, 200, {
         main_module: found.mainModule,
         classes: [...found.classes],
+        bindings: found.bindings,
+        assets: found.assets,
         modules: [...found.modules].map(([moduleName, module]) => ({
           name: moduleName,
           content_type: module.contentType,
@@ -589,6 +777,9 @@ export class FakeCloudflareApi {
         this.#faults = [];
         this.#log = [];
         this.#scripts.clear();
+        this.#assetBlobs.clear();
+        this.#assetSessions.clear();
+        this.#assetCompletions.clear();
       } else {
         this.#faults.push(command);
       }
@@ -668,6 +859,10 @@ function settingsOf(stored: StoredScript): JsonObject {
     tail_consumers: null,
     usage_model: "standard",
   };
+}
+
+function ok(result: Json): Json {
+  return { success: true, errors: [], messages: [], result };
 }
 
 function envelopeError(code: number, message: string): Json {

@@ -1,5 +1,6 @@
-import type { PlatformError } from "../durable/local-platform.do.ts";
-import type { Result } from "../lib/result.ts";
+import type { PlatformError } from "./local-platform.do.ts";
+import type { Result } from "../../lib/result.ts";
+import { bindAssets, clearAssets, storeAssets } from "../assets-binding.ts";
 import { localPlatform } from "./local-runtime.ts";
 import {
   type ScriptBinding,
@@ -8,7 +9,7 @@ import {
   type ScriptInfo,
   type UploadRequest,
   type UploadResult,
-} from "./script-host.ts";
+} from "../script-host.ts";
 
 function unwrap<T>(result: Result<T, PlatformError>): T {
   if (result.ok) return result.value;
@@ -18,7 +19,7 @@ function unwrap<T>(result: Result<T, PlatformError>): T {
 /**
  * The ScriptHost of the local platform (the default for dev, tests and the demo): each script is a
  * `LocalPlatform` Durable Object that keeps its versions and enforces the real API's rules, and
- * its Worker runs for real on local workerd (platform/local-runtime.ts).
+ * its Worker runs for real on local workerd (platform/local/local-runtime.ts).
  */
 export class LocalScriptHost implements ScriptHost {
   readonly #env: Env;
@@ -28,7 +29,14 @@ export class LocalScriptHost implements ScriptHost {
   }
 
   async upload(request: UploadRequest): Promise<UploadResult> {
-    return unwrap(await localPlatform(this.#env, request.scriptName).upload(request));
+    // Asset files go to the script's TenantAssets store first (by hash), not through LocalPlatform.
+    const { assets, ...code } = request;
+    const index = assets === undefined ? null : await storeAssets(this.#env, request.scriptName, assets);
+    const result = unwrap(await localPlatform(this.#env, request.scriptName).upload(code));
+    if (assets !== undefined && index !== null) {
+      await bindAssets(this.#env, request.scriptName, result.versionId, index, assets, request.compatibilityDate);
+    }
+    return result;
   }
 
   async getScript(scriptName: string): Promise<ScriptInfo | null> {
@@ -41,5 +49,6 @@ export class LocalScriptHost implements ScriptHost {
 
   async deleteScript(scriptName: string): Promise<void> {
     await localPlatform(this.#env, scriptName).deleteScript();
+    await clearAssets(this.#env, scriptName);
   }
 }

@@ -1,6 +1,8 @@
-import type { CurrentVersion, LocalPlatform, VersionCode } from "../durable/local-platform.do.ts";
+import { assetsBinding } from "../assets-binding.ts";
+import { plainBindingValue } from "../bindings.ts";
+import type { LocalPlatform, VersionCode } from "./local-platform.do.ts";
 import { LOCAL_BOOTSTRAP_MODULE, generateLocalBootstrap } from "./local-bootstrap.ts";
-import { toWorkerLoaderModules } from "./modules.ts";
+import { toWorkerLoaderModules } from "../modules.ts";
 
 /** Props of the gateway entrypoint a tenant isolate is given: who it is and which version it runs. */
 export interface GatewayProps {
@@ -27,17 +29,22 @@ export type GatewayFactory = (props: GatewayProps) => Fetcher;
  * uploaded modules, and an env holding exactly the version's current bindings — plain text as
  * strings, Analytics Engine and the Durable Object namespaces through the gateway.
  */
-export function workerCode(code: VersionCode, gateway: Fetcher): WorkerLoaderWorkerCode {
+export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher): WorkerLoaderWorkerCode {
   const env: Record<string, unknown> = { __SHIPYARD_GATEWAY: gateway };
   const durableObjects = [];
+  const analytics = [];
   for (const binding of code.bindings) {
     switch (binding.type) {
       case "plain_text":
-        env[binding.name] = binding.text;
+      case "json":
+      case "secret_text":
+      case "assets":
+        env[binding.name] = plainBindingValue(binding, assets);
         break;
       case "analytics_engine":
-        // The gateway's writeDataPoint forwards points into Shipyard's own telemetry pipeline.
-        env[binding.name] = gateway;
+        // The bootstrap's dataset writes through the gateway's `usage` operation, which forwards
+        // points into Shipyard's own telemetry pipeline.
+        analytics.push(binding.name);
         break;
       case "durable_object_namespace": {
         const namespace = code.classes[binding.class_name];
@@ -52,6 +59,7 @@ export function workerCode(code: VersionCode, gateway: Fetcher): WorkerLoaderWor
     innerModule: code.mainModule,
     classes: Object.keys(code.classes),
     bindings: durableObjects,
+    analytics,
     removed: code.removed,
   });
   return {
@@ -69,10 +77,15 @@ export function workerCode(code: VersionCode, gateway: Fetcher): WorkerLoaderWor
  * The Worker Loader stub running `current`. The loader caches isolates by `versionKey`, which
  * changes with every upload and settings change, so a stale isolate is never reused.
  */
-export function loadVersion(env: Env, current: CurrentVersion, gateway: GatewayFactory): WorkerStub {
+export function loadVersion(env: Env, current: GatewayProps, gateway: GatewayFactory): WorkerStub {
   return env.LOADER.get(current.versionKey, async () => {
     const code = await localPlatform(env, current.script).code(current.versionId);
     if (!code) throw new Error(`version ${current.versionId} of ${current.script} is no longer current`);
-    return workerCode(code, gateway({ ...current }));
+    const { script, versionId, versionKey, generation } = current;
+    return workerCode(
+      code,
+      gateway({ script, versionId, versionKey, generation }),
+      assetsBinding({ script, versionId }),
+    );
   });
 }

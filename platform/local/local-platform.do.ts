@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { type Result, err, ok } from "../lib/result.ts";
+import { type Result, err, ok } from "../../lib/result.ts";
 import type {
   MigrationStep,
   ScriptBinding,
@@ -8,9 +8,9 @@ import type {
   ScriptModule,
   UploadRequest,
   UploadResult,
-} from "../platform/script-host.ts";
+} from "../script-host.ts";
 import { LOCAL_PLATFORM_MIGRATIONS } from "./local-platform.migrations.ts";
-import { applySchema } from "./sql-schema.ts";
+import { applySchema } from "../../durable/sql-schema.ts";
 
 /** Module content is stored in chunks of this many characters (SQLite rows are capped at 2 MB). */
 const CHUNK_CHARS = 512 * 1024;
@@ -25,6 +25,8 @@ export interface CurrentVersion {
   versionKey: string;
   /** Bumped when the script is deleted: storage of an older generation is destroyed. */
   generation: number;
+  /** Declared Durable Object classes and their storage namespace keys (an alarm finds its class here). */
+  classes: Record<string, string>;
 }
 
 /** A version's code and bindings, in the shape the local runtime turns into Worker Loader input. */
@@ -53,7 +55,7 @@ type VersionRow = {
  * The local stand-in for the Workers for Platforms control plane, one object per tenant script.
  * It enforces the rules the real API enforces (the main module exists once; `old_tag` matches the
  * live migration tag; a Durable Object binding names a class some migration declared), keeps every
- * uploaded version, and hands the current one to the local runtime (platform/local-runtime.ts).
+ * uploaded version, and hands the current one to the local runtime (platform/local/local-runtime.ts).
  */
 export class LocalPlatform extends DurableObject<Env> {
   readonly #sql: SqlStorage;
@@ -182,6 +184,7 @@ export class LocalPlatform extends DurableObject<Env> {
       versionId,
       versionKey: `${this.#script()}:${generation}:${versionId}:${this.#get("settings_rev", 0)}`,
       generation,
+      classes: this.#get<Record<string, string>>("classes", {}),
     };
   }
 

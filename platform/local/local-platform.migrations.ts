@@ -1,4 +1,4 @@
-import type { SqlMigration } from "./sql-schema.ts";
+import type { SqlMigration } from "../../durable/sql-schema.ts";
 
 /**
  * LocalPlatform SQLite schema (append-only). One object per tenant script; it plays the part of

@@ -7,7 +7,7 @@ import {
   computeMigration,
   nextShipyardTag,
   recomputeFromLiveTag,
-} from "./migrations.ts";
+} from "./do-migrations.ts";
 
 // A tenant's declared history: create A and B, rename B to C, delete A, create D.
 const HISTORY: DeclaredMigration[] = [

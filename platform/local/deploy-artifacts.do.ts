@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import type { SqlMigration } from "./sql-schema.ts";
-import { applySchema } from "./sql-schema.ts";
+import type { SqlMigration } from "../../durable/sql-schema.ts";
+import { applySchema } from "../../durable/sql-schema.ts";
 
 /** Chunk size for stored manifests (SQLite rows are capped at 2 MB; manifests reach 25 MiB). */
 const CHUNK_CHARS = 512 * 1024;
@@ -21,6 +21,14 @@ const MIGRATIONS: readonly SqlMigration[] = [
  * and for later rollbacks to it. Queue messages (128 KB), D1 rows and Workflow step outputs (1 MiB)
  * are all too small for a 25 MiB manifest; a Durable Object's SQLite holds it in chunks.
  */
+/** The DeployArtifacts object holding the manifest of deploy `deployId`. */
+export function deployArtifacts(
+  env: Pick<Env, "DEPLOY_ARTIFACTS">,
+  deployId: string,
+): DurableObjectStub<DeployArtifacts> {
+  return env.DEPLOY_ARTIFACTS.getByName(deployId);
+}
+
 export class DeployArtifacts extends DurableObject<Env> {
   readonly #sql: SqlStorage;
 
