@@ -72,7 +72,7 @@ export default defineConfig(async () => {
     test: {
       include: ["**/*.test.ts"],
       // cli/ tests run on Node against a live local stack (`npm run test:cli`), not in workerd.
-      exclude: ["node_modules/**", ".wrangler/**", "cli/**"],
+      exclude: ["node_modules/**", ".wrangler/**", "cli/**", "**/*.node.test.ts"],
       setupFiles: ["./test/setup.ts"],
       globalSetup: ["./test/global-setup.ts"],
       // A passing test's logs are noise; a failing test's are the first thing to read.

@@ -32,6 +32,9 @@ async function walk(root: string, dir: string, out: string[]): Promise<void> {
 
 export interface PackedAssets {
   files: AssetFile[];
+  /** The directory's `_redirects` and `_headers` files (config, not assets), if present. */
+  redirects?: string;
+  headers?: string;
   /** Files left out, and why (for the user). */
   skipped: { path: string; reason: string }[];
   bytes: number;
@@ -47,13 +50,16 @@ export async function packAssets(directory: string): Promise<PackedAssets> {
   const files: AssetFile[] = [];
   const skipped: PackedAssets["skipped"] = [];
   let total = 0;
+  const config: Pick<PackedAssets, "redirects" | "headers"> = {};
   for (const name of names.toSorted()) {
-    if (NEVER_UPLOADED.has(name)) {
-      if (name !== ".assetsignore") {
-        skipped.push({ path: name, reason: "not applied by Shipyard (wrangler reads it as config)" });
-      }
+    if (name === "_redirects" || name === "_headers") {
+      const text = await readFile(path.join(directory, name), "utf8");
+      if (name === "_redirects") config.redirects = text;
+      else config.headers = text;
+      skipped.push({ path: name, reason: "sent as config: applied on Cloudflare, not yet by the local platform" });
       continue;
     }
+    if (NEVER_UPLOADED.has(name)) continue;
     if (filter.ignores(name)) continue;
     const bytes = await readFile(path.join(directory, name));
     if (bytes.byteLength > ASSET_FILE_LIMIT_BYTES) {
@@ -69,5 +75,5 @@ export async function packAssets(directory: string): Promise<PackedAssets> {
       content: bytes.toString("base64"),
     });
   }
-  return { files, skipped, bytes: total };
+  return { files, skipped, bytes: total, ...config };
 }

@@ -128,7 +128,7 @@ void describe("shipyard CLI against a local instance", { timeout: 110_000 }, () 
     const usage = await shipyard(["do", "usage", project]);
     assert.equal(usage.code, 0, explain(usage));
     assert.match(usage.stdout, /threshold/);
-    assert.match(usage.stdout, /as of\s+\d{4}-\d{2}-\d{2} .*runtime_events, may trail by/);
+    assert.match(usage.stdout, /as of:\s+\d{4}-\d{2}-\d{2} .*runtime_events, may trail by/);
   });
 
   void it("rollback without a previous deploy fails with the API's error, exit 1", async () => {

@@ -99,13 +99,15 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
     );
   });
 
-  void it("static assets: hashed files, .assetsignore honoured, the ASSETS binding and its config", async () => {
+  void it("static assets: hashed files, .assetsignore honoured, _redirects as config, the ASSETS binding", async () => {
     const manifest = await readManifest(path.join(FIXTURES, "assets"));
     assert.deepEqual(manifest.config.assets, {
       binding: "ASSETS",
       html_handling: "auto-trailing-slash",
       not_found_handling: "404-page",
       run_worker_first: ["/api/*"],
+      // Config for Cloudflare, not a file to serve.
+      _redirects: "/old /about 301\n",
     });
     const files = manifest.assets ?? [];
     assert.deepEqual(
@@ -157,6 +159,19 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
     });
     assert.equal((await readManifest(dir)).project_id, "found-json");
     assert.equal((await readManifest(dir, { config: "other.toml" })).project_id, "from-flag");
+  });
+
+  void it("--env picks a wrangler environment, as wrangler deploy --env", async () => {
+    const dir = await tenant({
+      "wrangler.jsonc": `// environments
+        { "name": "envy", "main": "w.js", "compatibility_date": "2026-11-01", "vars": { "STAGE": "top" },
+          "env": { "staging": { "vars": { "STAGE": "staging" } } } }`,
+      "w.js": "export default { fetch() { return new Response('ok'); } };\n",
+    });
+    const staging = await readManifest(dir, { env: "staging" });
+    assert.equal(staging.project_id, "envy-staging");
+    assert.deepEqual(staging.config.vars, { STAGE: "staging" });
+    assert.deepEqual((await readManifest(dir)).config.vars, { STAGE: "top" });
   });
 
   void it("refuses every binding it cannot host, naming the file and the key, before bundling", async () => {
@@ -212,6 +227,11 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
       "w.js": "export default {};\n",
     });
     assert.match(await refusal(external), /durable_objects\.bindings X has script_name elsewhere/);
+    const serviceWorker = await tenant({
+      "wrangler.json": JSON.stringify({ name: "sw", main: "w.js", compatibility_date: "2026-11-01" }),
+      "w.js": "addEventListener('fetch', (event) => event.respondWith(new Response('old')));\n",
+    });
+    assert.match(await refusal(serviceWorker), /service-worker script[\s\S]*export default \{ fetch \}/);
   });
 });
 

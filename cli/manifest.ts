@@ -50,6 +50,8 @@ export interface ReadOptions {
   projectId?: string;
   /** Config file, relative to `dir` (default: found as wrangler finds it). */
   config?: string;
+  /** A wrangler environment (`env.<name>` in the config), as `wrangler deploy --env <name>`. */
+  env?: string;
   /** A secrets file in wrangler's `--secrets-file` formats (.dev.vars / .env, or JSON), relative to the cwd. */
   secretsFile?: string;
   /** Progress lines for people (config read, wrangler's bundling output, assets packed). */
@@ -109,7 +111,7 @@ export async function readManifest(dir: string, options: ReadOptions = {}): Prom
   const progress = options.onProgress ?? (() => undefined);
   let config: WranglerConfig;
   try {
-    config = await readWranglerConfig(dir, options.config);
+    config = await readWranglerConfig(dir, options.config, options.env);
   } catch (error) {
     throw new ManifestError(error instanceof Error ? error.message : String(error));
   }
@@ -131,6 +133,7 @@ export async function readManifest(dir: string, options: ReadOptions = {}): Prom
       configPath,
       redirected,
       ...(options.secretsFile === undefined ? {} : { secretsFile: path.resolve(options.secretsFile) }),
+      ...(options.env === undefined ? {} : { env: options.env }),
       onLine: (line) => progress(`  wrangler │ ${line}`),
     });
   } catch (error) {
@@ -156,8 +159,13 @@ export async function readManifest(dir: string, options: ReadOptions = {}): Prom
     });
   }
   const mainModule = bundle.metadata.main_module;
-  if (mainModule === undefined)
-    throw new ManifestError(`${configPath}: wrangler's upload names no main module (\`main\`)`);
+  if (mainModule === undefined) {
+    throw new ManifestError(
+      bundle.metadata.body_part === undefined
+        ? `${configPath}: wrangler's upload names no main module (\`main\`)`
+        : `${configPath}: \`main\` is a service-worker script (addEventListener("fetch")); Shipyard runs ES module Workers: export default { fetch }`,
+    );
+  }
 
   const vars: NonNullable<DeployManifest["config"]["vars"]> = {};
   const secrets: Record<string, string> = {};
@@ -204,6 +212,8 @@ export async function readManifest(dir: string, options: ReadOptions = {}): Prom
         ? {}
         : { not_found_handling: config.assets.not_found_handling }),
       ...(config.assets.run_worker_first === undefined ? {} : { run_worker_first: config.assets.run_worker_first }),
+      ...(packed.redirects === undefined ? {} : { _redirects: packed.redirects }),
+      ...(packed.headers === undefined ? {} : { _headers: packed.headers }),
     };
   }
 

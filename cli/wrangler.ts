@@ -104,12 +104,11 @@ function wranglerEnv(dir: string): NodeJS.ProcessEnv {
  * (`config`, if given, is relative to `dir`). Throws `WranglerError` with wrangler's diagnostics,
  * which name the file and the key, or when no config file exists.
  */
-export async function readWranglerConfig(dir: string, config?: string): Promise<WranglerConfig> {
+export async function readWranglerConfig(dir: string, config?: string, env?: string): Promise<WranglerConfig> {
   const wrangler = wranglerPackage();
   // Imported by path: a bare "wrangler" would resolve from the tenant's cwd for some loaders.
-  const api: { unstable_readConfig: (args: { config?: string }, options: object) => unknown } = await import(
-    pathToFileURL(path.join(wrangler.dir, "wrangler-dist", "cli.js")).href
-  );
+  const api: { unstable_readConfig: (args: { config?: string; env?: string }, options: object) => unknown } =
+    await import(pathToFileURL(path.join(wrangler.dir, "wrangler-dist", "cli.js")).href);
   const root = path.resolve(dir);
   const previous = process.cwd();
   const previousLog = process.env.WRANGLER_LOG;
@@ -120,9 +119,13 @@ export async function readWranglerConfig(dir: string, config?: string): Promise<
   // which --json keeps for the answer; warnings and errors still print (to stderr).
   process.env.WRANGLER_LOG = "warn";
   try {
-    const read = api.unstable_readConfig(config === undefined ? {} : { config: path.resolve(root, config) }, {
-      useRedirectIfAvailable: true,
-    });
+    const read = api.unstable_readConfig(
+      {
+        ...(config === undefined ? {} : { config: path.resolve(root, config) }),
+        ...(env === undefined ? {} : { env }),
+      },
+      { useRedirectIfAvailable: true },
+    );
     const parsed = WranglerConfigSchema.safeParse(read);
     if (!parsed.success)
       throw new WranglerError(`wrangler's config has an unexpected shape: ${z.prettifyError(parsed.error)}`);
@@ -171,6 +174,8 @@ export interface BundleOptions {
   redirected: boolean;
   /** A secrets file (.dev.vars / .env / JSON) for `--secrets-file`, absolute. */
   secretsFile?: string;
+  /** A wrangler environment (`env.<name>` in the config), as `wrangler deploy --env`. */
+  env?: string;
   /** Each line wrangler prints while it bundles (progress for people). */
   onLine?: (line: string) => void;
 }
@@ -196,6 +201,7 @@ export async function bundleWithWrangler(dir: string, options: BundleOptions): P
       "--upload-source-maps",
       ...(options.redirected ? [] : ["--config", options.configPath]),
       ...(options.secretsFile === undefined ? [] : ["--secrets-file", options.secretsFile]),
+      ...(options.env === undefined ? [] : ["--env", options.env]),
     ];
     const lines: string[] = [];
     const onData = (chunk: string) => {

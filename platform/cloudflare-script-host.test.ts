@@ -255,6 +255,64 @@ describe("CloudflareScriptHost against the fake Workers for Platforms API", () =
     expect((await hostError(host().setBindings(scriptName("ghost"), []))).code).toBe("not_found");
   });
 
+  it("a settings change keeps what it does not mean to change: a secret, a var and an out-of-band binding survive remove and restore", async ({
+    expect,
+  }) => {
+    const name = scriptName("keep");
+    const counter = { type: "durable_object_namespace", name: "COUNTER", class_name: "Counter" } as const;
+    await host().upload(
+      uploadRequest(name, {
+        bindings: [
+          counter,
+          { type: "plain_text", name: "MODE", text: "live" },
+          { type: "secret_text", name: "API_KEY", text: "s3cret" },
+        ],
+        migrations: { new_tag: "v1", steps: [{ new_sqlite_classes: ["Counter"] }] },
+      }),
+    );
+    // Someone binds a KV namespace out of band (the dashboard, wrangler): a kind this port does not model.
+    const form = new FormData();
+    const outOfBand = [
+      counter,
+      { type: "plain_text", name: "MODE", text: "live" },
+      { type: "inherit", name: "API_KEY" },
+      { type: "kv_namespace", name: "CACHE", namespace_id: "0f2ac74b498b48028cb68387c421e279" },
+    ];
+    form.append("settings", new Blob([JSON.stringify({ bindings: outOfBand })], { type: "application/json" }));
+    const patched = await fetch(
+      `${env.CF_API_BASE_URL}/accounts/${ACCOUNT_ID}/workers/dispatch/namespaces/${NAMESPACE}/scripts/${name}/settings`,
+      { method: "PATCH", headers: { authorization: `Bearer ${FAKE_CF_API_TOKEN}` }, body: form },
+    );
+    expect(patched.status).toBe(200);
+
+    const stored = async () =>
+      z
+        .object({ bindings: z.array(z.looseObject({ name: z.string(), type: z.string() })) })
+        .parse(await (await fetch(controlUrl(`/__control/scripts/${name}`))).json())
+        .bindings.toSorted((a, b) => a.name.localeCompare(b.name));
+    const live = await host().getScript(name);
+    // The API never shows a secret's value; the port reads the secret without it.
+    expect(live?.bindings).toContainEqual({ type: "secret_text", name: "API_KEY" });
+
+    // Enforcement: every binding but the Durable Object one.
+    await host().setBindings(name, live?.bindings.filter((binding) => binding.name !== "COUNTER") ?? []);
+    expect(await stored()).toEqual([
+      { type: "secret_text", name: "API_KEY", text: "s3cret" },
+      { type: "kv_namespace", name: "CACHE", namespace_id: "0f2ac74b498b48028cb68387c421e279" },
+      { type: "plain_text", name: "MODE", text: "live" },
+    ]);
+
+    // Restore: the Durable Object binding back, the rest untouched.
+    const removed = await host().getScript(name);
+    await host().setBindings(name, [...(removed?.bindings ?? []), counter]);
+    expect(await stored()).toEqual([
+      { type: "secret_text", name: "API_KEY", text: "s3cret" },
+      { type: "kv_namespace", name: "CACHE", namespace_id: "0f2ac74b498b48028cb68387c421e279" },
+      counter,
+      { type: "plain_text", name: "MODE", text: "live" },
+    ]);
+  });
+
   it("deleteScript removes the script and its classes; deleting again is a no-op", async ({ expect }) => {
     const name = scriptName("delete");
     await host().upload(
@@ -366,6 +424,7 @@ describe("CloudflareScriptHost: static assets through the upload session", () =>
       html_handling: "auto-trailing-slash",
       not_found_handling: "404-page",
       run_worker_first: ["/api/*"],
+      _headers: "/*\n  X-Frame-Options: DENY\n",
     };
     await host().upload(
       uploadRequest(name, { bindings: [{ type: "assets", name: "ASSETS" }], assets: { files, config } }),

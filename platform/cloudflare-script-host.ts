@@ -293,22 +293,39 @@ export class CloudflareScriptHost implements ScriptHost {
   }
 
   /**
-   * Replaces the live version's bindings with a settings PATCH (a new version with the same code).
-   * Bindings of kinds this port does not model (e.g. secrets set out of band) are not sent, so
-   * they are dropped: tenant Workers here only get the kinds in `ScriptBinding`.
+   * Replaces the live version's bindings of the kinds this port models with `bindings`, in a
+   * settings PATCH (a new version with the same code), and keeps every other binding as it is: a
+   * binding of a kind the port does not model (set out of band: KV, R2, a service …) is sent as
+   * `{"type": "inherit"}`, and so is a secret read back without its value (the API never returns
+   * one), so the new version keeps the old value. Enforcement removing a Durable Object binding
+   * therefore changes that binding only.
    */
   async setBindings(scriptName: string, bindings: ScriptBinding[]): Promise<void> {
-    const form = new FormData();
-    // A secret read back from Cloudflare has no text: `inherit` keeps the value the version has.
-    const sent = bindings.map((binding) =>
-      binding.type === "secret_text" && binding.text === undefined ? { type: "inherit", name: binding.name } : binding,
+    const live = this.#parse(
+      "get_settings",
+      SettingsSchema,
+      (await this.#call({ op: "get_settings", method: "GET", scriptName, suffix: "/settings" })).result,
     );
+    const named = new Set(bindings.map((binding) => binding.name));
+    const kept = live.bindings
+      .filter((binding) => !named.has(binding.name) && !ScriptBindingSchema.safeParse(binding).success)
+      .map((binding) => ({ type: "inherit", name: binding.name }));
+    const sent = [
+      ...bindings.map((binding) =>
+        binding.type === "secret_text" && binding.text === undefined
+          ? { type: "inherit", name: binding.name }
+          : binding,
+      ),
+      ...kept,
+    ];
+    const form = new FormData();
     form.append("settings", new Blob([JSON.stringify({ bindings: sent })], { type: "application/json" }));
     await this.#call({ op: "set_bindings", method: "PATCH", scriptName, suffix: "/settings", body: form });
     log.info("cf_script_bindings_set", {
       script: scriptName,
       namespace: this.#namespace,
       bindings: bindings.map((binding) => `${binding.type}:${binding.name}`),
+      kept: kept.map((binding) => binding.name),
     });
   }
 

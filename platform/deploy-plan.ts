@@ -118,6 +118,11 @@ export function manifestAssets(manifest: DeployManifest): UploadAssets | undefin
       ...(config.html_handling === undefined ? {} : { html_handling: config.html_handling }),
       ...(config.not_found_handling === undefined ? {} : { not_found_handling: config.not_found_handling }),
       ...(config.run_worker_first === undefined ? {} : { run_worker_first: config.run_worker_first }),
+      // Cloudflare's API names for the files' text.
+      // oxlint-disable-next-line eslint/no-underscore-dangle
+      ...(config._redirects === undefined ? {} : { _redirects: config._redirects }),
+      // oxlint-disable-next-line eslint/no-underscore-dangle
+      ...(config._headers === undefined ? {} : { _headers: config._headers }),
     },
   };
 }

@@ -34,6 +34,9 @@ export interface UploadAssets {
     html_handling?: "auto-trailing-slash" | "force-trailing-slash" | "drop-trailing-slash" | "none";
     not_found_handling?: "single-page-application" | "404-page" | "none";
     run_worker_first?: boolean | string[];
+    /** `_redirects` / `_headers` file text, applied by Cloudflare (the local platform does not yet). */
+    _redirects?: string;
+    _headers?: string;
   };
 }
 

@@ -17,7 +17,8 @@ import {
   type DeployAccepted,
   DeployManifestSchema,
   type DeployKind,
-  ProjectIdSchema,
+  DeployParamsSchema,
+  ProjectParamsSchema,
   unsupportedBindingKeys,
 } from "../schemas/deploy.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
@@ -32,8 +33,6 @@ import { deployArtifacts } from "../platform/local/deploy-artifacts.do.ts";
 /** How long a webhook delivery id is remembered (senders retry for hours, Standard Webhooks for ~3 days). */
 const WEBHOOK_DEDUPE_TTL_MS = 7 * 86_400_000;
 
-const ProjectParamsSchema = z.object({ id: ProjectIdSchema });
-const DeployParamsSchema = z.object({ id: z.string().min(1).max(128) });
 const StoredAnswerSchema = z.object({ deploy_id: z.string(), status_url: z.string(), project_id: z.string() });
 
 function statusUrl(deployId: string): string {

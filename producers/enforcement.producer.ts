@@ -6,15 +6,13 @@ import { log } from "../lib/log.ts";
 import { scriptHost } from "../platform/index.ts";
 import type { ScriptBinding } from "../platform/script-host.ts";
 import { usageSource } from "../platform/usage-source.ts";
-import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
-import { EnforcementRunRequestSchema } from "../schemas/enforcement.schema.ts";
+import { ProjectParamsSchema } from "../schemas/deploy.schema.ts";
+import { EnforcementRunParamsSchema, EnforcementRunRequestSchema } from "../schemas/enforcement.schema.ts";
 import { WINDOW_MS, startEnforcement } from "../workflows/enforcement.workflow.ts";
 import type { Principal } from "./auth.ts";
 import { Conflict, NotFound } from "./errors.ts";
 import { pathParams, readJson } from "./http.ts";
 import { accepted, ok } from "./responses.ts";
-
-const ProjectParamsSchema = z.object({ id: ProjectIdSchema });
 
 const BindingSchema = z.object({
   type: z.literal("durable_object_namespace"),
@@ -65,7 +63,7 @@ export async function postEnforcementRun(
 
 /** `GET /v1/admin/enforcement/runs/:id` (admin): the workflow's status and outcome. */
 export async function getEnforcementRun(request: Request, env: Env): Promise<Response> {
-  const { id } = pathParams(request, z.object({ id: z.string().regex(/^enforcement-[A-Za-z0-9-]+$/) }));
+  const { id } = pathParams(request, EnforcementRunParamsSchema);
   let status: InstanceStatus;
   try {
     status = await (await env.ENFORCEMENT_WORKFLOW.get(id)).status();

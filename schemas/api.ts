@@ -1,36 +1,47 @@
 import type { z } from "zod";
 import { AuditListSchema, AuditQueryParamsSchema } from "./audit.schema.ts";
-import { CounterValuesSchema, CountersRequestSchema } from "./counter.schema.ts";
+import { CounterParamsSchema, CounterValuesSchema, CountersRequestSchema } from "./counter.schema.ts";
 import {
   DeployAcceptedSchema,
   DeployManifestSchema,
+  DeployParamsSchema,
   DeployStatusSchema,
   ProjectDeleteQuerySchema,
   ProjectListSchema,
+  ProjectParamsSchema,
   ProjectStatusSchema,
 } from "./deploy.schema.ts";
 import {
   DeadLetterSchema,
   DlqDeletedSchema,
+  DlqIdParamsSchema,
   DlqListQuerySchema,
   DlqListSchema,
   DlqPurgeRequestSchema,
   DlqPurgeSchema,
   QueueSendAcceptedSchema,
+  QueueSendParamsSchema,
   QueueSendRequestSchema,
   RedriveAcceptedSchema,
   RedriveRequestSchema,
   RedriveStatusSchema,
+  RedriveTaskParamsSchema,
 } from "./dlq.schema.ts";
 import {
   DoUsageSchema,
   EnforcementRunAcceptedSchema,
+  EnforcementRunParamsSchema,
   EnforcementRunRequestSchema,
   EnforcementRunStatusSchema,
   RestoreSchema,
 } from "./enforcement.schema.ts";
 import { AcceptedSchema, HealthSchema, MetricsSchema } from "./http.schema.ts";
-import { RateLimitResetSchema, RateLimitStatusSchema, type RouteClass } from "./rate-limit.schema.ts";
+import {
+  RateLimitParamsSchema,
+  RateLimitResetSchema,
+  RateLimitStatusSchema,
+  type RouteClass,
+} from "./rate-limit.schema.ts";
 import { EventsRequestSchema } from "./runtime-event.schema.ts";
 
 /** The HTTP methods the API serves. */
@@ -54,6 +65,8 @@ export interface EndpointSpec {
   summary: string;
   /** The credential the router demands before the handler runs; "none" for health and the signed webhook. */
   auth: CredentialKind | "none";
+  /** Path parameters (`:name` in `path`), validated by the handler and documented with their patterns. */
+  params?: z.ZodObject;
   request?: z.ZodType;
   /** Query parameters, documented from the same schema the handler validates them with. */
   query?: z.ZodObject;
@@ -105,6 +118,7 @@ export const API = {
     method: "GET",
     path: "/v1/counters/:scope/:key",
     summary: "A counter's values, including deltas still buffered in its shard",
+    params: CounterParamsSchema,
     auth: "ingest",
     rateLimit: "ingest",
     response: { status: 200, schema: CounterValuesSchema },
@@ -124,6 +138,7 @@ export const API = {
     method: "GET",
     path: "/v1/deploys/:id",
     summary: "A deploy's status, steps with attempts, migration and error",
+    params: DeployParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     response: { status: 200, schema: DeployStatusSchema },
@@ -141,6 +156,7 @@ export const API = {
     method: "GET",
     path: "/v1/projects/:id",
     summary: "One project's status",
+    params: ProjectParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     response: { status: 200, schema: ProjectStatusSchema },
@@ -150,6 +166,7 @@ export const API = {
     method: "DELETE",
     path: "/v1/projects/:id",
     summary: "Delete a project (409 naming the Durable Object classes at stake unless ?confirm=<id>)",
+    params: ProjectParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     query: ProjectDeleteQuerySchema,
@@ -160,6 +177,7 @@ export const API = {
     method: "POST",
     path: "/v1/projects/:id/rollback",
     summary: "Re-deploy the previous version (no Durable Object migration)",
+    params: ProjectParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     response: { status: 202, schema: DeployAcceptedSchema },
@@ -169,6 +187,7 @@ export const API = {
     method: "GET",
     path: "/v1/projects/:id/do-usage",
     summary: "Rolling 24 h Durable Object wall time, threshold, enforcement status and removed bindings",
+    params: ProjectParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     response: { status: 200, schema: DoUsageSchema },
@@ -178,6 +197,7 @@ export const API = {
     method: "POST",
     path: "/v1/projects/:id/enforcement/restore",
     summary: "Put back the Durable Object bindings enforcement removed",
+    params: ProjectParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     response: { status: 200, schema: RestoreSchema },
@@ -197,6 +217,7 @@ export const API = {
     method: "GET",
     path: "/v1/admin/enforcement/runs/:id",
     summary: "An enforcement run's status and outcome",
+    params: EnforcementRunParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     response: { status: 200, schema: EnforcementRunStatusSchema },
@@ -253,6 +274,7 @@ export const API = {
     method: "GET",
     path: "/v1/admin/dlq/redrive/:task_id",
     summary: "A redrive task's status, counts and latest rounds",
+    params: RedriveTaskParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     response: { status: 200, schema: RedriveStatusSchema },
@@ -262,6 +284,7 @@ export const API = {
     method: "POST",
     path: "/v1/admin/dlq/redrive/:task_id/cancel",
     summary: "Cancel a redrive task (what was moved stays moved)",
+    params: RedriveTaskParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     response: { status: 200, schema: RedriveStatusSchema },
@@ -271,6 +294,7 @@ export const API = {
     method: "GET",
     path: "/v1/admin/dlq/:id",
     summary: "One archived message",
+    params: DlqIdParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     response: { status: 200, schema: DeadLetterSchema },
@@ -280,6 +304,7 @@ export const API = {
     method: "DELETE",
     path: "/v1/admin/dlq/:id",
     summary: "Delete one archived message",
+    params: DlqIdParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     response: { status: 200, schema: DlqDeletedSchema },
@@ -289,6 +314,7 @@ export const API = {
     method: "POST",
     path: "/v1/admin/queues/:queue/send",
     summary: "Put one raw, unvalidated message on a queue or dead-letter queue (on-call repair tool)",
+    params: QueueSendParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     request: QueueSendRequestSchema,
@@ -307,6 +333,7 @@ export const API = {
     method: "GET",
     path: "/v1/admin/rate-limits/:identifier",
     summary: "An identifier's current rate-limit window per route class (counts nothing)",
+    params: RateLimitParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     response: { status: 200, schema: RateLimitStatusSchema },
@@ -316,6 +343,7 @@ export const API = {
     method: "POST",
     path: "/v1/admin/rate-limits/:identifier/reset",
     summary: "Forget every request counted for an identifier (shard, D1 fallback, this isolate)",
+    params: RateLimitParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     response: { status: 200, schema: RateLimitResetSchema },
@@ -325,3 +353,13 @@ export const API = {
 
 export type Api = typeof API;
 export type OperationId = keyof Api;
+
+/** Every endpoint as a list, each with its operation id (what the document and the tests walk). */
+export const ENDPOINTS: readonly (EndpointSpec & { operationId: OperationId })[] = Object.keys(API)
+  .filter(isOperationId)
+  .map((operationId) => ({ ...API[operationId], operationId }));
+
+/** Whether `name` is an operation of the API table. */
+export function isOperationId(name: string): name is OperationId {
+  return Object.hasOwn(API, name);
+}

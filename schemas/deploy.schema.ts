@@ -83,6 +83,9 @@ export const AssetsConfigSchema = z.strictObject({
   not_found_handling: z.enum(["single-page-application", "404-page", "none"]).optional(),
   /** true / false, or route patterns (`/api/*`, `!/api/public/*`) that go to the Worker first. */
   run_worker_first: z.union([z.boolean(), z.array(z.string().min(1).max(256)).max(100)]).optional(),
+  /** The assets directory's `_redirects` and `_headers` files, as text (Cloudflare parses them). */
+  _redirects: z.string().max(100_000).optional(),
+  _headers: z.string().max(100_000).optional(),
 });
 export type AssetsConfig = z.infer<typeof AssetsConfigSchema>;
 
@@ -231,3 +234,9 @@ export const ProjectListSchema = z.object({ projects: z.array(ProjectStatusSchem
 export const ProjectDeleteQuerySchema = z.object({
   confirm: z.string().max(64).optional().describe("the project id: confirms the Durable Object storage loss"),
 });
+
+/** `:id` of the project routes. */
+export const ProjectParamsSchema = z.object({ id: ProjectIdSchema });
+
+/** `:id` of `GET /v1/deploys/:id`. */
+export const DeployParamsSchema = z.object({ id: z.string().min(1).max(128) });

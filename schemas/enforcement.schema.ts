@@ -51,3 +51,6 @@ export const RestoreSchema = z.object({
   restored: z.array(z.string()),
   do_enforcement_status: z.literal("none"),
 });
+
+/** `:id` of `GET /v1/admin/enforcement/runs/:id`. */
+export const EnforcementRunParamsSchema = z.object({ id: z.string().regex(/^enforcement-[A-Za-z0-9-]+$/) });

@@ -5,8 +5,9 @@
  *   npm run deploy              apply migrations + deploy
  *   npm run deploy -- --dry-run wrangler's dry run (bundles, checks the config, uploads nothing)
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { productionConfig } from "./lib/production-config.ts";
 import { ROOT, runWrangler } from "./lib/wrangler.ts";
 
 const PLACEHOLDER_DB = "00000000-0000-4000-8000-000000000000";
@@ -19,6 +20,14 @@ function fail(message: string): never {
 }
 
 const config = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+// wrangler.toml less what only the local platform needs (scripts/lib/production-config.ts).
+const outDir = path.join(ROOT, ".wrangler", "deploy");
+const productionPath = path.join(outDir, "production.wrangler.json");
+mkdirSync(outDir, { recursive: true });
+writeFileSync(productionPath, `${JSON.stringify(productionConfig(config, ROOT, outDir), null, 2)}\n`);
+console.log(
+  `deploy: production config ${path.relative(ROOT, productionPath)} (no Worker Loader, no local platform bindings)`,
+);
 if (!dryRun) {
   if (config.includes(PLACEHOLDER_DB)) {
     fail(
@@ -30,11 +39,15 @@ if (!dryRun) {
     console.log("deploy: no CLOUDFLARE_API_TOKEN; using your `wrangler login` session");
   }
   console.log("deploy: applying D1 migrations to the remote database");
-  await runWrangler(["d1", "migrations", "apply", "DB", "--remote"], { env: { ...process.env, CI: "true" } });
+  await runWrangler(["d1", "migrations", "apply", "DB", "--remote", "--config", productionPath], {
+    env: { ...process.env, CI: "true" },
+  });
 }
 console.log(dryRun ? "deploy: dry run (nothing is uploaded)" : "deploy: wrangler deploy");
 await runWrangler([
   "deploy",
+  "--config",
+  productionPath,
   ...(dryRun ? ["--dry-run", "--outdir", path.join(ROOT, ".wrangler", "dry-run")] : []),
   ...args.filter((a) => a !== "--dry-run"),
 ]);

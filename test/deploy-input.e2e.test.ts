@@ -8,7 +8,7 @@ import { exports } from "cloudflare:workers";
 import { describe, it } from "vitest";
 import type { AssetsConfig, DeployManifest } from "../schemas/deploy.schema.ts";
 import { htmlAsset } from "./asset-file.ts";
-import { ADMIN, BASE_URL, deployAndWait, postDeploy, projectId } from "./deploy-helpers.ts";
+import { ADMIN, BASE_URL, deployAndWait, postDeploy, projectId, waitForDeploy } from "./deploy-helpers.ts";
 
 const SECRET = "s3cret-value-7f1c";
 
@@ -160,6 +160,26 @@ describe("deploy input on the local platform", () => {
     const first = projectId("assets-first");
     await deployAndWait(await manifest(first, { run_worker_first: true }));
     expect(await get(first, "/about")).toBe("200 worker /about");
+  });
+
+  it("assets belong to their version: a redeploy serves the new files, a rollback the old ones", async ({ expect }) => {
+    const project = projectId("assets-versions");
+    const first = await manifest(project, {});
+    await deployAndWait(first);
+    const changed = await htmlAsset("/index.html", "home page v2");
+    await deployAndWait({
+      ...first,
+      assets: [...(first.assets ?? []).filter((file) => file.path !== "/index.html"), changed],
+    });
+    expect(await get(project, "/")).toBe("200 home page v2");
+    const rollback = await exports.default.fetch(`${BASE_URL}/v1/projects/${project}/rollback`, {
+      method: "POST",
+      headers: ADMIN,
+    });
+    expect(rollback.status).toBe(202);
+    const { deploy_id } = await rollback.json<{ deploy_id: string }>();
+    expect((await waitForDeploy(deploy_id)).status).toBe("complete");
+    expect(await get(project, "/")).toBe("200 home page");
   });
 
   it("an unsupported binding is a 400 naming it, and nothing is deployed", async ({ expect }) => {

@@ -2,6 +2,7 @@ import { evictAllDurableObjects, evictDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, it, vi } from "vitest";
 import { objectKeyOf } from "../platform/local/local-bootstrap.ts";
+import type { DeployManifest } from "../schemas/deploy.schema.ts";
 import { localPlatform } from "../platform/local/local-runtime.ts";
 import { tenantObjectName } from "../platform/local/tenant-gateway.ts";
 import {
@@ -48,6 +49,50 @@ async function connect(project: string, path: string) {
   };
 }
 
+/** A manifest of one module, `index.js`, binding each class under its own name. */
+function oneModule(project: string, main: string, classes: string[]): DeployManifest {
+  return {
+    project_id: project,
+    compatibility_date: "2026-11-01",
+    main_module: "index.js",
+    modules: [{ name: "index.js", type: "esm", content: main }],
+    config:
+      classes.length === 0
+        ? {}
+        : {
+            durable_objects: { bindings: classes.map((name) => ({ name, class_name: name })) },
+            migrations: [{ tag: "v1", new_sqlite_classes: classes }],
+          },
+  };
+}
+
+/**
+ * Waits until the project's stored `do_usage` events, grouped by outcome (for one handler, or
+ * all), are exactly `expected`: metering goes through the telemetry pipeline, so it lands a moment later.
+ */
+async function waitForUsage(project: string, handler: string | null, expected: Record<string, number>) {
+  const want = JSON.stringify(expected);
+  let seen = "";
+  await vi
+    .waitUntil(
+      async () => {
+        const { results } = await env.DB.prepare(
+          `SELECT json_extract(data, '$.outcome') AS outcome, COUNT(*) AS n FROM runtime_events
+         WHERE project_id = ?1 AND type = 'do_usage' AND (?2 IS NULL OR json_extract(data, '$.handler') = ?2)
+         GROUP BY 1 ORDER BY 1`,
+        )
+          .bind(project, handler)
+          .all<{ outcome: string; n: number }>();
+        seen = JSON.stringify(Object.fromEntries(results.map((row) => [row.outcome, row.n])));
+        return seen === want;
+      },
+      { timeout: 15_000, interval: 200 },
+    )
+    .catch(() => {
+      throw new Error(`usage of ${project} (${handler ?? "all handlers"}): wanted ${want}, saw ${seen}`);
+    });
+}
+
 describe("Durable Objects on the local platform", () => {
   it("a WorkerEntrypoint default export serves fetch", async ({ expect }) => {
     const project = projectId("rt-entry");
@@ -80,6 +125,9 @@ describe("Durable Objects on the local platform", () => {
     expect(after.instance).not.toBe(before.instance);
     alice.ws.close(1000, "bye");
     bob.ws.close(1000, "bye");
+
+    // Each hibernatable WebSocket event is a metered invocation, before and after the eviction.
+    await waitForUsage(project, "webSocketMessage", { ok: 2 });
   });
 
   it("a plain WebSocket (server.accept) returned by a Durable Object's fetch round-trips", async ({ expect }) => {
@@ -108,17 +156,7 @@ describe("Durable Objects on the local platform", () => {
     const deleted = await exports.default.fetch(`${BASE_URL}/t/${project}/ticker/t2/alarm`, { method: "DELETE" });
     expect(await deleted.json()).toEqual({ alarm: null, fired: 0, attempts: 0 });
 
-    await vi.waitUntil(
-      async () =>
-        (
-          await env.DB.prepare(
-            "SELECT COUNT(*) AS n FROM runtime_events WHERE project_id = ? AND type = 'do_usage' AND json_extract(data, '$.handler') = 'alarm'",
-          )
-            .bind(project)
-            .first<{ n: number }>()
-        )?.n === 1,
-      { timeout: 15_000, interval: 200 },
-    );
+    await waitForUsage(project, "alarm", { ok: 1 });
   });
 
   it("an alarm that throws is retried by the runtime until it succeeds", async ({ expect }) => {
@@ -130,23 +168,7 @@ describe("Durable Objects on the local platform", () => {
       interval: 200,
     });
     expect(await tenantJson(project, "/ticker/r1")).toEqual({ alarm: null, fired: 1, attempts: 2 });
-    await vi.waitUntil(
-      async () => {
-        const { results } = await env.DB.prepare(
-          "SELECT json_extract(data, '$.outcome') AS outcome, COUNT(*) AS n FROM runtime_events WHERE project_id = ? AND type = 'do_usage' AND json_extract(data, '$.handler') = 'alarm' GROUP BY 1 ORDER BY 1",
-        )
-          .bind(project)
-          .all<{ outcome: string; n: number }>();
-        return (
-          JSON.stringify(results) ===
-          JSON.stringify([
-            { outcome: "error", n: 1 },
-            { outcome: "ok", n: 1 },
-          ])
-        );
-      },
-      { timeout: 15_000, interval: 200 },
-    );
+    await waitForUsage(project, "alarm", { error: 1, ok: 1 });
   }, 40_000);
 
   it("a tenant with a compatibility date before 2024-04-03 (no RPC on bindings) reaches its Durable Objects, metered", async ({
@@ -156,15 +178,7 @@ describe("Durable Objects on the local platform", () => {
     await deployAndWait({ ...sampleManifest(project, "v1"), compatibility_date: "2023-05-18" });
     expect(await tenantJson(project, "/counter/old")).toEqual({ count: 1, version: "v1" });
     expect(await tenantJson(project, "/counter/old")).toEqual({ count: 2, version: "v1" });
-    await vi.waitUntil(
-      async () =>
-        (
-          await env.DB.prepare("SELECT COUNT(*) AS n FROM runtime_events WHERE project_id = ? AND type = 'do_usage'")
-            .bind(project)
-            .first<{ n: number }>()
-        )?.n === 2,
-      { timeout: 15_000, interval: 200 },
-    );
+    await waitForUsage(project, null, { ok: 2 });
   });
 
   it("GET do-usage reflects invocations stored so far, without an enforcement cycle, and says how fresh it is", async ({
@@ -200,5 +214,86 @@ describe("Durable Objects on the local platform", () => {
     await evictDurableObject(env.TENANT_OBJECT_HOST.getByName(tenantObjectName(project, namespace, objectKeyOf("e"))));
     await deployAndWait(sampleManifest(project, "v2"));
     expect(await tenantJson(project, "/counter/e")).toEqual({ count: 2, version: "v2" });
+  });
+
+  it("a tenant importing cloudflare:email (as the agents SDK does) starts and serves, though dynamic Workers lack it", async ({
+    expect,
+  }) => {
+    const project = projectId("rt-email");
+    const main = `import { EmailMessage } from "cloudflare:email";
+export default {
+  fetch() {
+    const message = new EmailMessage("a@example.com", "b@example.com", "Subject: hi\\r\\n\\r\\nhello");
+    return Response.json({ to: message.to });
+  },
+};
+`;
+    await deployAndWait(oneModule(project, main, []));
+    expect(await tenantJson(project, "/")).toEqual({ to: "b@example.com" });
+  });
+
+  it("setAlarm without await, and txn.setAlarm inside a transaction, arm the host's alarm", async ({ expect }) => {
+    const project = projectId("rt-noawait");
+    const main = `import { DurableObject } from "cloudflare:workers";
+export class T extends DurableObject {
+  async fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (path === "/arm") {
+      this.ctx.storage.setAlarm(Date.now() + 200);
+      return Response.json({ armed: true });
+    }
+    if (path === "/arm-in-transaction") {
+      await this.ctx.storage.transaction(async (txn) => {
+        await txn.put("fired", 0);
+        await txn.setAlarm(Date.now() + 200);
+      });
+      return Response.json({ armed: true });
+    }
+    return Response.json({ fired: (await this.ctx.storage.get("fired")) ?? 0 });
+  }
+  async alarm() {
+    await this.ctx.storage.put("fired", 1);
+  }
+}
+export default { fetch: (request, env) => env.T.getByName("x").fetch(request) };
+`;
+    await deployAndWait(oneModule(project, main, ["T"]));
+    expect(await tenantJson(project, "/arm")).toEqual({ armed: true });
+    await vi.waitUntil(async () => (await tenantJson<{ fired: number }>(project, "/")).fired === 1, {
+      timeout: 10_000,
+      interval: 100,
+    });
+    // The same from inside a transaction (txn.setAlarm).
+    expect(await tenantJson(project, "/arm-in-transaction")).toEqual({ armed: true });
+    expect(await tenantJson(project, "/")).toEqual({ fired: 0 });
+    await vi.waitUntil(async () => (await tenantJson<{ fired: number }>(project, "/")).fired === 1, {
+      timeout: 10_000,
+      interval: 100,
+    });
+  });
+
+  it("inside the object, ctx.id is the id the tenant's stubs use, with the name it was reached by", async ({
+    expect,
+  }) => {
+    const project = projectId("rt-ids");
+    const main = `import { DurableObject } from "cloudflare:workers";
+export class T extends DurableObject {
+  async fetch() {
+    return Response.json({ id: this.ctx.id.toString(), name: this.ctx.id.name ?? null });
+  }
+  async whoami() {
+    return this.ctx.id.toString();
+  }
+}
+export default {
+  async fetch(request, env) {
+    const inside = await (await env.T.getByName("room-7").fetch(request)).json();
+    return Response.json({ inside, rpc: await env.T.getByName("room-7").whoami(), outside: env.T.idFromName("room-7").toString() });
+  },
+};
+`;
+    await deployAndWait(oneModule(project, main, ["T"]));
+    const id = objectKeyOf("room-7");
+    expect(await tenantJson(project, "/")).toEqual({ inside: { id, name: "room-7" }, rpc: id, outside: id });
   });
 });

@@ -87,11 +87,12 @@ function deploySummary(manifest: DeployManifest, bytes: number): string {
 
 const deploy: Command = {
   path: ["deploy"],
-  synopsis: "<dir> [--project <id>] [--config <file>] [--secrets-file <file>] [--wait]",
+  synopsis: "<dir> [--project <id>] [--config <file>] [--env <name>] [--secrets-file <file>] [--wait]",
   summary: "bundle a Worker project with wrangler, then sign and post it (Standard Webhooks)",
   options: `  --project <id>   project id (default: the config's \`name\`)
   --config <file>  wrangler config inside <dir> (default: wrangler.json, .jsonc or .toml, found as wrangler does,
                    or the redirected config a Vite build wrote to .wrangler/deploy/config.json)
+  --env <name>     a wrangler environment of the config (env.<name>), as \`wrangler deploy --env\`
   --secrets-file <file>  secrets to bind (.dev.vars / .env format or JSON, as \`wrangler deploy --secrets-file\`;
                    environment variables of the same name override); values are never printed
   --webhook-id <id> delivery id (default a new one; repeat one to make a retry idempotent)
@@ -103,6 +104,7 @@ Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .d
       project: { type: "string" },
       config: { type: "string" },
       "secrets-file": { type: "string" },
+      env: { type: "string" },
       "webhook-id": { type: "string" },
     });
     const [dir = "."] = positionalArgs(positionals, ["dir"]);
@@ -112,6 +114,7 @@ Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .d
       ...(values.project === undefined ? {} : { projectId: values.project }),
       ...(values.config === undefined ? {} : { config: values.config }),
       ...(values["secrets-file"] === undefined ? {} : { secretsFile: values["secrets-file"] }),
+      ...(values.env === undefined ? {} : { env: values.env }),
       onProgress: (line) => note(line),
     });
     const body = JSON.stringify(manifest);

@@ -14,7 +14,7 @@ export const OP_HEADER = "x-shipyard-gateway-op";
 export const TARGET_HEADER = "x-shipyard-object";
 /** Origin of the gateway's own JSON operations (never leaves the process). */
 export const GATEWAY_ORIGIN = "http://gateway.shipyard.internal";
-/** Key under which a facet's `ctx.props` carries its own address (set by the host object). */
+/** Key under which a facet's `ctx.props` carries its own address and name (set by the host object). */
 export const FACET_PROPS_KEY = "__shipyard";
 
 export const GATEWAY_OPS = ["object", "alarm.get", "alarm.set", "alarm.delete", "usage"] as const;
@@ -27,8 +27,14 @@ export const ObjectAddressSchema = z.object({
 });
 export type ObjectAddress = z.infer<typeof ObjectAddressSchema>;
 
+/** The name a tenant reached an object by (`idFromName` / `getByName`), if it did. */
+export const ObjectNameSchema = z.string().max(2048).nullable().optional();
+
 /** `object`: the tenant's request to one of its Durable Objects, with the class it binds. */
-export const ObjectTargetHeaderSchema = ObjectAddressSchema.extend({ className: z.string().min(1).max(200) });
+export const ObjectTargetHeaderSchema = ObjectAddressSchema.extend({
+  className: z.string().min(1).max(200),
+  name: ObjectNameSchema,
+});
 
 /** `alarm.*`: an alarm operation of one facet (`time` in epoch ms for `alarm.set`). */
 export const AlarmRequestSchema = ObjectAddressSchema.extend({ time: z.number().finite().optional() });

@@ -83,7 +83,7 @@ export function generateLocalBootstrap(input: LocalBootstrapInput): string {
     .map(
       (name) => `export class ${name} extends app.${name} {
   constructor(ctx, env) {
-    localStorage(ctx, env);
+    localState(ctx, env);
     super(ctx, localEnv(env, null));
   }
   // Called by the host object when the alarm it holds for this object fires; \`this\` is the
@@ -137,7 +137,7 @@ async function gatewayCall(gateway, op, body) {
 
 function stubFor(gateway, ns, id) {
   const key = id.toString();
-  const target = JSON.stringify({ namespace: ns.namespace, className: ns.className, objectKey: key });
+  const target = JSON.stringify({ namespace: ns.namespace, className: ns.className, objectKey: key, name: id.name ?? null });
   const base = {
     id,
     name: id.name,
@@ -157,7 +157,7 @@ function stubFor(gateway, ns, id) {
         if (typeof gateway.objectCall !== "function") {
           throw new TypeError("Durable Object RPC needs compatibility_date 2024-04-03 or later (or the rpc flag)");
         }
-        return gateway.objectCall(ns.namespace, ns.className, key, prop, args);
+        return gateway.objectCall(ns.namespace, ns.className, key, prop, args, id.name ?? null);
       };
     },
   });
@@ -205,14 +205,21 @@ function localEnv(env, touched) {
   });
 }
 
-// Facets cannot set alarms ("Facets currently cannot set alarms."), and the refusal cannot be
-// caught inside the facet: the storage's alarm methods go to the host object instead, which
-// holds the real alarm. The facet learns its own address from the props the host gave it.
-function localStorage(ctx, env) {
+// The facet's ctx as the tenant's object would see it on Cloudflare. Its id: the facet's own is the
+// host's (with Shipyard's internal name), so it becomes the id the tenant's stubs use, with the
+// name it was reached by. Its alarms: facets cannot set alarms ("Facets currently cannot set
+// alarms.", not catchable inside the facet), so the storage's alarm methods go to the host
+// object, which holds the real alarm. The facet learns its address from the props the host gave it.
+function localState(ctx, env) {
   const self = ctx.props && ctx.props[PROTOCOL.propsKey];
   if (!self) return;
   const gateway = env[GATEWAY];
-  const call = (op, extra) => gatewayCall(gateway, op, { ...self, ...extra });
+  Object.defineProperty(ctx, "id", {
+    value: new LocalDurableObjectId(self.objectKey, self.name ?? undefined),
+    configurable: true,
+  });
+  const address = { namespace: self.namespace, objectKey: self.objectKey };
+  const call = (op, extra) => gatewayCall(gateway, op, { ...address, ...extra });
   const define = (name, fn) => Object.defineProperty(ctx.storage, name, { value: fn, configurable: true, writable: true });
   define("getAlarm", async () => call("alarm.get", {}));
   define("setAlarm", async (scheduledTime) => {
@@ -225,6 +232,23 @@ function localStorage(ctx, env) {
   define("deleteAlarm", async () => {
     await call("alarm.delete", {});
   });
+  // A transaction's handle has the same alarm methods: they go to the host too (outside the
+  // transaction's atomicity, which the host's alarm cannot join).
+  const transaction = ctx.storage.transaction.bind(ctx.storage);
+  const alarms = { getAlarm: ctx.storage.getAlarm, setAlarm: ctx.storage.setAlarm, deleteAlarm: ctx.storage.deleteAlarm };
+  define("transaction", (closure) =>
+    transaction((txn) =>
+      closure(
+        new Proxy(txn, {
+          get(target, prop) {
+            if (typeof prop === "string" && prop in alarms) return alarms[prop];
+            const value = Reflect.get(target, prop);
+            return typeof value === "function" ? value.bind(target) : value;
+          },
+        }),
+      ),
+    ),
+  );
 }
 
 function bindingRemoved(touched) {

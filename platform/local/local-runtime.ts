@@ -4,6 +4,26 @@ import type { LocalPlatform, VersionCode } from "./local-platform.do.ts";
 import { LOCAL_BOOTSTRAP_MODULE, generateLocalBootstrap } from "./local-bootstrap.ts";
 import { toWorkerLoaderModules } from "../modules.ts";
 
+/**
+ * Built-in modules a dynamic Worker lacks, given as modules of the same name (which take their
+ * place): `cloudflare:email` imports `cloudflare-internal:email`, absent from Worker Loader isolates,
+ * so a tenant importing it (the agents SDK does) would not even start locally. `EmailMessage` is
+ * only a value holder; sending needs a `send_email` binding, which the platform refuses up front.
+ */
+const MISSING_BUILTINS: Record<string, WorkerLoaderModule> = {
+  "cloudflare:email": {
+    js: `// Shipyard's local platform: dynamic Workers have no cloudflare:email.
+export class EmailMessage {
+  constructor(from, to, raw) {
+    this.from = from;
+    this.to = to;
+    this.raw = raw;
+  }
+}
+`,
+  },
+};
+
 /** Props of the gateway entrypoint a tenant isolate is given: who it is and which version it runs. */
 export interface GatewayProps {
   script: string;
@@ -66,7 +86,11 @@ export function workerCode(code: VersionCode, gateway: Fetcher, assets?: Fetcher
     compatibilityDate: code.compatibilityDate,
     compatibilityFlags: code.compatibilityFlags,
     mainModule: LOCAL_BOOTSTRAP_MODULE,
-    modules: { [LOCAL_BOOTSTRAP_MODULE]: { js: bootstrap }, ...toWorkerLoaderModules(code.modules) },
+    modules: {
+      ...MISSING_BUILTINS,
+      [LOCAL_BOOTSTRAP_MODULE]: { js: bootstrap },
+      ...toWorkerLoaderModules(code.modules),
+    },
     env,
     // Tenant code gets no network of its own locally (production's dispatch namespace decides there).
     globalOutbound: null,

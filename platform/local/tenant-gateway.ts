@@ -65,8 +65,8 @@ export class TenantGateway extends WorkerEntrypoint<Env, GatewayProps> {
   async #objectFetch(request: Request): Promise<Response> {
     const parsed = ObjectTargetHeaderSchema.safeParse(parseJsonHeader(request.headers.get(TARGET_HEADER)));
     if (!parsed.success) return refuse(400, `bad ${TARGET_HEADER} header`);
-    const { namespace, objectKey, className } = parsed.data;
-    const target: ObjectTarget = { ...this.#props(), className, namespace, objectKey };
+    const { namespace, objectKey, className, name } = parsed.data;
+    const target: ObjectTarget = { ...this.#props(), className, namespace, objectKey, name: name ?? null };
     const headers = new Headers(request.headers);
     headers.delete(OP_HEADER);
     headers.delete(TARGET_HEADER);
@@ -107,16 +107,17 @@ export class TenantGateway extends WorkerEntrypoint<Env, GatewayProps> {
     return this.env.TENANT_OBJECT_HOST.getByName(tenantObjectName(this.ctx.props.script, namespace, objectKey));
   }
 
-  /** An RPC call on one of the tenant's Durable Objects. */
+  /** An RPC call on one of the tenant's Durable Objects (`name`: the one the stub was made with, if any). */
   async objectCall(
     namespace: string,
     className: string,
     objectKey: string,
     method: string,
     args: unknown[],
+    name: string | null = null,
   ): Promise<unknown> {
     return this.#host(namespace, objectKey).objectCall(
-      { ...this.#props(), className, namespace, objectKey },
+      { ...this.#props(), className, namespace, objectKey, name },
       method,
       args,
     );

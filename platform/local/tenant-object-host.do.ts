@@ -7,6 +7,8 @@ import { type GatewayProps, loadVersion, localPlatform } from "./local-runtime.t
 /** Which object, of which class and version, a call is for. */
 export interface ObjectTarget extends GatewayProps, ObjectAddress {
   className: string;
+  /** The name the tenant's stub was made with (`getByName`), null for ids from elsewhere. */
+  name: string | null;
 }
 
 /** On a request from the gateway to the host: the {@link ObjectTarget} as JSON (never from a tenant). */
@@ -26,11 +28,18 @@ const ObjectTargetSchema = z.object({
   className: z.string(),
   namespace: z.string(),
   objectKey: z.string(),
+  name: z.string().nullable(),
 });
+
+/** What a facet's props tell it about itself. */
+interface FacetSelf extends ObjectAddress {
+  name: string | null;
+}
 
 const FACET = "app";
 const HOSTED_KEY = "hosted";
 const RUNNING_KEY = "running_version_key";
+const NAME_KEY = "name";
 
 /**
  * Hosts one tenant Durable Object on the local platform: the tenant's class (from its current
@@ -109,6 +118,7 @@ export class TenantObjectHost extends DurableObject<Env> {
       className,
       namespace: hosted.namespace,
       objectKey: hosted.objectKey,
+      name: null,
     });
     const run: unknown =
       typeof facet === "object" && facet !== null ? Reflect.get(facet, "__shipyardAlarm") : undefined;
@@ -157,11 +167,17 @@ export class TenantObjectHost extends DurableObject<Env> {
       if (running !== undefined) this.ctx.facets.abort(FACET, new Error("a new version of the script was deployed"));
       this.ctx.storage.kv.put(RUNNING_KEY, target.versionKey);
     }
+    // The name the object was first reached by, kept: an alarm or an id from idFromString brings none.
+    if (target.name !== null && this.ctx.storage.kv.get<string>(NAME_KEY) !== target.name) {
+      this.ctx.storage.kv.put(NAME_KEY, target.name);
+    }
+    const name = this.ctx.storage.kv.get<string>(NAME_KEY) ?? null;
     const worker = loadVersion(this.env, target, (props) => this.ctx.exports.TenantGateway({ props }));
-    // The facet learns its own address from its props: its alarm calls name it to the gateway.
-    const address: ObjectAddress = { namespace: target.namespace, objectKey: target.objectKey };
+    // The facet learns its own address from its props (its alarm calls name it to the gateway) and
+    // the id the tenant knows it by (ctx.id).
+    const self: FacetSelf = { namespace: target.namespace, objectKey: target.objectKey, name };
     return this.ctx.facets.get(FACET, () => ({
-      class: worker.getDurableObjectClass(target.className, { props: { [FACET_PROPS_KEY]: address } }),
+      class: worker.getDurableObjectClass(target.className, { props: { [FACET_PROPS_KEY]: self } }),
     }));
   }
 }

@@ -146,6 +146,24 @@ function parseJson(text: string, what: string): unknown {
 }
 
 /** Bindings as the API takes them: objects with a `type` and a unique `name`. */
+/**
+ * Resolves `{"type": "inherit", "name", "old_name"?}` bindings against the bindings of the version
+ * before (Cloudflare's multipart upload metadata: "inherit" keeps a binding — a secret's value
+ * included, which the API never returns — from the previous version; `old_name` renames it). A
+ * name the previous version did not have is refused (the real text is not documented: fake).
+ */
+function inheritBindings(bindings: JsonObject[], previous: readonly JsonObject[]): JsonObject[] {
+  return bindings.map((binding): JsonObject => {
+    if (binding.type !== "inherit") return binding;
+    // parseBindings checked that every binding has a string name.
+    const name = typeof binding.name === "string" ? binding.name : "";
+    const from = typeof binding.old_name === "string" ? binding.old_name : name;
+    const kept = previous.find((candidate) => candidate.name === from);
+    if (kept === undefined) throw invalid(`binding ${name}: nothing to inherit named ${from} (fake)`);
+    return { ...kept, name };
+  });
+}
+
 function parseBindings(value: Json | undefined): JsonObject[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw invalid("bindings must be an array (fake)");
@@ -527,6 +545,11 @@ export class FakeCloudflareApi {
     if (notFound !== undefined && !(typeof notFound === "string" && ASSET_NOT_FOUND_HANDLING.has(notFound))) {
       throw invalid(`metadata.assets.config.not_found_handling ${JSON.stringify(notFound)} is not valid`);
     }
+    for (const file of ["_redirects", "_headers"]) {
+      if (config[file] !== undefined && typeof config[file] !== "string") {
+        throw invalid(`metadata.assets.config.${file} must be the file's text`);
+      }
+    }
     const first = config.run_worker_first;
     if (
       first !== undefined &&
@@ -588,8 +611,8 @@ export class FakeCloudflareApi {
       throw invalid(`main_module '${mainModule}' must be JavaScript, not ${main.contentType} (fake)`);
     }
 
-    const bindings = parseBindings(metadata.bindings);
     const previous = this.#scripts.get(key);
+    const bindings = inheritBindings(parseBindings(metadata.bindings), previous?.bindings ?? []);
     const migrated = applyMigrations(
       metadata.migrations,
       previous?.migrationTag ?? null,
@@ -658,7 +681,10 @@ export class FakeCloudflareApi {
     const settings = await jsonPart(form, "settings");
     // Settings may carry migrations too (SettingEditParams.settings.migrations).
     const migrated = applyMigrations(settings.migrations, stored.migrationTag, stored.classes);
-    const bindings = settings.bindings === undefined ? stored.bindings : parseBindings(settings.bindings);
+    const bindings =
+      settings.bindings === undefined
+        ? stored.bindings
+        : inheritBindings(parseBindings(settings.bindings), stored.bindings);
     checkDurableObjectBindings(bindings, migrated.classes);
     const compatibilityDate = optionalString(settings, "compatibility_date", "settings");
     const updated: StoredScript = {
@@ -851,7 +877,10 @@ function scriptObject(script: string, stored: StoredScript): JsonObject {
 
 function settingsOf(stored: StoredScript): JsonObject {
   return {
-    bindings: stored.bindings,
+    // The API never returns a secret's value: a secret_text binding comes back as its type and name.
+    bindings: stored.bindings.map((binding) =>
+      binding.type === "secret_text" ? { type: "secret_text", name: binding.name ?? "" } : binding,
+    ),
     compatibility_date: stored.compatibilityDate,
     compatibility_flags: stored.compatibilityFlags,
     logpush: false,

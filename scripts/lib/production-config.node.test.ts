@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { LOCAL_ONLY_CLASSES, productionConfig } from "./production-config.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+void describe("the production config npm run deploy ships", () => {
+  const out = path.join(ROOT, ".wrangler", "deploy");
+  const config = productionConfig(readFileSync(path.join(ROOT, "wrangler.toml"), "utf8"), ROOT, out);
+
+  void it("declares no Worker Loader and no binding of the local platform's Durable Objects", () => {
+    assert.equal("worker_loaders" in config, false);
+    const text = JSON.stringify(config.durable_objects);
+    for (const name of LOCAL_ONLY_CLASSES) assert.ok(!text.includes(`"class_name":"${name}"`), name);
+    assert.ok(text.includes('"class_name":"RuntimeEventShard"'), "the pipeline's own objects stay");
+  });
+
+  void it("keeps every migration (the classes stay exported) and runs tenants on Cloudflare", () => {
+    const migrations = JSON.stringify(config.migrations);
+    for (const name of LOCAL_ONLY_CLASSES) assert.ok(migrations.includes(name), name);
+    assert.equal(z.object({ SCRIPT_HOST: z.string() }).parse(config.vars).SCRIPT_HOST, "cloudflare");
+  });
+
+  void it("points main and migrations_dir at the repository from the config's own folder", () => {
+    assert.equal(path.resolve(out, String(config.main)), path.join(ROOT, "index.ts"));
+    const [database] = z.array(z.object({ migrations_dir: z.string() })).parse(config.d1_databases);
+    assert.equal(path.resolve(out, database?.migrations_dir ?? ""), path.join(ROOT, "migrations"));
+  });
+});

@@ -1,0 +1,50 @@
+/**
+ * The wrangler config `npm run deploy` ships: wrangler.toml less what only the local platform
+ * uses (docs/production.md): the Worker Loader binding and the Durable Object bindings of the
+ * local tenant runtime, with `SCRIPT_HOST = "cloudflare"`. The classes stay exported and migrated
+ * (a migration may not forget a class that once existed); only their bindings go, so nothing in
+ * production can reach them. Paths are rewritten for the file's own folder, as wrangler resolves
+ * them against the config's location.
+ */
+import path from "node:path";
+import { parse } from "smol-toml";
+import { z } from "zod";
+
+/** Durable Object classes only the local platform binds (platform/local/). */
+export const LOCAL_ONLY_CLASSES = ["LocalPlatform", "TenantObjectHost", "TenantAssets"] as const;
+
+const ConfigSchema = z.looseObject({
+  main: z.string(),
+  vars: z.record(z.string(), z.unknown()).default({}),
+  durable_objects: z
+    .looseObject({ bindings: z.array(z.looseObject({ name: z.string(), class_name: z.string() })) })
+    .optional(),
+  d1_databases: z.array(z.looseObject({ migrations_dir: z.string().optional() })).default([]),
+  worker_loaders: z.array(z.unknown()).optional(),
+});
+
+/** The production config for `toml` (wrangler.toml's text), to be written into `outDir`. */
+export function productionConfig(toml: string, root: string, outDir: string): Record<string, unknown> {
+  const config = ConfigSchema.parse(parse(toml));
+  const { worker_loaders: _localOnly, ...rest } = config;
+  const relative = (file: string) => path.relative(outDir, path.resolve(root, file));
+  const local = new Set<string>(LOCAL_ONLY_CLASSES);
+  return {
+    ...rest,
+    main: relative(config.main),
+    vars: { ...config.vars, SCRIPT_HOST: "cloudflare" },
+    ...(config.durable_objects
+      ? {
+          durable_objects: {
+            ...config.durable_objects,
+            bindings: config.durable_objects.bindings.filter((binding) => !local.has(binding.class_name)),
+          },
+        }
+      : {}),
+    d1_databases: config.d1_databases.map((database) =>
+      database.migrations_dir === undefined
+        ? database
+        : { ...database, migrations_dir: relative(database.migrations_dir) },
+    ),
+  };
+}
