@@ -61,6 +61,7 @@ export default defineConfig(async () => {
               ingest: { limit: 1_000_000, window_s: 60 },
               webhook: { limit: 1_000_000, window_s: 60 },
               admin: { limit: 1_000_000, window_s: 60 },
+              auth_failures: { limit: 1_000_000, window_s: 60 },
             }),
             TEST_MIGRATIONS: migrations,
             // Fake Workers for Platforms API (test/fake-cloudflare-api), started by the globalSetup.

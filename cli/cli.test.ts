@@ -6,6 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
@@ -139,6 +141,42 @@ void describe("shipyard CLI against a local instance", { timeout: 110_000 }, () 
     const missing = await shipyard(["projects", "info", "no-such-project"]);
     assert.equal(missing.code, 1, explain(missing));
     assert.match(missing.stderr, /HTTP 404/);
+  });
+
+  void it("deploy secrets: the first deploy prints the project's secret once; redeploys sign with it; rotate-secret", async () => {
+    const own = `cli-sec-${crypto.randomUUID().slice(0, 8)}`;
+    const first = await shipyard(["deploy", SAMPLE, "--project", own]);
+    assert.equal(first.code, 0, explain(first));
+    const secret = /^(whsec_\S+)$/m.exec(first.stdout)?.[1];
+    assert.ok(secret, explain(first));
+    assert.match(first.stderr, /shown once/);
+    assert.match(first.stderr, /SHIPYARD_DEPLOY_SECRET/);
+
+    // The shared secret only creates projects.
+    const shared = await shipyard(["deploy", SAMPLE, "--project", own]);
+    assert.equal(shared.code, 1, explain(shared));
+    assert.match(shared.stderr, /HTTP 401/);
+    assert.match(shared.stderr, /only creates projects/);
+
+    const signed = await shipyard(["deploy", SAMPLE, "--project", own, "--wait"], { SHIPYARD_DEPLOY_SECRET: secret });
+    assert.equal(signed.code, 0, explain(signed));
+    assert.doesNotMatch(signed.stdout, /whsec_/);
+
+    const rotated = await shipyard(["projects", "rotate-secret", own]);
+    assert.equal(rotated.code, 0, explain(rotated));
+    const fresh = /^(whsec_\S+)$/m.exec(rotated.stdout)?.[1];
+    assert.ok(fresh && fresh !== secret, explain(rotated));
+
+    const old = await shipyard(["deploy", SAMPLE, "--project", own], { SHIPYARD_DEPLOY_SECRET: secret });
+    assert.equal(old.code, 1, explain(old));
+    const file = path.join(tmpdir(), `shipyard-${own}.secret`);
+    await writeFile(file, `${fresh}\n`, { mode: 0o600 });
+    try {
+      const fromFile = await shipyard(["deploy", SAMPLE, "--project", own, "--deploy-secret-file", file]);
+      assert.equal(fromFile.code, 0, explain(fromFile));
+    } finally {
+      await rm(file, { force: true });
+    }
   });
 
   void it("down without --yes on a non-terminal shows the data-loss warning and exits 2; --yes deletes", async () => {

@@ -56,6 +56,7 @@ export const RedriveSpecSchema = z.object({
     queue: z.string().optional(),
     type: z.string().optional(),
     projectId: z.string().optional(),
+    reason: z.string().optional(),
     since: z.number().optional(),
     until: z.number().optional(),
     ids: z.array(z.string()).optional(),

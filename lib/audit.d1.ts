@@ -15,6 +15,8 @@ export type AuditType =
   | "deploy.requested"
   | "deploy.completed"
   | "deploy.failed"
+  | "deploy.refused"
+  | "deploy_secret.rotated"
   | "rollback.requested"
   | "rollback.completed"
   | "down.requested"
@@ -28,6 +30,8 @@ export type AuditType =
   | "dlq.deleted"
   | "dlq.purged"
   | "queue.sent"
+  | "session.created"
+  | "session.ended"
   | "admin.action";
 
 /** What a writer records; `id` makes it idempotent (default: a new uuid). */

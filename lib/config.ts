@@ -29,6 +29,9 @@ export const DEFAULT_RATE_LIMITS = {
   ingest: { limit: 600, window_s: 60 },
   webhook: { limit: 60, window_s: 60 },
   admin: { limit: 300, window_s: 60 },
+  // Failed authentications (401s) per source, counted apart from requests: over it, the source's
+  // every request is 429 before any credential is compared (producers/auth-failures.ts).
+  auth_failures: { limit: 30, window_s: 60 },
 } as const satisfies Record<string, RateLimit>;
 
 const RateLimitsSchema = z
@@ -36,6 +39,7 @@ const RateLimitsSchema = z
     ingest: RateLimitSchema.default(DEFAULT_RATE_LIMITS.ingest),
     webhook: RateLimitSchema.default(DEFAULT_RATE_LIMITS.webhook),
     admin: RateLimitSchema.default(DEFAULT_RATE_LIMITS.admin),
+    auth_failures: RateLimitSchema.default(DEFAULT_RATE_LIMITS.auth_failures),
   })
   .default(DEFAULT_RATE_LIMITS);
 

@@ -9,6 +9,8 @@ export interface DlqFilter {
   queue?: string;
   type?: string;
   projectId?: string;
+  /** Text the last failure reason contains. */
+  reason?: string;
   /** Last failure at or after, epoch ms. */
   since?: number;
   /** Last failure before, epoch ms. */
@@ -76,6 +78,7 @@ export function whereClause(
   if (filter.queue !== undefined) conditions.push({ sql: "source_queue = ?", params: [filter.queue] });
   if (filter.type !== undefined) conditions.push({ sql: "envelope_type = ?", params: [filter.type] });
   if (filter.projectId !== undefined) conditions.push({ sql: "project_id = ?", params: [filter.projectId] });
+  if (filter.reason !== undefined) conditions.push({ sql: "instr(last_error, ?) > 0", params: [filter.reason] });
   if (filter.since !== undefined) conditions.push({ sql: "last_failure_at >= ?", params: [filter.since] });
   if (filter.until !== undefined) conditions.push({ sql: "last_failure_at < ?", params: [filter.until] });
   if (filter.ids !== undefined) {
@@ -86,6 +89,33 @@ export function whereClause(
   return {
     sql: `WHERE ${conditions.map((condition) => condition.sql).join(" AND ")}`,
     params: conditions.flatMap((condition) => condition.params),
+  };
+}
+
+/** Most reasons `deadLetterStats` lists: a page's worth, the long tail is in the list's filter. */
+const STATS_MAX_REASONS = 50;
+
+/** How many archived messages match `filter`, per source queue and per last failure reason. */
+export async function deadLetterStats(
+  db: D1Database,
+  filter: DlqFilter,
+): Promise<{ byQueue: { queue: string; count: number }[]; byReason: { reason: string; count: number }[] }> {
+  const where = whereClause(filter);
+  const [byQueue, byReason] = await db.batch<{ key: string; n: number }>([
+    db
+      .prepare(
+        `SELECT source_queue AS key, COUNT(*) AS n FROM dead_letters ${where.sql} GROUP BY source_queue ORDER BY n DESC, key`,
+      )
+      .bind(...where.params),
+    db
+      .prepare(
+        `SELECT last_error AS key, COUNT(*) AS n FROM dead_letters ${where.sql} GROUP BY last_error ORDER BY n DESC, key LIMIT ?`,
+      )
+      .bind(...where.params, STATS_MAX_REASONS),
+  ]);
+  return {
+    byQueue: (byQueue?.results ?? []).map((row) => ({ queue: row.key, count: row.n })),
+    byReason: (byReason?.results ?? []).map((row) => ({ reason: row.key, count: row.n })),
   };
 }
 

@@ -2,7 +2,7 @@ import { NonRetryableError } from "cloudflare:workflows";
 import { type DeployManifest, DeployManifestSchema } from "../schemas/deploy.schema.ts";
 import { WRAPPER_MODULE, generateMeterWrapper } from "./meter-wrapper.ts";
 import { type MigrationPlan, computeMigration } from "./do-migrations.ts";
-import { assembleModules } from "./modules.ts";
+import { assembleModules, normaliseModuleName } from "./modules.ts";
 import type { ScriptBinding, ScriptModule, UploadAssets, UploadRequest } from "./script-host.ts";
 import { deployArtifacts } from "./local/deploy-artifacts.do.ts";
 
@@ -46,7 +46,8 @@ export function assemble(projectId: string, manifest: DeployManifest): DeployPla
   try {
     wrapperSource = generateMeterWrapper({
       projectId,
-      tenantMainModule: manifest.main_module,
+      // The name the modules are uploaded under (`./src/index.js` is `src/index.js`).
+      tenantMainModule: normaliseModuleName(manifest.main_module) ?? manifest.main_module,
       durableObjectClasses: classes,
     });
   } catch (error) {

@@ -79,6 +79,21 @@ describe("assembleModules", () => {
     expect(result).toMatchObject({ ok: true, value: { dropped: ["app.py"] } });
   });
 
+  it("T5.1 uploads modules under their normalised names, the main module too", ({ expect }) => {
+    const result = assembleModules({
+      wrapperSource: WRAPPER,
+      tenantModules: [esm("./src/index.js"), esm("src/lib/../util.js"), file("./README.md", "text")],
+      tenantMainModule: "./src/index.js",
+    });
+    expect(result).toMatchObject({
+      ok: true,
+      value: {
+        modules: [{ name: WRAPPER_MODULE }, { name: "src/index.js" }, { name: "src/util.js" }],
+        dropped: ["README.md"],
+      },
+    });
+  });
+
   const refused: { name: string; modules: ScriptModule[]; main: string; reason: AssembleError["reason"] }[] = [
     {
       name: "duplicate names",
@@ -109,6 +124,43 @@ describe("assembleModules", () => {
       modules: [esm("index.js"), esm("__shipyard_local.mjs")],
       main: "index.js",
       reason: "reserved_name",
+    },
+    // T5.1: names are normalised before every check.
+    {
+      name: "T5.1 ./__shipyard_do_meter.mjs is the wrapper's name",
+      modules: [esm("index.js"), esm(`./${WRAPPER_MODULE}`)],
+      main: "index.js",
+      reason: "reserved_name",
+    },
+    {
+      name: "T5.1 lib/../__shipyard_x.mjs is a reserved name",
+      modules: [esm("index.js"), esm("lib/../__shipyard_x.mjs")],
+      main: "index.js",
+      reason: "reserved_name",
+    },
+    {
+      name: "T5.1 ./index.js next to index.js is a duplicate",
+      modules: [esm("index.js"), esm("./index.js")],
+      main: "index.js",
+      reason: "duplicate_module",
+    },
+    {
+      name: "T5.1 a/../b.js next to b.js is a duplicate",
+      modules: [esm("index.js"), esm("b.js"), esm("a/../b.js")],
+      main: "index.js",
+      reason: "duplicate_module",
+    },
+    {
+      name: "T5.1 src//x.js next to src/x.js is a duplicate",
+      modules: [esm("index.js"), esm("src/x.js"), esm("src//x.js")],
+      main: "index.js",
+      reason: "duplicate_module",
+    },
+    {
+      name: "T5.1 a name climbing out of the root",
+      modules: [esm("index.js"), esm("a/../../x.js")],
+      main: "index.js",
+      reason: "invalid_module_name",
     },
     { name: "main not uploaded", modules: [esm("a.js")], main: "index.js", reason: "missing_main" },
     {

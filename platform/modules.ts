@@ -20,9 +20,29 @@ const RESERVED_PREFIX = "__shipyard";
 const DOCUMENT = /(^|\/)(readme|licen[cs]e)(\.(txt|rst|md|markdown))?$/i;
 
 export type AssembleError = {
-  reason: "duplicate_module" | "missing_main" | "reserved_name";
+  reason: "duplicate_module" | "missing_main" | "reserved_name" | "invalid_module_name";
   message: string;
 };
+
+/**
+ * A module name as the runtime resolves it: `.` segments and empty segments dropped, `a/../b`
+ * folded to `b`, so `./index.js`, `src//x.js` and `lib/../x.js` are the names they stand for.
+ * Every check (reserved prefix, duplicates, the main module) runs on this form, or `./index.js`
+ * would pass next to `index.js` and `./__shipyard_do_meter.mjs` would shadow the wrapper. Null
+ * for a name that climbs out of the root (`../x.js`).
+ */
+export function normaliseModuleName(name: string): string | null {
+  const segments: string[] = [];
+  for (const segment of name.split("/")) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") {
+      if (segments.pop() === undefined) return null;
+      continue;
+    }
+    segments.push(segment);
+  }
+  return segments.length === 0 ? null : segments.join("/");
+}
 
 export interface AssembledModules {
   /** Always the wrapper. */
@@ -53,32 +73,43 @@ export function assembleModules(input: {
   tenantMainModule: string;
 }): Result<AssembledModules, AssembleError> {
   const names = new Set<string>();
-  for (const module of input.tenantModules) {
+  const tenantModules: ScriptModule[] = [];
+  for (const sent of input.tenantModules) {
+    const name = normaliseModuleName(sent.name);
+    if (name === null) {
+      return err({
+        reason: "invalid_module_name",
+        message: `module ${JSON.stringify(sent.name)} is not a path inside the Worker (it is empty or climbs out with ..)`,
+      });
+    }
+    const module = { ...sent, name };
+    tenantModules.push(module);
     if (module.name.startsWith(RESERVED_PREFIX)) {
       return err({
         reason: "reserved_name",
-        message: `module ${JSON.stringify(module.name)} uses the reserved prefix ${RESERVED_PREFIX} (Shipyard's own modules, e.g. ${WRAPPER_MODULE}); rename it`,
+        message: `module ${JSON.stringify(sent.name)} uses the reserved prefix ${RESERVED_PREFIX} (Shipyard's own modules, e.g. ${WRAPPER_MODULE}); rename it`,
       });
     }
     if (names.has(module.name)) {
       return err({
         reason: "duplicate_module",
-        message: `module ${JSON.stringify(module.name)} appears more than once`,
+        message: `module ${JSON.stringify(module.name)} appears more than once${sent.name === module.name ? "" : ` (as ${JSON.stringify(sent.name)})`}`,
       });
     }
     names.add(module.name);
   }
+  const mainModule = normaliseModuleName(input.tenantMainModule) ?? input.tenantMainModule;
 
   const kept: ScriptModule[] = [];
   const dropped: string[] = [];
-  for (const module of input.tenantModules) {
+  for (const module of tenantModules) {
     if (dropReason(module) === null) kept.push(module);
     else dropped.push(module.name);
   }
 
-  const main = kept.find((module) => module.name === input.tenantMainModule);
+  const main = kept.find((module) => module.name === mainModule);
   if (!main) {
-    const why = names.has(input.tenantMainModule) ? "is not a code module" : "is not among the modules";
+    const why = names.has(mainModule) ? "is not a code module" : "is not among the modules";
     return err({ reason: "missing_main", message: `main module ${JSON.stringify(input.tenantMainModule)} ${why}` });
   }
   if (main.type !== "esm") {

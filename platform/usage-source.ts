@@ -48,6 +48,16 @@ const TELEMETRY_BATCH_WAIT_MS = 1_000;
 const ANALYTICS_ENGINE_LAG_MS = 60_000;
 /** How many recent hours a refresh recomputes: the current one and the one before (late events). */
 export const REFRESH_HOURS = 2;
+/**
+ * How far ahead of the reader's clock a stored `do_usage` event may be and still count (clock skew
+ * between the gateway and the reader). Events further ahead are not counted: a year-2100 `ts`
+ * would otherwise sit in every 24 h window until then. Negative wall times count as 0. The public
+ * ingest API refuses `do_usage` altogether; these guards hold for any other way an event got in
+ * (the on-call queue tool, a redrive).
+ */
+export const USAGE_MAX_FUTURE_MS = 5 * 60_000;
+/** One event's wall time as counted: never negative. */
+const EVENT_WALL_MS = "MAX(0, COALESCE(json_extract(data, '$.wall_ms'), 0))";
 
 const UsageRowSchema = z.object({
   project_id: z.string(),
@@ -79,14 +89,14 @@ export class D1UsageSource implements UsageSource {
       .prepare(
         `INSERT INTO do_usage_hourly (project_id, hour, wall_ms, invocations, errors, refreshed_at)
          SELECT project_id, (ts / ${HOUR_MS}) * ${HOUR_MS} AS hour,
-                SUM(COALESCE(json_extract(data, '$.wall_ms'), 0)), COUNT(*),
+                SUM(${EVENT_WALL_MS}), COUNT(*),
                 SUM(json_extract(data, '$.outcome') = 'error'), ?2
-         FROM runtime_events WHERE type = 'do_usage' AND ts >= ?1
+         FROM runtime_events WHERE type = 'do_usage' AND ts >= ?1 AND ts <= ?3
          GROUP BY project_id, hour
          ON CONFLICT(project_id, hour) DO UPDATE SET wall_ms = excluded.wall_ms,
            invocations = excluded.invocations, errors = excluded.errors, refreshed_at = excluded.refreshed_at`,
       )
-      .bind(from, now)
+      .bind(from, now, now + USAGE_MAX_FUTURE_MS)
       .run();
     return result.meta.changes;
   }
@@ -127,13 +137,13 @@ export class D1UsageSource implements UsageSource {
       .prepare(
         `SELECT ?1 AS project_id,
            (SELECT COALESCE(SUM(wall_ms), 0) FROM do_usage_hourly WHERE project_id = ?1 AND hour >= ?2 AND hour < ?3)
-             + (SELECT COALESCE(SUM(COALESCE(json_extract(data, '$.wall_ms'), 0)), 0) FROM runtime_events
-                WHERE type = 'do_usage' AND project_id = ?1 AND ts >= MAX(?2, ?3)) AS wall_ms,
+             + (SELECT COALESCE(SUM(${EVENT_WALL_MS}), 0) FROM runtime_events
+                WHERE type = 'do_usage' AND project_id = ?1 AND ts >= MAX(?2, ?3) AND ts <= ?4) AS wall_ms,
            (SELECT COALESCE(SUM(invocations), 0) FROM do_usage_hourly WHERE project_id = ?1 AND hour >= ?2 AND hour < ?3)
              + (SELECT COUNT(*) FROM runtime_events
-                WHERE type = 'do_usage' AND project_id = ?1 AND ts >= MAX(?2, ?3)) AS invocations`,
+                WHERE type = 'do_usage' AND project_id = ?1 AND ts >= MAX(?2, ?3) AND ts <= ?4) AS invocations`,
       )
-      .bind(projectId, windowStart(windowMs, now), recent)
+      .bind(projectId, windowStart(windowMs, now), recent, now + USAGE_MAX_FUTURE_MS)
       .first();
     const parsed = UsageRowSchema.parse(row);
     return {

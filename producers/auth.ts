@@ -1,5 +1,6 @@
 import type { CredentialKind } from "../schemas/api.ts";
 import { Forbidden, Unauthorized } from "./errors.ts";
+import { SESSION_COOKIE, checkCsrf, readCookie, verifySession } from "./session.ts";
 
 /**
  * Bearer credentials. Two kinds: ingest keys (`INGEST_KEYS`, comma separated; producers) and the
@@ -15,6 +16,8 @@ export interface Principal {
    * `key:<fingerprint>` for an ingest key, `admin:<fingerprint>` for the admin token.
    */
   id: string;
+  /** How the credential came: the Authorization header, or the console's session cookie. */
+  via?: "bearer" | "session";
 }
 
 interface AuthEnv {
@@ -26,6 +29,15 @@ const encoder = new TextEncoder();
 
 async function digest(value: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest("SHA-256", encoder.encode(value));
+}
+
+/**
+ * Constant-time equality. Both sides are hashed first so the comparison always runs over 32
+ * bytes: neither the content nor the length of the secret leaks through timing.
+ */
+export async function timingSafeEqualStrings(a: string, b: string): Promise<boolean> {
+  const [da, db] = await Promise.all([digest(a), digest(b)]);
+  return crypto.subtle.timingSafeEqual(da, db);
 }
 
 function bearer(request: Request): string | null {
@@ -82,7 +94,11 @@ let last: { ingestKeys?: string; adminToken?: string; configured: Promise<Config
 
 async function secret(kind: CredentialKind, value: string): Promise<Secret> {
   const sha256 = await digest(value);
-  const principal: Principal = { kind, id: `${kind === "admin" ? "admin" : "key"}:${fingerprintOf(sha256)}` };
+  const principal: Principal = {
+    kind,
+    id: `${kind === "admin" ? "admin" : "key"}:${fingerprintOf(sha256)}`,
+    via: "bearer",
+  };
   // Shared by every request that presents this secret: frozen, so no handler can change another's.
   return { sha256, principal: Object.freeze(principal) };
 }
@@ -120,14 +136,45 @@ async function classify(token: string, env: AuthEnv): Promise<Principal | null> 
 }
 
 /**
+ * Whether the request's bearer credential is one of Shipyard's (an ingest key or the admin token),
+ * compared in constant time: such a header is meant for Shipyard, never for a tenant it forwards to.
+ */
+export async function carriesShipyardCredential(request: Request, env: AuthEnv): Promise<boolean> {
+  const token = bearer(request);
+  return token !== null && (await classify(token, env)) !== null;
+}
+
+/**
  * One classification per request: the rate limiter (producers/rate-limit.middleware.ts) authenticates before
  * the handler does, and the handler's own `authenticate` call then costs nothing.
  */
 const classified = new WeakMap<Request, Promise<Principal | null>>();
 
-/** Authenticates the request as `required`, or throws 401/403. */
+/**
+ * The console's session cookie (producers/session.ts) as the admin token: the same principal as the
+ * bearer token, so rate limits and the audit trail see one admin. A state change also needs the
+ * CSRF check. Null when the request carries no session cookie.
+ */
+async function sessionPrincipal(request: Request, env: AuthEnv): Promise<Principal | null> {
+  const cookie = readCookie(request, SESSION_COOKIE);
+  if (cookie === null) return null;
+  if (!env.ADMIN_TOKEN || (await verifySession(cookie, env.ADMIN_TOKEN)) === null) {
+    throw new Unauthorized("the console session has expired or is not valid; sign in again");
+  }
+  checkCsrf(request);
+  return { kind: "admin", id: `admin:${await credentialFingerprint(env.ADMIN_TOKEN)}`, via: "session" };
+}
+
+/**
+ * Authenticates the request as `required`, or throws 401/403. Admin routes also take the
+ * console's session cookie when there is no Authorization header.
+ */
 export async function authenticate(request: Request, env: AuthEnv, required: CredentialKind): Promise<Principal> {
   const token = bearer(request);
+  if (!token && required === "admin") {
+    const session = await sessionPrincipal(request, env);
+    if (session) return session;
+  }
   if (!token) throw new Unauthorized("missing Authorization: Bearer credential");
   let pending = classified.get(request);
   if (!pending) {

@@ -23,10 +23,19 @@ import {
 } from "../schemas/deploy.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
 import type { Principal } from "./auth.ts";
-import { BadRequest, Conflict, NotFound, ServiceUnavailable, invalidBody } from "./errors.ts";
-import { DEPLOY_BODY_LIMIT_BYTES, parseJsonBytes, pathParams, readBodyBytes, requireJsonContentType } from "./http.ts";
+import { BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized, invalidBody } from "./errors.ts";
+import {
+  DEPLOY_BODY_LIMIT_BYTES,
+  parseJsonBytes,
+  parseJsonOrUndefined,
+  pathParams,
+  readBodyBytes,
+  requireJsonContentType,
+} from "./http.ts";
 import { accepted, ok } from "./responses.ts";
-import { verifyWebhook } from "./webhook.ts";
+import { type WebhookDelivery, newWebhookSecret, readWebhookDelivery } from "./webhook.ts";
+import { authoriseDeploy, deployActor } from "./deploy-auth.ts";
+import { claimDeploySecret, getDeploySecret, rotateDeploySecretStatement } from "../lib/deploy-secrets.d1.ts";
 import { QUEUES } from "../lib/queues.ts";
 import { deployArtifacts } from "../platform/local/deploy-artifacts.do.ts";
 
@@ -76,13 +85,19 @@ async function enqueueDeploy(
 
 /**
  * `POST /v1/deploys`: a CI system's signed webhook. Verified over the raw bytes before anything is
- * parsed; the same `webhook-id` twice starts one deploy (the second answer repeats the first).
+ * parsed, with the project's own deploy secret (the shared secret only creates projects:
+ * producers/deploy-auth.ts); the same `webhook-id` twice starts one deploy (the second answer
+ * repeats the first). The answer to a project's first deploy carries its new `deploy_secret`, once.
  */
 export async function postDeploy(request: Request, env: Env): Promise<Response> {
   requireJsonContentType(request);
   const raw = await readBodyBytes(request, DEPLOY_BODY_LIMIT_BYTES);
-  const delivery = await verifyWebhook(request.headers, raw, env.WEBHOOK_SECRET);
-  const body = parseJsonBytes(raw);
+  const delivery = readWebhookDelivery(request.headers);
+  // Parsed once, leniently: the project it names picks the secret to verify with; a body that is
+  // not JSON is reported (400) only after the signature check.
+  const json = parseJsonOrUndefined(raw);
+  const authorisation = await authoriseDeploy(request, env, delivery, raw, json);
+  const body = json === undefined ? parseJsonBytes(raw) : json;
   const refused = unsupportedBindingKeys(body);
   if (refused.length > 0) {
     throw new BadRequest(
@@ -102,23 +117,48 @@ export async function postDeploy(request: Request, env: Env): Promise<Response> 
   if (!claimed.ok) throw new ServiceUnavailable("dedupe_unavailable", claimed.error.message, 5);
   if (!claimed.value.inserted) {
     const first = StoredAnswerSchema.safeParse(JSON.parse(claimed.value.value));
-    if (first.success) return accepted({ ...first.data, duplicate: true });
+    if (first.success) {
+      // The retry of a project's creating delivery repeats its answer whole, secret included.
+      const secret = authorisation.signer === "shared" ? authorisation.existing?.secret : undefined;
+      return accepted({ ...first.data, ...(secret === undefined ? {} : { deploy_secret: secret }), duplicate: true });
+    }
   }
   try {
+    const secret =
+      authorisation.signer === "shared" ? await createdSecret(request, env, delivery, raw, manifest.project_id) : null;
     await deployArtifacts(env, deployId).put(JSON.stringify(manifest));
-    return accepted(
-      await enqueueDeploy(
-        env,
-        { id: deployId, projectId: manifest.project_id, kind: "deploy", webhookId: delivery.id },
-        "webhook",
-      ),
+    const enqueued = await enqueueDeploy(
+      env,
+      { id: deployId, projectId: manifest.project_id, kind: "deploy", webhookId: delivery.id },
+      deployActor(authorisation),
     );
+    return accepted(secret === null ? enqueued : { ...enqueued, deploy_secret: secret });
   } catch (error) {
     // Free the delivery id so the sender's retry can start the deploy.
     await store.forget(`webhook:${delivery.id}`);
+    if (error instanceof Unauthorized) throw error;
     log.error("deploy_enqueue_failed", { webhook_id: delivery.id, error: describeError(error) });
     throw new ServiceUnavailable("deploy_unavailable", "could not record the deploy; retry the delivery", 5);
   }
+}
+
+/**
+ * The secret a project's creating delivery gives it, recorded before the deploy is: when two
+ * first deploys race, one delivery's secret stands and the other is refused like any later
+ * deploy signed with the shared secret. A retry of the creating delivery finds its own secret.
+ */
+async function createdSecret(
+  request: Request,
+  env: Env,
+  delivery: WebhookDelivery,
+  raw: Uint8Array,
+  projectId: string,
+): Promise<string> {
+  const row = await claimDeploySecret(env.DB, { projectId, secret: newWebhookSecret(), webhookId: delivery.id });
+  if (row.created_by_webhook_id === delivery.id) return row.secret;
+  // Another delivery created the project first: authorising again now refuses (and audits) this one.
+  await authoriseDeploy(request, env, delivery, raw, { project_id: projectId });
+  throw new Unauthorized(`project ${projectId} has its own deploy secret`);
 }
 
 /** `GET /v1/deploys/:id` (admin): status, steps with attempts, the migration, the error. */
@@ -214,4 +254,34 @@ export async function deleteProject(
   return accepted(
     await enqueueDeploy(env, { id: crypto.randomUUID(), projectId: id, kind: "down" }, actorOf(principal)),
   );
+}
+
+/**
+ * `POST /v1/projects/:id/deploy-secret/rotate` (admin): a new deploy signing secret for the project,
+ * answered once; the old one (and the shared secret's grace for the creating delivery) is refused
+ * from now on. Audited without the secret. Also gives a secret to a project deployed before
+ * per-project secrets existed.
+ */
+export async function postRotateDeploySecret(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
+  const { id } = pathParams(request, ProjectParamsSchema);
+  if ((await getProject(env.DB, id)) === null && (await getDeploySecret(env.DB, id)) === null) {
+    throw new NotFound(`no project ${id}`);
+  }
+  const secret = newWebhookSecret();
+  const now = Date.now();
+  await env.DB.batch([
+    rotateDeploySecretStatement(env.DB, id, secret, now),
+    auditStatement(env.DB, {
+      type: "deploy_secret.rotated",
+      actor: actorOf(principal),
+      projectId: id,
+      details: { project: id },
+    }),
+  ]);
+  return ok({ project_id: id, deploy_secret: secret, rotated_at: now });
 }

@@ -6,6 +6,7 @@ import {
   type DeadLetterRow,
   type DlqFilter,
   countDeadLetters,
+  deadLetterStats,
   deleteDeadLetter,
   getDeadLetter,
   listDeadLetters,
@@ -14,6 +15,7 @@ import {
 import { assertNever } from "../lib/result.ts";
 import {
   type DlqFilterInput,
+  DlqFilterSchema,
   DlqIdParamsSchema,
   DlqListQuerySchema,
   DlqPurgeRequestSchema,
@@ -31,6 +33,7 @@ function toFilter(input: DlqFilterInput | undefined, ids?: string[]): DlqFilter 
   if (input?.queue !== undefined) filter.queue = input.queue;
   if (input?.type !== undefined) filter.type = input.type;
   if (input?.project_id !== undefined) filter.projectId = input.project_id;
+  if (input?.reason !== undefined) filter.reason = input.reason;
   if (input?.since !== undefined) filter.since = input.since;
   if (input?.until !== undefined) filter.until = input.until;
   if (ids !== undefined) filter.ids = ids;
@@ -86,6 +89,20 @@ export async function getDeadLetters(request: Request, env: Env): Promise<Respon
   const { limit, cursor, ...filter } = queryParams(request, DlqListQuerySchema);
   const page = await listDeadLetters(env.DB, toFilter(filter), limit, cursor ? decodeCursor(cursor) : null);
   return ok({ items: page.rows.map(view), next_cursor: page.next ? encodeCursor(page.next) : null });
+}
+
+/**
+ * `GET /v1/admin/dlq/stats` (admin): counts of the archived messages matching the list's filters,
+ * per source queue and per last failure reason (the console's summary).
+ */
+export async function getDeadLetterStats(request: Request, env: Env): Promise<Response> {
+  const filter = toFilter(queryParams(request, DlqFilterSchema));
+  const stats = await deadLetterStats(env.DB, filter);
+  return ok({
+    total: stats.byQueue.reduce((sum, row) => sum + row.count, 0),
+    by_queue: stats.byQueue,
+    by_reason: stats.byReason,
+  });
 }
 
 /** `GET /v1/admin/dlq/:id` (admin): one archived message. */

@@ -1,5 +1,6 @@
 import { envelopeOfParsed } from "../schemas/envelope.schema.ts";
-import { EventsRequestSchema, type RuntimeEvent } from "../schemas/runtime-event.schema.ts";
+import { EventsRequestSchema, PLATFORM_EVENT_TYPES, type RuntimeEvent } from "../schemas/runtime-event.schema.ts";
+import { BadRequest } from "./errors.ts";
 import { MESSAGE_BUDGET_BYTES, packMessages, sendSized } from "../lib/queue.ts";
 import { readJson } from "./http.ts";
 import { accepted } from "./responses.ts";
@@ -21,9 +22,26 @@ export function packEvents(events: readonly RuntimeEvent[]) {
   );
 }
 
-/** `POST /v1/events`: validate, enqueue (awaited), then 202. */
+/**
+ * `POST /v1/events`: validate, enqueue (awaited), then 202. Event types the platform itself
+ * produces (`do_usage`: Durable Object metering, which enforcement acts on) are refused: an
+ * ingest-key holder could otherwise charge another project's usage, or make one immune with a
+ * negative wall time. The platform's own usage reaches the queue directly (platform/local/tenant-gateway.ts).
+ */
 export async function postEvents(request: Request, env: Env): Promise<Response> {
   const { body } = await readJson(request, EventsRequestSchema);
+  // A loop, not flatMap: this runs over every event of every request, and almost always finds none.
+  const reserved: number[] = [];
+  body.events.forEach((event, index) => {
+    if (PLATFORM_EVENT_TYPES.has(event.type)) reserved.push(index);
+  });
+  if (reserved.length > 0) {
+    throw new BadRequest(
+      "reserved_event_type",
+      `events of type ${[...PLATFORM_EVENT_TYPES].join(", ")} are produced by the platform itself and cannot be posted (events ${reserved.slice(0, 10).join(", ")}${reserved.length > 10 ? ", …" : ""})`,
+      { events: reserved.slice(0, 100), types: [...PLATFORM_EVENT_TYPES] },
+    );
+  }
   await sendSized(env.TELEMETRY_QUEUE, QUEUES.telemetry.name, packEvents(body.events));
   return accepted({ accepted: body.events.length });
 }

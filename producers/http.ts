@@ -75,6 +75,15 @@ function nestsDeeperThan(value: unknown, limit: number, depth = 0): boolean {
   return false;
 }
 
+/** The bytes' JSON, or undefined when they are not UTF-8 JSON (`parseJsonBytes` says why). */
+export function parseJsonOrUndefined(bytes: Uint8Array): unknown {
+  try {
+    return parseJsonBytes(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses bytes as UTF-8 JSON, 400 `invalid_json` otherwise (also when nested too deep). */
 export function parseJsonBytes(bytes: Uint8Array): unknown {
   let text: string;

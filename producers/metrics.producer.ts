@@ -55,11 +55,13 @@ export async function getMetrics(request: Request, env: Env): Promise<Response> 
     telemetry: {
       shard_count: shardCount,
       buffered: sumOf(events, (status) => status.buffered),
+      buffered_by_shard: events.map((status) => status.buffered),
       ...summarise(pipelineStats.telemetry, events),
     },
     counters: {
       shard_count: shardCount,
       held: sumOf(counters, (status) => status.pending + status.inflight),
+      held_by_shard: counters.map((status) => status.pending + status.inflight),
       ...summarise(pipelineStats.counters, counters),
     },
     rate_limits: {

@@ -3,18 +3,9 @@ import type { RouteClass } from "../schemas/rate-limit.schema.ts";
 import { TooManyRequests, toErrorResponse } from "./errors.ts";
 
 /**
- * The HTTP side of rate limiting: which identity a request is counted by, the `X-RateLimit-*`
- * headers, and the wrapper the router runs handlers of routes with `rateLimit` in. The limiter
+ * The HTTP side of rate limiting: the `X-RateLimit-*` headers and the wrapper the router runs handlers of routes with `rateLimit` in. The limiter
  * itself (shard, D1 and memory fallbacks) is producers/rate-limiter.ts.
  */
-
-/**
- * The client address, for routes without a credential to count by (the deploy webhook). Requests
- * without `CF-Connecting-IP` (only possible off Cloudflare's edge, e.g. locally) share "unknown".
- */
-export function clientIp(request: Request): string {
-  return request.headers.get("CF-Connecting-IP")?.trim() || "unknown";
-}
 
 /** The response headers of a rate-limited route. `X-RateLimit-Reset` is in seconds from now. */
 export function rateLimitHeaders(decision: RateLimitDecision): Record<string, string> {

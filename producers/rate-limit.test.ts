@@ -46,7 +46,7 @@ function limitedEnv(keys: string[], limits: Partial<Record<RouteClass, RateLimit
   return {
     ...env,
     INGEST_KEYS: keys.join(","),
-    RATE_LIMITS: JSON.stringify({ ingest: big, webhook: big, admin: big, ...limits }),
+    RATE_LIMITS: JSON.stringify({ ingest: big, webhook: big, admin: big, auth_failures: big, ...limits }),
   };
 }
 
@@ -209,15 +209,16 @@ describe("rate limiting at the edge", () => {
         response: { status: 200, schema: AcceptedSchema },
       },
     ]);
-    const variant = limitedEnv([], { webhook: { limit: 1, window_s: 60 } });
+    // On Cloudflare's edge, where the header is the connection's address (locally it is ignored).
+    const variant = { ...limitedEnv([], { webhook: { limit: 1, window_s: 60 } }), CLIENT_ADDRESS: "cf-connecting-ip" };
     const hook = (ip: string) =>
       hookRouter.fetch(
         new Request(`${BASE}/hook`, { method: "POST", headers: { "CF-Connecting-IP": ip } }),
         variant,
         createExecutionContext(),
       );
-    const first = `test-ip-${crypto.randomUUID()}`;
-    const second = `test-ip-${crypto.randomUUID()}`;
+    const first = `2001:db8::${crypto.randomUUID().slice(0, 4)}`;
+    const second = `2001:db8:1::${crypto.randomUUID().slice(0, 4)}`;
     const allowed = await hook(first);
     expect(allowed.status).toBe(200);
     expect(limitHeaders(allowed)).toMatchObject({ limit: "1", remaining: "0" });

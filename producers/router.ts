@@ -1,11 +1,14 @@
 import { type IRequest, Router } from "itty-router";
+import { serveConsole } from "./console.producer.ts";
 import { MethodNotAllowed, NotFound, toErrorResponse } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { dispatchTenant, dispatchTenantHost } from "./tenant.producer.ts";
 import { ok } from "./responses.ts";
 import { authenticate } from "./auth.ts";
 import type { Method } from "./handler.ts";
-import { clientIp, withRateLimit } from "./rate-limit.middleware.ts";
+import { withAuthFailureLimit } from "./auth-failures.ts";
+import { clientSource } from "./client-address.ts";
+import { withRateLimit } from "./rate-limit.middleware.ts";
 import { ROUTES, type RouteSpec } from "./routes.ts";
 
 type Args = [Env, ExecutionContext];
@@ -25,16 +28,22 @@ function endpoint(route: RouteSpec): Endpoint {
     identifier: string,
     run: () => Promise<Response> | Response,
   ) => (limit === undefined ? run() : withRateLimit(env, ctx, limit, identifier, request, run));
+  let serve: Endpoint;
   if (route.auth === "none") {
     const { handler } = route;
-    return (request, env, ctx) =>
-      limited(request, env, ctx, `ip:${clientIp(request)}`, () => handler(request, env, ctx, null));
+    serve = (request, env, ctx) =>
+      limited(request, env, ctx, clientSource(request, env), () => handler(request, env, ctx, null));
+  } else {
+    const { auth, handler } = route;
+    serve = async (request, env, ctx) => {
+      const principal = await authenticate(request, env, auth);
+      return limited(request, env, ctx, principal.id, () => handler(request, env, ctx, principal));
+    };
   }
-  const { auth, handler } = route;
-  return async (request, env, ctx) => {
-    const principal = await authenticate(request, env, auth);
-    return limited(request, env, ctx, principal.id, () => handler(request, env, ctx, principal));
-  };
+  // Routes that check a credential or a signature (the ones that can answer 401) count their
+  // failures per source, and refuse a source over its budget before comparing anything.
+  if (route.auth === "none" && !route.errors?.includes(401)) return serve;
+  return (request, env, ctx) => withAuthFailureLimit(env, clientSource(request, env), () => serve(request, env, ctx));
 }
 
 const LOWER = { GET: "get", POST: "post", PUT: "put", PATCH: "patch", DELETE: "delete" } as const satisfies Record<
@@ -69,6 +78,9 @@ export function createRouter(routes: readonly RouteSpec[] = ROUTES) {
       throw new MethodNotAllowed(request.method, allowed);
     });
   }
+  // The on-call console (static assets, producers/console.producer.ts).
+  router.all("/console", serveConsole);
+  router.all("/console/*", serveConsole);
   // Tenant traffic: every method, any path below the project.
   router.all("/t/:project", dispatchTenant);
   router.all("/t/:project/*", dispatchTenant);

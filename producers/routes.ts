@@ -9,10 +9,12 @@ import {
   getProjects,
   postDeploy,
   postRollback,
+  postRotateDeploySecret,
 } from "./deploys.producer.ts";
 import {
   deleteDeadLetterById,
   getDeadLetterById,
+  getDeadLetterStats,
   getDeadLetters,
   getRedrive,
   postPurge,
@@ -26,6 +28,7 @@ import { getHealth } from "./health.producer.ts";
 import { getMetrics } from "./metrics.producer.ts";
 import { postQueueSend } from "./queues.producer.ts";
 import { getRateLimits, resetRateLimits } from "./rate-limits.producer.ts";
+import { deleteSession, getSession, postSession } from "./session.producer.ts";
 
 /**
  * Who may call: `auth` names the credential the router demands before the handler runs (401 for
@@ -56,12 +59,15 @@ export const ROUTES: readonly RouteSpec[] = [
   { ...endpoint("getProject"), handler: getProjectStatus },
   { ...endpoint("deleteProject"), handler: deleteProject },
   { ...endpoint("rollbackProject"), handler: postRollback },
+  { ...endpoint("rotateDeploySecret"), handler: postRotateDeploySecret },
   { ...endpoint("getDoUsage"), handler: getDoUsage },
   { ...endpoint("restoreEnforcement"), handler: postEnforcementRestore },
   { ...endpoint("runEnforcement"), handler: postEnforcementRun },
   { ...endpoint("getEnforcementRun"), handler: getEnforcementRun },
   { ...endpoint("listAudit"), handler: getAudit },
   { ...endpoint("listDeadLetters"), handler: getDeadLetters },
+  // Before getDeadLetter: `/v1/admin/dlq/:id` would take "stats" as an id.
+  { ...endpoint("getDeadLetterStats"), handler: getDeadLetterStats },
   { ...endpoint("purgeDeadLetters"), handler: postPurge },
   { ...endpoint("startRedrive"), handler: postRedrive },
   { ...endpoint("getRedrive"), handler: getRedrive },
@@ -72,4 +78,8 @@ export const ROUTES: readonly RouteSpec[] = [
   { ...endpoint("getMetrics"), handler: getMetrics },
   { ...endpoint("getRateLimits"), handler: getRateLimits },
   { ...endpoint("resetRateLimits"), handler: resetRateLimits },
+  // The on-call console's session (producers/session.producer.ts).
+  { ...endpoint("createSession"), handler: postSession },
+  { ...endpoint("getSession"), handler: getSession },
+  { ...endpoint("deleteSession"), handler: deleteSession },
 ];

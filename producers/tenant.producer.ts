@@ -7,6 +7,7 @@ import { loadVersion, localPlatform } from "../platform/local/local-runtime.ts";
 import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
 import { HttpError, NotFound } from "./errors.ts";
 import { pathParams } from "./http.ts";
+import { forOwnOriginTenant, forShipyardOriginTenant, withoutSetCookie } from "./tenant-headers.ts";
 
 const ParamsSchema = z.object({ project: ProjectIdSchema });
 
@@ -21,8 +22,8 @@ export async function dispatchTenant(request: Request, env: Env): Promise<Respon
   const prefix = `/t/${project}`;
   const url = new URL(request.url);
   url.pathname = url.pathname.slice(prefix.length) || "/";
-  const response = await runTenant(env, project, new Request(url, request));
-  return keepBelowPrefix(response, prefix, url.origin);
+  const response = await runTenant(env, project, forShipyardOriginTenant(new Request(url, request)));
+  return keepBelowPrefix(withoutSetCookie(response), prefix, url.origin);
 }
 
 /**
@@ -36,7 +37,7 @@ export async function dispatchTenantHost(request: Request, env: Env): Promise<Re
   if (project === null) return undefined;
   const parsed = ProjectIdSchema.safeParse(project);
   if (!parsed.success) throw new NotFound(`no project ${project}`);
-  return runTenant(env, parsed.data, request);
+  return runTenant(env, parsed.data, await forOwnOriginTenant(request, env));
 }
 
 /** The project a hostname names (`<project>.<suffix>`, one label), or null for any other host. */

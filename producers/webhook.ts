@@ -46,16 +46,19 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** A delivery whose headers passed the checks that need no secret (presence, format, replay window). */
+export interface WebhookDelivery extends WebhookHeaders {
+  /** The timestamp exactly as sent: the signature covers the text, not the number. */
+  timestampText: string;
+  /** The `webhook-signature` header: space-separated `v1,<base64>` candidates. */
+  signatures: string;
+}
+
 /**
- * Verifies the request's webhook headers against `body` (the raw bytes), or throws 401 with a
- * message saying which check failed. Returns the delivery id and timestamp.
+ * Checks the webhook headers that need no secret, or throws 401 with a message saying which check
+ * failed: all three present, the timestamp Unix seconds within the replay window.
  */
-export async function verifyWebhook(
-  headers: Headers,
-  body: Uint8Array,
-  secret: string,
-  now: number = Date.now(),
-): Promise<WebhookHeaders> {
+export function readWebhookDelivery(headers: Headers, now: number = Date.now()): WebhookDelivery {
   const id = headers.get("webhook-id");
   const timestampText = headers.get("webhook-timestamp");
   const signatures = headers.get("webhook-signature");
@@ -68,13 +71,24 @@ export async function verifyWebhook(
   if (Math.abs(now / 1000 - timestamp) > WEBHOOK_TOLERANCE_S) {
     throw new Unauthorized(`webhook-timestamp is more than ${WEBHOOK_TOLERANCE_S} s away from now`);
   }
+  return { id, timestamp, timestampText, signatures };
+}
+
+/** Whether one of the delivery's `v1` signatures is `secret`'s HMAC over `body` (constant-time compare). */
+export async function signedWith(secret: string, delivery: WebhookDelivery, body: Uint8Array): Promise<boolean> {
   const key = await hmacKey(secret);
-  const signed = concat(encoder.encode(`${id}.${timestampText}.`), body);
-  for (const candidate of signatures.split(" ")) {
+  const signed = concat(encoder.encode(`${delivery.id}.${delivery.timestampText}.`), body);
+  for (const candidate of delivery.signatures.split(" ")) {
     const [version, encoded] = candidate.split(",", 2);
     if (version !== "v1" || !encoded) continue;
     const signature = decodeBase64(encoded);
-    if (signature && (await crypto.subtle.verify("HMAC", key, signature, signed))) return { id, timestamp };
+    if (signature && (await crypto.subtle.verify("HMAC", key, signature, signed))) return true;
   }
-  throw new Unauthorized("no valid v1 webhook signature");
+  return false;
+}
+
+/** A new Standard Webhooks secret: `whsec_` and the base64 of 32 random bytes. */
+export function newWebhookSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return `whsec_${btoa(String.fromCharCode(...bytes))}`;
 }

@@ -5,6 +5,7 @@ import {
   DeployAcceptedSchema,
   DeployManifestSchema,
   DeployParamsSchema,
+  DeploySecretRotatedSchema,
   DeployStatusSchema,
   ProjectDeleteQuerySchema,
   ProjectListSchema,
@@ -19,6 +20,8 @@ import {
   DlqListSchema,
   DlqPurgeRequestSchema,
   DlqPurgeSchema,
+  DlqFilterSchema,
+  DlqStatsSchema,
   QueueSendAcceptedSchema,
   QueueSendParamsSchema,
   QueueSendRequestSchema,
@@ -43,6 +46,7 @@ import {
   type RouteClass,
 } from "./rate-limit.schema.ts";
 import { EventsRequestSchema } from "./runtime-event.schema.ts";
+import { SessionEndedSchema, SessionRequestSchema, SessionSchema } from "./session.schema.ts";
 
 /** The HTTP methods the API serves. */
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -127,7 +131,8 @@ export const API = {
   postDeploy: {
     method: "POST",
     path: "/v1/deploys",
-    summary: "Deploy a tenant Worker (Standard Webhooks signature; the same webhook-id starts one deploy)",
+    summary:
+      "Deploy a tenant Worker (Standard Webhooks signature by the project's own deploy secret; the shared secret only creates projects; the same webhook-id starts one deploy)",
     auth: "none",
     rateLimit: "webhook",
     request: DeployManifestSchema,
@@ -182,6 +187,16 @@ export const API = {
     rateLimit: "admin",
     response: { status: 202, schema: DeployAcceptedSchema },
     errors: [404, 409],
+  },
+  rotateDeploySecret: {
+    method: "POST",
+    path: "/v1/projects/:id/deploy-secret/rotate",
+    summary: "Replace the project's deploy signing secret (answered once; the old one is refused from now on)",
+    params: ProjectParamsSchema,
+    auth: "admin",
+    rateLimit: "admin",
+    response: { status: 200, schema: DeploySecretRotatedSchema },
+    errors: [404],
   },
   getDoUsage: {
     method: "GET",
@@ -248,6 +263,16 @@ export const API = {
     rateLimit: "admin",
     query: DlqListQuerySchema,
     response: { status: 200, schema: DlqListSchema },
+    errors: [400],
+  },
+  getDeadLetterStats: {
+    method: "GET",
+    path: "/v1/admin/dlq/stats",
+    summary: "How many archived messages match the filters, per source queue and per failure reason",
+    auth: "admin",
+    rateLimit: "admin",
+    query: DlqFilterSchema,
+    response: { status: 200, schema: DlqStatsSchema },
     errors: [400],
   },
   purgeDeadLetters: {
@@ -348,6 +373,34 @@ export const API = {
     rateLimit: "admin",
     response: { status: 200, schema: RateLimitResetSchema },
     errors: [400, 503],
+  },
+  // The on-call console's session (producers/session.producer.ts, docs/console.md).
+  createSession: {
+    method: "POST",
+    path: "/v1/admin/session",
+    summary: "Console sign-in: trade the admin token for an HttpOnly session cookie (same-origin only)",
+    auth: "none",
+    rateLimit: "admin",
+    request: SessionRequestSchema,
+    response: { status: 200, schema: SessionSchema },
+    errors: [400, 401, 403, 413, 415],
+  },
+  getSession: {
+    method: "GET",
+    path: "/v1/admin/session",
+    summary: "Who is signed in (bearer token or console session) and until when",
+    auth: "admin",
+    rateLimit: "admin",
+    response: { status: 200, schema: SessionSchema },
+  },
+  deleteSession: {
+    method: "DELETE",
+    path: "/v1/admin/session",
+    summary: "Console sign-out: clear the session cookie",
+    auth: "none",
+    rateLimit: "admin",
+    response: { status: 200, schema: SessionEndedSchema },
+    errors: [403],
   },
 } as const satisfies Record<string, EndpointSpec>;
 

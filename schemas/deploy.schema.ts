@@ -185,6 +185,20 @@ export const DeployAcceptedSchema = z.object({
   deploy_id: z.string(),
   status_url: z.string(),
   project_id: z.string().optional(),
+  deploy_secret: z
+    .string()
+    .optional()
+    .describe(
+      "only in the answer to a project's first deploy (and its retries): the project's own deploy signing secret (whsec_…), shown once; every later deploy of the project must be signed with it",
+    ),
+  duplicate: z.boolean().optional().describe("true when this webhook-id was seen before: the first answer, repeated"),
+});
+
+/** `POST /v1/projects/:id/deploy-secret/rotate`: the project's new deploy secret, shown once. */
+export const DeploySecretRotatedSchema = z.object({
+  project_id: z.string(),
+  deploy_secret: z.string().describe("whsec_…: sign every later deploy of the project with it; the old one is refused"),
+  rotated_at: z.number().int().describe("epoch ms"),
 });
 export type DeployAccepted = z.infer<typeof DeployAcceptedSchema>;
 

@@ -42,6 +42,8 @@ export const DlqFilterSchema = z.strictObject({
     .describe("source queue, e.g. shipyard-telemetry (its -dlq name works too)"),
   type: z.string().min(1).max(128).optional().describe("envelope type, e.g. telemetry.events"),
   project_id: z.string().min(1).max(128).optional(),
+  // Room for a whole reason (consumers cut them at 4,000 characters): the console filters by one.
+  reason: z.string().min(1).max(4_096).optional().describe("text the last failure reason contains (case-sensitive)"),
   since: InstantSchema.optional().describe("last failure at or after (epoch ms or ISO 8601)"),
   until: InstantSchema.optional().describe("last failure before (epoch ms or ISO 8601)"),
 });
@@ -75,6 +77,15 @@ export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 export const DlqListSchema = z.object({
   items: z.array(DeadLetterSchema),
   next_cursor: z.string().nullable().describe("pass as cursor for the next page; null on the last page"),
+});
+
+/** `GET /v1/admin/dlq/stats`: how many archived messages match, per source queue and per reason. */
+export const DlqStatsSchema = z.object({
+  total: z.number().int(),
+  by_queue: z.array(z.object({ queue: z.string(), count: z.number().int() })),
+  by_reason: z
+    .array(z.object({ reason: z.string(), count: z.number().int() }))
+    .describe("the most frequent last failure reasons, most frequent first (at most 50)"),
 });
 
 export const DlqDeletedSchema = z.object({ id: z.string(), deleted: z.literal(true) });

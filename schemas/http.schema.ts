@@ -28,6 +28,7 @@ export const MetricsSchema = z.object({
   telemetry: z.object({
     shard_count: z.number().int(),
     buffered: z.number().int().describe("rows held in shards, not yet in D1"),
+    buffered_by_shard: z.array(z.number().int()).describe("buffered rows of each shard, by shard index"),
     flush_failures: z.number().int().describe("consecutive failed flushes, summed over shards"),
     shard_rpcs: z.number().int(),
     shard_alarms: z
@@ -49,6 +50,7 @@ export const MetricsSchema = z.object({
   counters: z.object({
     shard_count: z.number().int(),
     held: z.number().int().describe("increments held in shards, not yet in D1"),
+    held_by_shard: z.array(z.number().int()).describe("held increments of each shard, by shard index"),
     flush_failures: z.number().int(),
     shard_rpcs: z.number().int(),
     shard_alarms: z.number().int(),

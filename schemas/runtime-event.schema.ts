@@ -50,10 +50,19 @@ const EventDataSchema = z
     description: `A JSON object, at most ${MAX_EVENT_DATA_BYTES} bytes`,
   });
 
+/**
+ * Event types only the platform produces (Durable Object metering, which enforcement acts on):
+ * `POST /v1/events` refuses them (400 `reserved_event_type`); they reach the queue from the
+ * platform's own code only.
+ */
+export const PLATFORM_EVENT_TYPES: ReadonlySet<string> = new Set(["do_usage"]);
+
 export const RuntimeEventSchema = z.strictObject({
   id: StoredTextSchema.min(1).max(128),
   project_id: StoredTextSchema.min(1).max(64),
-  type: StoredTextSchema.min(1).max(64),
+  type: StoredTextSchema.min(1)
+    .max(64)
+    .describe("event type; do_usage is reserved for the platform's own metering (POST /v1/events refuses it)"),
   ts: z.number().int().nonnegative().describe("epoch milliseconds"),
   data: EventDataSchema,
 });

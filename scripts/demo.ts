@@ -6,7 +6,10 @@
  * threshold and the redeploy that restores; poison messages, dead-lettered and redriven. Reports
  * what it took to the terminal and demo-report.md. Exits 0 only if every invariant held.
  *
- *   npm run demo -- [--events 50000] [--increments 20000] [--repeat-rate 0.2] [--clients 4] [--seed 42] [--timeout 180]
+ *   npm run demo -- [--events 50000] [--increments 20000] [--repeat-rate 0.2] [--clients 4] [--seed 42] [--timeout 180] [--serve]
+ *
+ * It ends by printing the on-call console's URL; with `--serve` the stack keeps serving (console and
+ * API) until Ctrl-C.
  *
  * The run is a sequence of named phases sharing one context and one report (scripts/demo/,
  * scripts/lib/report.ts). A later feature (counters, deploys, enforcement, dead letters) adds a
@@ -15,6 +18,7 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Progress, Report, fmt, runPhases } from "./lib/report.ts";
+import { ADMIN_TOKEN } from "./lib/stack.ts";
 import { ROOT } from "./lib/wrangler.ts";
 import { type DemoContext, SECTION } from "./demo/context.ts";
 import { countersPhases } from "./demo/counters.ts";
@@ -34,6 +38,8 @@ const { values: args } = parseArgs({
     clients: { type: "string", default: "4" },
     seed: { type: "string", default: "42" },
     timeout: { type: "string", default: "180" },
+    /** Keep the stack serving after the run (the console, the API) until Ctrl-C. */
+    serve: { type: "boolean", default: false },
   },
 });
 
@@ -65,7 +71,8 @@ const PHASES = [
   // After enforcement, whose lowered threshold would otherwise also catch this tenant's usage.
   realtimePhase({ timeoutMs: telemetry.timeoutMs }),
   ...deadLettersPhases({ seed: telemetry.seed, timeoutMs: telemetry.timeoutMs }),
-  teardownPhase,
+  // With --serve the stack stays up after the report; Ctrl-C stops it (scripts/lib/stack.ts).
+  ...(args.serve ? [] : [teardownPhase]),
 ];
 
 const ctx: DemoContext = { report: new Report("Shipyard demo"), progress: new Progress(), at: {} };
@@ -89,6 +96,21 @@ if (!ctx.report.ok) {
   ];
   console.error(`\nDEMO FAILED\n  ${reasons.join("\n  ")}`);
   if (ctx.stack) console.error(`  wrangler log: ${ctx.stack.logPath}`);
-  process.exit(1);
+} else {
+  console.log("\nDEMO PASSED");
 }
-console.log("\nDEMO PASSED");
+
+// The run ends with the on-call console's address: open it on the data the demo just made.
+const consoleUrl = ctx.stack ? `${ctx.stack.url}/console` : null;
+if (args.serve && consoleUrl) {
+  console.log(`\nOn-call console: ${consoleUrl} (sign in with ${ADMIN_TOKEN}); serving until Ctrl-C`);
+  // An interval keeps Node running; Ctrl-C stops the stack and exits (scripts/lib/stack.ts).
+  setInterval(() => undefined, 60_000);
+} else {
+  console.log(
+    consoleUrl
+      ? `\nOn-call console: ${consoleUrl} (stopped now; \`npm run demo -- --serve\` keeps it serving)`
+      : "\nOn-call console: not started (the stack did not boot)",
+  );
+  process.exit(ctx.report.ok ? 0 : 1);
+}

@@ -57,26 +57,65 @@ export function realtimeManifest(projectId: string, overrides: Partial<DeployMan
   };
 }
 
-/** Signs and posts a deploy webhook (Standard Webhooks headers). */
+/**
+ * Each project's own deploy secret, from the answer to its first deploy: later deploys of the
+ * project are signed with it, as a CI system keeps it after the first answer.
+ */
+const deploySecrets = new Map<string, string>();
+
+/** The deploy secret `project`'s first deploy returned (or its latest rotation); undefined before. */
+export function deploySecretOf(project: string): string | undefined {
+  return deploySecrets.get(project);
+}
+
+/** Records a secret a rotation answered, so later `postDeploy`s sign with it. */
+export function rememberDeploySecret(project: string, secret: string): void {
+  deploySecrets.set(project, secret);
+}
+
+function projectOf(body: unknown): string | undefined {
+  if (typeof body !== "object" || body === null || !("project_id" in body)) return undefined;
+  return typeof body.project_id === "string" ? body.project_id : undefined;
+}
+
+/**
+ * Signs and posts a deploy webhook (Standard Webhooks headers): with `secret` when given, else the
+ * project's own deploy secret once its first deploy returned one, else the shared secret.
+ */
 export async function postDeploy(
   body: unknown,
-  options: { id?: string; timestamp?: number; secret?: string; tamper?: (raw: string) => string; raw?: boolean } = {},
+  options: {
+    id?: string;
+    timestamp?: number;
+    secret?: string;
+    tamper?: (raw: string) => string;
+    raw?: boolean;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Response> {
   // `raw`: `body` is the exact text to sign and send (for bodies that are not JSON).
   const raw = options.raw && typeof body === "string" ? body : JSON.stringify(body);
   const id = options.id ?? `msg_${crypto.randomUUID()}`;
   const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
-  const signature = await signWebhook(options.secret ?? WEBHOOK_SECRET, id, timestamp, new TextEncoder().encode(raw));
-  return exports.default.fetch(`${BASE_URL}/v1/deploys`, {
+  const project = projectOf(body);
+  const secret = options.secret ?? (project === undefined ? undefined : deploySecrets.get(project)) ?? WEBHOOK_SECRET;
+  const signature = await signWebhook(secret, id, timestamp, new TextEncoder().encode(raw));
+  const response = await exports.default.fetch(`${BASE_URL}/v1/deploys`, {
     method: "POST",
     headers: {
       "content-type": "application/json",
       "webhook-id": id,
       "webhook-timestamp": String(timestamp),
       "webhook-signature": signature,
+      ...options.headers,
     },
     body: options.tamper ? options.tamper(raw) : raw,
   });
+  if (response.status === 202 && project !== undefined) {
+    const answer = await response.clone().json<{ deploy_secret?: string }>();
+    if (answer.deploy_secret !== undefined) deploySecrets.set(project, answer.deploy_secret);
+  }
+  return response;
 }
 
 export interface DeployStatusBody {

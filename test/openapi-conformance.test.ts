@@ -120,6 +120,11 @@ function callsFor(op: OperationId): Call[] {
       return [{ method: "DELETE", path: `/v1/projects/${project}` }];
     case "rollbackProject":
       return [{ method: "POST", path: "/v1/projects/no-such-project/rollback" }];
+    case "rotateDeploySecret":
+      return [
+        { method: "POST", path: `/v1/projects/${project}/deploy-secret/rotate` },
+        { method: "POST", path: "/v1/projects/no-such-project/deploy-secret/rotate" },
+      ];
     case "getDoUsage":
       return [{ method: "GET", path: `/v1/projects/${project}/do-usage` }];
     case "restoreEnforcement":
@@ -160,6 +165,27 @@ function callsFor(op: OperationId): Call[] {
         },
         { method: "POST", path: "/v1/admin/queues/nope/send", body: { body: 1 } },
       ];
+    case "getDeadLetterStats":
+      return [
+        { method: "GET", path: `/v1/admin/dlq/stats?project_id=${missing}` },
+        { method: "GET", path: "/v1/admin/dlq/stats?limit=5" },
+      ];
+    case "createSession":
+      return [
+        { method: "POST", path: "/v1/admin/session", token: null, body: { token: ADMIN_TOKEN } },
+        { method: "POST", path: "/v1/admin/session", token: null, body: { token: "wrong" } },
+        {
+          method: "POST",
+          path: "/v1/admin/session",
+          token: null,
+          headers: { origin: "https://elsewhere.example" },
+          body: { token: ADMIN_TOKEN },
+        },
+      ];
+    case "getSession":
+      return [{ method: "GET", path: "/v1/admin/session" }];
+    case "deleteSession":
+      return [{ method: "DELETE", path: "/v1/admin/session", token: null }];
     case "getMetrics":
       return [{ method: "GET", path: "/v1/admin/metrics" }];
     case "getRateLimits":

@@ -2,11 +2,12 @@
  * `deploy <dir>`, `rollback <project>`, `down <project>`: start a deploy, rollback or down and,
  * with `--wait`, follow its workflow step by step until it completes or errors.
  */
+import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import type { DeployAccepted, DeployStatus, DeployStep } from "../../schemas/deploy.schema.ts";
 import { type ApiClient, ApiError, apiFrom } from "../api.ts";
-import { intOption, parseCommand, positionalArgs } from "../args.ts";
+import { UsageError, intOption, parseCommand, positionalArgs } from "../args.ts";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../command.ts";
 import type { DeployManifest } from "../../schemas/deploy.schema.ts";
 import { DEFAULT_WEBHOOK_SECRET, DEPLOY_LIMIT_BYTES, ManifestError, readManifest, signWebhook } from "../manifest.ts";
@@ -32,7 +33,14 @@ function stepLine(step: DeployStep): string {
  * Polls `GET /v1/deploys/:id` until the deploy is complete or errored, printing each step once it
  * finishes (people) or the final status (`--json`). Exit 0 complete, 1 errored or timed out.
  */
-export async function followDeploy(api: ApiClient, deployId: string, json: boolean, timeoutS: number): Promise<number> {
+export async function followDeploy(
+  api: ApiClient,
+  deployId: string,
+  json: boolean,
+  timeoutS: number,
+  /** Fields of the accepted answer the final JSON must keep (a project's new deploy secret). */
+  extra: Record<string, unknown> = {},
+): Promise<number> {
   const printed = new Set<string>();
   const deadline = Date.now() + timeoutS * 1000;
   let status: DeployStatus | null = null;
@@ -50,12 +58,12 @@ export async function followDeploy(api: ApiClient, deployId: string, json: boole
     if (status.status === "complete" || status.status === "errored") break;
     if (Date.now() > deadline) {
       note(`error: deploy ${deployId} is still ${status.status} after ${timeoutS} s (GET /v1/deploys/${deployId})`);
-      if (json) printJson(status);
+      if (json) printJson({ ...status, ...extra });
       return EXIT_FAILURE;
     }
     await sleep(500);
   }
-  if (json) printJson(status);
+  if (json) printJson({ ...status, ...extra });
   else if (status.status === "complete") {
     print(`${status.kind} ${deployId} complete${status.version_id ? ` (version ${status.version_id})` : ""}`);
   } else print(`${status.kind} ${deployId} errored: ${status.error ?? "unknown error"}`);
@@ -68,6 +76,45 @@ function accepted(json: boolean, what: string, answer: DeployAccepted, wait: boo
     return;
   }
   print(`${what} ${answer.deploy_id} queued (status: ${answer.status_url})`);
+}
+
+/** The secret that signs a deploy, and the key id that names it (none for the shared secret). */
+interface DeploySigner {
+  secret: string;
+  keyId: string | null;
+}
+
+/**
+ * The project's own deploy secret (`--deploy-secret-file`, else `SHIPYARD_DEPLOY_SECRET`), sent with
+ * `shipyard-key-id: <project>`; without one, the shared webhook secret, which only creates projects.
+ */
+async function deploySigner(secretFile: string | undefined, projectId: string): Promise<DeploySigner> {
+  if (secretFile !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(secretFile, "utf8");
+    } catch (error) {
+      throw new UsageError(
+        `cannot read --deploy-secret-file ${secretFile}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    const secret = text.trim();
+    if (!secret.startsWith("whsec_"))
+      throw new UsageError(`--deploy-secret-file ${secretFile} does not hold a whsec_… secret`);
+    return { secret, keyId: projectId };
+  }
+  const own = process.env.SHIPYARD_DEPLOY_SECRET;
+  if (own) return { secret: own.trim(), keyId: projectId };
+  return { secret: process.env.SHIPYARD_WEBHOOK_SECRET || DEFAULT_WEBHOOK_SECRET, keyId: null };
+}
+
+/** A project's new deploy secret, printed once with where to keep it (the API never shows it again). */
+function printNewSecret(projectId: string, secret: string): void {
+  note(`project ${projectId} was created; its deploy secret (shown once, never again):`);
+  print(secret);
+  note(
+    `Keep it in your CI's secret store as SHIPYARD_DEPLOY_SECRET (or in a file for --deploy-secret-file): every later deploy of ${projectId} must be signed with it; the shared webhook secret only creates projects. Lost it? An admin runs: shipyard projects rotate-secret ${projectId}`,
+  );
 }
 
 /** One line on what is being sent: names only, never a secret's value. */
@@ -96,8 +143,11 @@ const deploy: Command = {
   --secrets-file <file>  secrets to bind (.dev.vars / .env format or JSON, as \`wrangler deploy --secrets-file\`;
                    environment variables of the same name override); values are never printed
   --webhook-id <id> delivery id (default a new one; repeat one to make a retry idempotent)
+  --deploy-secret-file <f> the project's deploy secret, read from a file (overrides SHIPYARD_DEPLOY_SECRET)
 ${WAIT_HELP}
-Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .dev.vars.example)`,
+Environment: SHIPYARD_DEPLOY_SECRET (the project's own deploy secret, returned by its first deploy);
+without it SHIPYARD_WEBHOOK_SECRET (the shared secret, which only creates projects; default the local
+whsec_… secret from .dev.vars.example)`,
   async run(args) {
     const { values, positionals } = parseCommand(args, {
       ...WAIT_OPTIONS,
@@ -106,6 +156,7 @@ Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .d
       "secrets-file": { type: "string" },
       env: { type: "string" },
       "webhook-id": { type: "string" },
+      "deploy-secret-file": { type: "string" },
     });
     const [dir = "."] = positionalArgs(positionals, ["dir"]);
     const timeout = intOption("timeout", values.timeout) ?? 120;
@@ -127,7 +178,7 @@ Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .d
     }
     const id = values["webhook-id"] ?? `msg_${crypto.randomUUID()}`;
     const timestamp = Math.floor(Date.now() / 1000);
-    const secret = process.env.SHIPYARD_WEBHOOK_SECRET || DEFAULT_WEBHOOK_SECRET;
+    const signer = await deploySigner(values["deploy-secret-file"], manifest.project_id);
     if (!values.json) {
       note(deploySummary(manifest, bytes));
     }
@@ -137,11 +188,21 @@ Environment: SHIPYARD_WEBHOOK_SECRET (default the local whsec_… secret from .d
       headers: {
         "webhook-id": id,
         "webhook-timestamp": String(timestamp),
-        "webhook-signature": signWebhook(secret, id, timestamp, body),
+        "webhook-signature": signWebhook(signer.secret, id, timestamp, body),
+        ...(signer.keyId === null ? {} : { "shipyard-key-id": signer.keyId }),
       },
     });
     accepted(values.json === true, "deploy", answer, values.wait === true);
-    return values.wait ? followDeploy(api, answer.deploy_id, values.json === true, timeout) : EXIT_OK;
+    const secret = answer.deploy_secret;
+    if (secret !== undefined && !values.json) printNewSecret(manifest.project_id, secret);
+    if (!values.wait) return EXIT_OK;
+    return followDeploy(
+      api,
+      answer.deploy_id,
+      values.json === true,
+      timeout,
+      secret === undefined ? {} : { deploy_secret: secret },
+    );
   },
 };
 

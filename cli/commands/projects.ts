@@ -7,7 +7,7 @@ import type { ProjectStatus } from "../../schemas/deploy.schema.ts";
 import { apiFrom } from "../api.ts";
 import { intOption, parseCommand, positionalArgs } from "../args.ts";
 import { type Command, EXIT_FAILURE, EXIT_OK } from "../command.ts";
-import { formatDuration, formatTime, keyValues, print, printJson, table } from "../output.ts";
+import { formatDuration, formatTime, keyValues, note, print, printJson, table } from "../output.ts";
 
 type Project = ProjectStatus;
 
@@ -62,6 +62,29 @@ const projectsInfo: Command = {
         ["created", formatTime(p.created_at)],
         ["updated", formatTime(p.updated_at)],
       ]),
+    );
+    return EXIT_OK;
+  },
+};
+
+const projectsRotateSecret: Command = {
+  path: ["projects", "rotate-secret"],
+  synopsis: "<project>",
+  summary: "replace the project's deploy signing secret (printed once; the old one stops working)",
+  async run(args) {
+    const { values, positionals } = parseCommand(args, {});
+    const [project = ""] = positionalArgs(positionals, ["project"]);
+    const rotated = await apiFrom(values).call("rotateDeploySecret", { params: { id: project } });
+    if (values.json) {
+      printJson(rotated);
+      return EXIT_OK;
+    }
+    note(
+      `project ${rotated.project_id}: new deploy secret (shown once, never again; the old one is refused from now on):`,
+    );
+    print(rotated.deploy_secret);
+    note(
+      `Put it in the CI's secret store as SHIPYARD_DEPLOY_SECRET (or a file for shipyard deploy --deploy-secret-file) before the next deploy of ${rotated.project_id}.`,
     );
     return EXIT_OK;
   },
@@ -161,6 +184,7 @@ const enforcementRestore: Command = {
 export const PROJECT_COMMANDS: readonly Command[] = [
   projectsLs,
   projectsInfo,
+  projectsRotateSecret,
   doUsage,
   enforcementRun,
   enforcementRestore,

@@ -66,13 +66,20 @@ function stepLine(step: DeployStatus["steps"][number]): string {
 }
 
 /**
- * `POST /v1/deploys`, signed over the exact bytes sent. Not `Stack.request`: the webhook takes
+ * Each project's own deploy secret, from the answer to its first deploy: later deploys of the
+ * project (v2, the redeploy after enforcement) must be signed with it, as a CI system would.
+ */
+const deploySecrets = new Map<string, string>();
+
+/**
+ * `POST /v1/deploys`, signed over the exact bytes sent with `secret`. Not `Stack.request`: the webhook takes
  * no bearer token but three signature headers. A 429 (60 a minute per client IP) is waited out.
  */
 async function postWebhook(
   stack: Stack,
   body: string,
   webhookId: string,
+  signer: { secret: string; keyId: string | null },
 ): Promise<{ status: number; body: unknown; ms: number }> {
   for (let attempt = 1; ; attempt++) {
     const timestamp = Math.floor(Date.now() / 1000);
@@ -83,7 +90,8 @@ async function postWebhook(
         "content-type": "application/json",
         "webhook-id": webhookId,
         "webhook-timestamp": String(timestamp),
-        "webhook-signature": signWebhook(DEFAULT_WEBHOOK_SECRET, webhookId, timestamp, body),
+        "webhook-signature": signWebhook(signer.secret, webhookId, timestamp, body),
+        ...(signer.keyId === null ? {} : { "shipyard-key-id": signer.keyId }),
       },
       body,
       signal: AbortSignal.timeout(60_000),
@@ -119,18 +127,47 @@ export async function deployManifest(
   const webhookId = `msg_demo_${randomUUID()}`;
   const started = Date.now();
   stack.mark(`demo: deploy ${label}`);
-  const answer = await postWebhook(stack, body, webhookId);
+  // The project's own secret once its first deploy returned one; the shared secret creates it.
+  const own = deploySecrets.get(manifest.project_id);
+  const signer =
+    own === undefined ? { secret: DEFAULT_WEBHOOK_SECRET, keyId: null } : { secret: own, keyId: manifest.project_id };
+  const answer = await postWebhook(stack, body, webhookId, signer);
   if (answer.status !== 202) throw new Error(`POST /v1/deploys answered ${answer.status}: ${brief(answer.body)}`);
   const accepted = DeployAcceptedSchema.parse(answer.body);
   console.log(`  webhook ${webhookId} → 202 in ${fmt.int(answer.ms)} ms, deploy ${accepted.deploy_id}`);
+  if (own === undefined) {
+    ctx.report.check(
+      `deploy ${label}: the project's first deploy returns its own deploy secret`,
+      accepted.deploy_secret?.startsWith("whsec_") === true,
+      accepted.deploy_secret === undefined
+        ? "no deploy_secret in the answer"
+        : "deploy_secret whsec_… (kept for later deploys)",
+    );
+    if (accepted.deploy_secret !== undefined) deploySecrets.set(manifest.project_id, accepted.deploy_secret);
+  }
 
-  const again = await postWebhook(stack, body, webhookId);
+  // The retry is the same delivery: signed as the first attempt was.
+  const again = await postWebhook(stack, body, webhookId, signer);
   const repeated = again.status === 202 ? DeployAcceptedSchema.safeParse(again.body) : null;
   ctx.report.check(
     `deploy ${label}: a repeated delivery starts no second deploy`,
-    repeated?.success === true && repeated.data.deploy_id === accepted.deploy_id,
+    repeated?.success === true &&
+      repeated.data.deploy_id === accepted.deploy_id &&
+      repeated.data.deploy_secret === accepted.deploy_secret,
     `same webhook-id again → ${again.status} ${repeated?.success ? `deploy ${repeated.data.deploy_id}` : brief(again.body, 120)}`,
   );
+  if (own !== undefined) {
+    // Per-project authorisation: the shared secret only creates projects.
+    const shared = await postWebhook(stack, body, `msg_demo_${randomUUID()}`, {
+      secret: DEFAULT_WEBHOOK_SECRET,
+      keyId: null,
+    });
+    ctx.report.check(
+      `deploy ${label}: a redeploy signed with the shared webhook secret is refused`,
+      shared.status === 401,
+      `shared secret → ${shared.status}`,
+    );
+  }
 
   const printed = new Set<string>();
   let status: DeployStatus | undefined;

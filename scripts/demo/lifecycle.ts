@@ -7,25 +7,32 @@ import { type DemoContext, SECTION } from "./context.ts";
 
 const TIMES = SECTION.times;
 
-export const bootPhase: Phase<DemoContext> = {
-  name: "boot",
-  title: "Boot a fresh local stack",
-  run: async (ctx) => {
-    const stack = await startStack({ name: "demo" });
-    ctx.stack = stack;
-    ctx.report.set(SECTION.stack, "URL", stack.url);
-    ctx.report.set(SECTION.stack, "state", path.relative(ROOT, stack.stateDir));
-    ctx.report.set(SECTION.stack, "wrangler log", path.relative(ROOT, stack.logPath));
-    ctx.report.set(SECTION.stack, "RUNTIME_EVENT_DO_MODE", stack.health?.modes.runtime_events ?? "?");
-    ctx.report.set(SECTION.stack, "shards", stack.health?.shard_count ?? 0);
-    ctx.report.set(
-      SECTION.stack,
-      "D1 read via",
-      stack.d1Access === "sqlite" ? "local SQLite file (read-only)" : "wrangler d1 execute",
-    );
-    ctx.report.set(TIMES, "boot (spawn → health)", fmt.s(stack.readyAt - stack.spawnedAt));
-  },
-};
+/** Boots a fresh stack whose state and log are named `name` (`.wrangler/<name>-state`). */
+export function bootPhaseFor(name: string): Phase<DemoContext> {
+  return {
+    name: "boot",
+    title: "Boot a fresh local stack",
+    run: async (ctx) => boot(ctx, name),
+  };
+}
+
+async function boot(ctx: DemoContext, name: string): Promise<void> {
+  const stack = await startStack({ name });
+  ctx.stack = stack;
+  ctx.report.set(SECTION.stack, "URL", stack.url);
+  ctx.report.set(SECTION.stack, "state", path.relative(ROOT, stack.stateDir));
+  ctx.report.set(SECTION.stack, "wrangler log", path.relative(ROOT, stack.logPath));
+  ctx.report.set(SECTION.stack, "RUNTIME_EVENT_DO_MODE", stack.health?.modes.runtime_events ?? "?");
+  ctx.report.set(SECTION.stack, "shards", stack.health?.shard_count ?? 0);
+  ctx.report.set(
+    SECTION.stack,
+    "D1 read via",
+    stack.d1Access === "sqlite" ? "local SQLite file (read-only)" : "wrangler d1 execute",
+  );
+  ctx.report.set(TIMES, "boot (spawn → health)", fmt.s(stack.readyAt - stack.spawnedAt));
+}
+
+export const bootPhase: Phase<DemoContext> = bootPhaseFor("demo");
 
 export const teardownPhase: Phase<DemoContext> = {
   name: "teardown",

@@ -23,11 +23,20 @@ void describe("the production config npm run deploy ships", () => {
     const migrations = JSON.stringify(config.migrations);
     for (const name of LOCAL_ONLY_CLASSES) assert.ok(migrations.includes(name), name);
     assert.equal(z.object({ SCRIPT_HOST: z.string() }).parse(config.vars).SCRIPT_HOST, "cloudflare");
+    // The edge's CF-Connecting-IP is the source there; locally (wrangler.toml) the socket is.
+    assert.equal(z.object({ CLIENT_ADDRESS: z.string() }).parse(config.vars).CLIENT_ADDRESS, "cf-connecting-ip");
   });
 
   void it("points main and migrations_dir at the repository from the config's own folder", () => {
     assert.equal(path.resolve(out, String(config.main)), path.join(ROOT, "index.ts"));
     const [database] = z.array(z.object({ migrations_dir: z.string() })).parse(config.d1_databases);
     assert.equal(path.resolve(out, database?.migrations_dir ?? ""), path.join(ROOT, "migrations"));
+  });
+
+  void it("ships the on-call console's assets from the repository, the Worker first", () => {
+    const assets = z.object({ directory: z.string(), binding: z.string(), run_worker_first: z.literal(true) });
+    const parsed = assets.parse(config.assets);
+    assert.equal(path.resolve(out, parsed.directory), path.join(ROOT, "console", "dist"));
+    assert.equal(parsed.binding, "ASSETS");
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The wrangler config `npm run deploy` ships: wrangler.toml less what only the local platform
  * uses (docs/production.md): the Worker Loader binding and the Durable Object bindings of the
- * local tenant runtime, with `SCRIPT_HOST = "cloudflare"`. The classes stay exported and migrated
+ * local tenant runtime, with `SCRIPT_HOST = "cloudflare"` and `CLIENT_ADDRESS = "cf-connecting-ip"`. The classes stay exported and migrated
  * (a migration may not forget a class that once existed); only their bindings go, so nothing in
  * production can reach them. Paths are rewritten for the file's own folder, as wrangler resolves
  * them against the config's location.
@@ -21,6 +21,8 @@ const ConfigSchema = z.looseObject({
     .optional(),
   d1_databases: z.array(z.looseObject({ migrations_dir: z.string().optional() })).default([]),
   worker_loaders: z.array(z.unknown()).optional(),
+  // The on-call console's files (console/dist, docs/decisions/0013-16-console.md).
+  assets: z.looseObject({ directory: z.string() }).optional(),
 });
 
 /** The production config for `toml` (wrangler.toml's text), to be written into `outDir`. */
@@ -32,7 +34,9 @@ export function productionConfig(toml: string, root: string, outDir: string): Re
   return {
     ...rest,
     main: relative(config.main),
-    vars: { ...config.vars, SCRIPT_HOST: "cloudflare" },
+    // On Cloudflare the edge sets CF-Connecting-IP from the connection: it is a request's source
+    // there (locally, wrangler.toml's "socket", a client could choose it: producers/client-address.ts).
+    vars: { ...config.vars, SCRIPT_HOST: "cloudflare", CLIENT_ADDRESS: "cf-connecting-ip" },
     ...(config.durable_objects
       ? {
           durable_objects: {
@@ -41,6 +45,7 @@ export function productionConfig(toml: string, root: string, outDir: string): Re
           },
         }
       : {}),
+    ...(config.assets ? { assets: { ...config.assets, directory: relative(config.assets.directory) } } : {}),
     d1_databases: config.d1_databases.map((database) =>
       database.migrations_dir === undefined
         ? database
