@@ -232,6 +232,30 @@ describe("RateLimiter: decided in the isolate, synced in batches", () => {
     });
   });
 
+  it("gives up on a sync that never answers (its request's context ended), and the next one goes through", async ({
+    expect,
+  }) => {
+    const identifier = `key:stuck-${crypto.randomUUID()}`;
+    const limiter = new RateLimiter();
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const shards = env.RATE_LIMIT_SHARD;
+    const real = shards.getByName.bind(shards);
+    vi.spyOn(shards, "getByName").mockImplementationOnce((name) => {
+      const stub = real(name);
+      return new Proxy(stub, {
+        get: (target, property) =>
+          property === "sync" ? () => new Promise(() => undefined) : Reflect.get(target, property),
+      });
+    });
+    // Waits SYNC_WAIT_MS for the hung sync, then decides from D1 (the fail-open chain).
+    expect(await limiter.check(env, identifier, "ingest", { rule, now: T0 })).toMatchObject({ source: "d1" });
+    // The hung sync no longer holds the link: the next decision syncs with the shard.
+    expect(await limiter.check(env, identifier, "ingest", { rule, now: T0 + 10 })).toMatchObject({
+      source: "shard",
+      allowed: true,
+    });
+  });
+
   it("many requests of a new key at once share one sync", async ({ expect }) => {
     const identifier = `key:concurrent-${crypto.randomUUID()}`;
     const limiter = new RateLimiter();

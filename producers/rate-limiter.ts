@@ -133,6 +133,13 @@ interface KeyState {
 
 type SyncResult = Result<void, ShardFailure>;
 
+/** One sync on its way. `abandoned`: given up on (it outlived `SYNC_WAIT_MS`); its answer is ignored. */
+interface Flight {
+  keys: Set<KeyState>;
+  done: Promise<SyncResult>;
+  abandoned: boolean;
+}
+
 /**
  * This isolate's link to one shard: the keys it has news for, at most one sync in flight (a
  * slot's `inflight` is exactly what that one sync carries), and the sync queued behind it.
@@ -140,7 +147,7 @@ type SyncResult = Result<void, ShardFailure>;
 interface ShardLink {
   name: string;
   dirty: Set<KeyState>;
-  inflight: { keys: Set<KeyState>; done: Promise<SyncResult> } | null;
+  inflight: Flight | null;
   next: Promise<SyncResult> | null;
   lastSyncAt: number;
 }
@@ -369,7 +376,18 @@ export class RateLimiter {
       );
     });
     try {
-      return await Promise.race([sync, timeout]);
+      const flight = link.inflight;
+      const result = await Promise.race([sync, timeout]);
+      // Still the same sync in flight after the whole wait: stuck (its own or the one ahead of it).
+      if (
+        !result.ok &&
+        flight &&
+        link.inflight === flight &&
+        result.error.message.endsWith(`within ${SYNC_WAIT_MS} ms`)
+      ) {
+        this.#abandon(link, flight);
+      }
+      return result;
     } finally {
       clearTimeout(timer);
     }
@@ -406,6 +424,8 @@ export class RateLimiter {
       states.map((state) => state.identifier),
       (stub) => stub.sync({ keys }),
     ).then((result): SyncResult => {
+      // Given up on already: its counts went back to pending then, and will be sent again.
+      if (flight.abandoned) return result.ok ? ok(undefined) : result;
       link.inflight = null;
       for (const [i, state] of states.entries()) {
         const counts: WindowCounts | undefined = result.ok ? result.value[i] : undefined;
@@ -427,8 +447,28 @@ export class RateLimiter {
       }
       return ok(undefined);
     });
-    link.inflight = { keys: new Set(states), done };
+    const flight: Flight = { keys: new Set(states), done, abandoned: false };
+    link.inflight = flight;
     return done;
+  }
+
+  /**
+   * A sync that has not settled for `SYNC_WAIT_MS` is given up on, so it cannot hold the link
+   * forever: its request's context may have ended with its I/O (the answer then never comes). Its
+   * counts go back to pending for the next sync (if the shard did apply them, they count twice:
+   * on the side of the limit), and the sync queued behind it goes too.
+   */
+  #abandon(link: ShardLink, flight: Flight): void {
+    flight.abandoned = true;
+    for (const state of flight.keys) {
+      for (const slot of state.slots) {
+        slot.pending += slot.inflight;
+        slot.inflight = 0;
+      }
+      link.dirty.add(state);
+    }
+    link.inflight = null;
+    link.next = null;
   }
 
   /** After a sync answered `state`'s counts: fresh, and a new share of what remains. */
