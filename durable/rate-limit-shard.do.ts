@@ -1,31 +1,71 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
+import { hashToShard } from "../lib/hash.ts";
 import { describeError, log } from "../lib/log.ts";
 import { type Err, type Result, err, ok } from "../lib/result.ts";
+import { windowStartOf, windowState } from "../lib/sliding-window.ts";
 import { RateLimitIdentifierSchema, type RouteClass, RouteClassSchema } from "../schemas/rate-limit.schema.ts";
-import { type KeyRow, RATE_LIMIT_SHARD_MIGRATIONS } from "./rate-limit-shard.migrations.ts";
+import { RATE_LIMIT_SHARD_MIGRATIONS, type WindowRow } from "./rate-limit-shard.migrations.ts";
 import { applySchema } from "./sql-schema.ts";
 
-/** Keys whose every hit has left the window are swept by an alarm this often. */
-export const IDLE_SWEEP_INTERVAL_MS = 3_600_000;
-/** Keys swept per alarm, so one alarm stays short; more than this re-arms the alarm at once. */
-export const IDLE_SWEEP_MAX_KEYS = 1_000;
+/**
+ * How many `RateLimitShard`s identifiers are spread over. Deliberately a constant of its own and
+ * not `SHARD_COUNT`: a limiter's state is its windows, so moving an identifier to another shard
+ * starts it on an empty window (telemetry shards can move keys freely because every later stage
+ * dedupes; a limiter has nothing downstream to catch up). Changing this number resets, once, the
+ * windows of the identifiers that move; do it only in a release that accepts that.
+ */
+export const RATE_LIMIT_SHARD_COUNT = 16;
 
-const RuleSchema = z.object({
-  limit: z.number().int().min(1).max(1_000_000),
-  windowS: z.number().int().min(1).max(86_400),
-});
+/** The Durable Object name of rate-limit shard `index` (0 ≤ index < RATE_LIMIT_SHARD_COUNT). */
+export function rateLimitShardNameAt(index: number): string {
+  return `rl-${index}`;
+}
+
+/** The Durable Object name of the shard that owns `identifier`. */
+export function rateLimitShardName(identifier: string): string {
+  return rateLimitShardNameAt(hashToShard(identifier, RATE_LIMIT_SHARD_COUNT));
+}
+
+/** Keys whose windows no longer count are swept by an alarm this often. */
+export const IDLE_SWEEP_INTERVAL_MS = 3_600_000;
+/** Window rows swept per alarm, so one alarm stays short; more than this re-arms the alarm at once. */
+export const IDLE_SWEEP_MAX_ROWS = 1_000;
+/** Keys per `sync` call: an isolate's batch for one shard, bounded so one transaction stays short. */
+export const SYNC_MAX_KEYS = 500;
+
+const WindowSSchema = z.number().int().min(1).max(86_400);
+const RuleSchema = z.object({ limit: z.number().int().min(1).max(1_000_000), windowS: WindowSSchema });
 export type Rule = z.infer<typeof RuleSchema>;
 
 /** `now` exists for tests (workerd's Date cannot be faked inside a Durable Object); callers omit it. */
 const NowSchema = z.number().int().nonnegative().optional();
 
-const CheckSchema = RuleSchema.extend({
-  identifier: RateLimitIdentifierSchema,
-  routeClass: RouteClassSchema,
-  now: NowSchema,
-});
-export type CheckRequest = z.input<typeof CheckSchema>;
+const SyncKeySchema = z
+  .object({
+    identifier: RateLimitIdentifierSchema,
+    routeClass: RouteClassSchema,
+    windowS: WindowSSchema,
+    /** Start (epoch ms) of the isolate's current fixed window: a multiple of `windowS` × 1000. */
+    current: z.number().int().nonnegative(),
+    /** Requests the isolate allowed since its last sync, per fixed window (the current and/or the previous one). */
+    deltas: z
+      .array(z.object({ start: z.number().int().nonnegative(), count: z.number().int().min(1).max(1_000_000) }))
+      .max(2),
+  })
+  .refine((key) => key.current % (key.windowS * 1_000) === 0, { message: "current must be a window start" });
+
+const SyncSchema = z.object({ keys: z.array(SyncKeySchema).min(1).max(SYNC_MAX_KEYS) });
+export type SyncRequest = z.input<typeof SyncSchema>;
+export type SyncKey = z.input<typeof SyncKeySchema>;
+
+/** Per key of a `sync`, in the request's order: the counts of every isolate, this sync's deltas included. */
+export interface WindowCounts {
+  /** Requests allowed in the fixed window starting at the request's `current`. */
+  current: number;
+  /** Requests allowed in the fixed window before it. */
+  previous: number;
+}
 
 const PeekSchema = z.object({
   identifier: RateLimitIdentifierSchema,
@@ -34,20 +74,9 @@ const PeekSchema = z.object({
 });
 export type PeekRequest = z.input<typeof PeekSchema>;
 
-/** The answer to one request. All durations are whole seconds, rounded up. */
-export interface RateLimitDecision {
-  allowed: boolean;
-  limit: number;
-  /** Requests still allowed in the window ending now, after this one. */
-  remaining: number;
-  /** Seconds until the oldest counted request leaves the window (a slot frees); 0 when none is counted. */
-  resetS: number;
-  /** Seconds until a retry can succeed; 0 when allowed, at least 1 when refused. */
-  retryAfterS: number;
-}
-
 /** One key's window as `peek` sees it, without counting a request. */
-export interface WindowState extends Rule {
+export interface WindowState extends Rule, WindowCounts {
+  /** The sliding-window estimate of requests in the window ending now, rounded up. */
   used: number;
   remaining: number;
   resetS: number;
@@ -60,27 +89,27 @@ export type RateLimitError =
 /** SQLite work done by this instance since it started: the limiter's cost (bench hook). */
 export interface RateLimitCost {
   calls: number;
+  /** Keys carried by those calls (a sync carries every key of one isolate that hashes here). */
+  keys: number;
   rowsRead: number;
   rowsWritten: number;
 }
 
 /**
- * Rate limits for the identifiers that hash to this shard (`rl-<n>`, see producers/rate-limit.ts),
- * one sliding window per (identifier, route class).
+ * Rate limits for the identifiers that hash to this shard (`rl-<n>`, see producers/rate-limiter.ts):
+ * the authority every isolate's counts are summed in. Per (identifier, route class), one count
+ * per fixed window; the limiter estimates the sliding window from the current and the previous
+ * one (lib/sliding-window.ts).
  *
- * Algorithm: an exact sliding log, not the weighted two-window approximation. The approximation
- * assumes requests were spread evenly over the previous window; a burst at the end of it is
- * under-weighted, so at 5× the limit it lets through more or fewer than the limit depending on
- * where the burst falls. The requirement is exactly `limit` allowed per window at 5× the limit,
- * which only the log meets. Its cost stays small because refused requests are never logged (a key
- * holds at most `limit` rows) and `keys.used` carries the count, so a check reads and writes a
- * handful of rows whatever the limit (amortised: each logged hit is inserted once and deleted
- * once). Figures in docs/decisions/0003-rate-limiting.md; `cost()` measures them.
+ * Isolates decide requests themselves from the counts they last saw here plus what they allowed
+ * since, and `sync` in batches: one call carries every key of that isolate on this shard, adds its
+ * counts, and answers the totals of all isolates. So the shard sees about one call per isolate per
+ * sync interval, however many requests those isolates serve (docs/decisions/0003-rate-limiting.md).
  */
 export class RateLimitShard extends DurableObject<Env> {
   readonly #sql: SqlStorage;
   readonly #schemaVersion: number;
-  readonly #cost: RateLimitCost = { calls: 0, rowsRead: 0, rowsWritten: 0 };
+  readonly #cost: RateLimitCost = { calls: 0, keys: 0, rowsRead: 0, rowsWritten: 0 };
   /** Only saves a `getAlarm` per call; a new instance (after eviction) re-reads storage. */
   #sweepArmed = false;
 
@@ -91,24 +120,23 @@ export class RateLimitShard extends DurableObject<Env> {
   }
 
   /**
-   * Counts one request of `identifier` on `routeClass` against `limit` per `windowS` seconds:
-   * allowed if fewer than `limit` requests were allowed in the last `windowS` seconds, and then
-   * logged. A refused request is not logged, so a client that keeps hammering does not push its
-   * own reset further away.
+   * Adds one isolate's counts and answers every isolate's totals, for each key, in one
+   * transaction. A delta for a window older than the previous one no longer matters to any
+   * decision and is dropped; windows older than that are deleted as the key syncs.
    */
-  async check(request: CheckRequest): Promise<Result<RateLimitDecision, RateLimitError>> {
-    const parsed = CheckSchema.safeParse(request);
+  async sync(request: SyncRequest): Promise<Result<WindowCounts[], RateLimitError>> {
+    const parsed = SyncSchema.safeParse(request);
     if (!parsed.success) return err({ reason: "invalid_request", message: z.prettifyError(parsed.error) });
-    const { identifier, routeClass, limit, windowS, now = Date.now() } = parsed.data;
     this.#cost.calls++;
-    let decision: RateLimitDecision;
+    this.#cost.keys += parsed.data.keys.length;
+    let counts: WindowCounts[];
     try {
-      decision = this.ctx.storage.transactionSync(() => this.#check(identifier, routeClass, { limit, windowS }, now));
+      counts = this.ctx.storage.transactionSync(() => parsed.data.keys.map((key) => this.#sync(key)));
     } catch (error) {
-      return this.#storageFailed("check", identifier, error);
+      return this.#storageFailed("sync", parsed.data.keys[0]?.identifier ?? "", error);
     }
     await this.#armSweep();
-    return ok(decision);
+    return ok(counts);
   }
 
   /** The current window of `identifier` for every route class, under `rules`; counts nothing. */
@@ -118,29 +146,27 @@ export class RateLimitShard extends DurableObject<Env> {
     const { identifier, rules, now = Date.now() } = parsed.data;
     this.#cost.calls++;
     try {
-      return ok(
-        this.ctx.storage.transactionSync(() => ({
-          ingest: this.#peek(identifier, "ingest", rules.ingest, now),
-          webhook: this.#peek(identifier, "webhook", rules.webhook, now),
-          admin: this.#peek(identifier, "admin", rules.admin, now),
-        })),
-      );
+      return ok({
+        ingest: this.#peek(identifier, "ingest", rules.ingest, now),
+        webhook: this.#peek(identifier, "webhook", rules.webhook, now),
+        admin: this.#peek(identifier, "admin", rules.admin, now),
+      });
     } catch (error) {
       return this.#storageFailed("peek", identifier, error);
     }
   }
 
-  /** Forgets every counted request of `identifier` (all route classes). Returns how many. */
+  /** Forgets every counted request of `identifier` (all route classes). Returns how many were counted. */
   async reset(identifier: string): Promise<Result<{ clearedHits: number }, RateLimitError>> {
     const parsed = RateLimitIdentifierSchema.safeParse(identifier);
     if (!parsed.success) return err({ reason: "invalid_request", message: z.prettifyError(parsed.error) });
     this.#cost.calls++;
     try {
-      const clearedHits = this.ctx.storage.transactionSync(() => {
-        const cleared = this.#exec("DELETE FROM hits WHERE identifier = ? RETURNING at", parsed.data).length;
-        this.#exec("DELETE FROM keys WHERE identifier = ?", parsed.data);
-        return cleared;
-      });
+      const rows = this.#exec<Pick<WindowRow, "count">>(
+        "DELETE FROM windows WHERE identifier = ? RETURNING count",
+        parsed.data,
+      );
+      const clearedHits = rows.reduce((sum, row) => sum + row.count, 0);
       log.info("rate_limit_reset", { shard: this.#name(), identifier: parsed.data, cleared_hits: clearedHits });
       return ok({ clearedHits });
     } catch (error) {
@@ -154,24 +180,20 @@ export class RateLimitShard extends DurableObject<Env> {
   }
 
   /**
-   * Sweeps keys that went quiet: their hits would otherwise stay until the identifier came back,
-   * since pruning happens per key as requests arrive.
+   * Sweeps windows that no longer count (keys that went quiet): a key's old windows are
+   * otherwise only deleted when it syncs again.
    */
   override async alarm(): Promise<void> {
     const now = Date.now();
-    const idle = this.#exec<Pick<KeyRow, "identifier" | "route_class">>(
-      "SELECT identifier, route_class FROM keys WHERE idle_at <= ? ORDER BY idle_at LIMIT ?",
+    const swept = this.#exec(
+      `DELETE FROM windows WHERE (identifier, route_class, window_start) IN
+         (SELECT identifier, route_class, window_start FROM windows WHERE idle_at <= ? ORDER BY idle_at LIMIT ?)
+       RETURNING idle_at`,
       now,
-      IDLE_SWEEP_MAX_KEYS,
-    );
-    this.ctx.storage.transactionSync(() => {
-      for (const key of idle) {
-        this.#exec("DELETE FROM hits WHERE identifier = ? AND route_class = ?", key.identifier, key.route_class);
-        this.#exec("DELETE FROM keys WHERE identifier = ? AND route_class = ?", key.identifier, key.route_class);
-      }
-    });
+      IDLE_SWEEP_MAX_ROWS,
+    ).length;
     this.#sweepArmed = false;
-    if (idle.length === IDLE_SWEEP_MAX_KEYS) {
+    if (swept === IDLE_SWEEP_MAX_ROWS) {
       await this.ctx.storage.setAlarm(now);
       this.#sweepArmed = true;
       return;
@@ -179,88 +201,55 @@ export class RateLimitShard extends DurableObject<Env> {
     await this.#armSweep();
   }
 
-  #check(identifier: string, routeClass: RouteClass, rule: Rule, now: number): RateLimitDecision {
-    const windowMs = rule.windowS * 1_000;
-    const used = this.#prune(identifier, routeClass, windowMs, now);
-    const allowed = used < rule.limit;
-    if (allowed) {
-      this.#exec("INSERT INTO hits (identifier, route_class, at) VALUES (?, ?, ?)", identifier, routeClass, now);
+  #sync(key: z.infer<typeof SyncKeySchema>): WindowCounts {
+    const windowMs = key.windowS * 1_000;
+    const previousStart = key.current - windowMs;
+    for (const delta of key.deltas) {
+      if (delta.start !== key.current && delta.start !== previousStart) continue;
       this.#exec(
-        `INSERT INTO keys (identifier, route_class, used, idle_at) VALUES (?, ?, 1, ?)
-         ON CONFLICT (identifier, route_class) DO UPDATE SET used = used + 1, idle_at = MAX(idle_at, excluded.idle_at)`,
-        identifier,
-        routeClass,
-        now + windowMs,
+        `INSERT INTO windows (identifier, route_class, window_start, count, idle_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (identifier, route_class, window_start) DO UPDATE SET count = count + excluded.count`,
+        key.identifier,
+        key.routeClass,
+        delta.start,
+        delta.count,
+        delta.start + 2 * windowMs,
       );
     }
-    const counted = allowed ? used + 1 : used;
-    return {
-      allowed,
-      limit: rule.limit,
-      remaining: Math.max(0, rule.limit - counted),
-      resetS: this.#secondsUntilFree(identifier, routeClass, 0, windowMs, now),
-      // Refused with `used` ≥ limit: a retry succeeds once the (used − limit + 1)-th oldest hit has
-      // left the window. `used` is above the limit only after the limit was lowered.
-      retryAfterS: allowed
-        ? 0
-        : Math.max(1, this.#secondsUntilFree(identifier, routeClass, used - rule.limit, windowMs, now)),
-    };
+    this.#exec(
+      "DELETE FROM windows WHERE identifier = ? AND route_class = ? AND window_start < ?",
+      key.identifier,
+      key.routeClass,
+      previousStart,
+    );
+    return this.#counts(key.identifier, key.routeClass, key.current, windowMs);
+  }
+
+  #counts(identifier: string, routeClass: RouteClass, current: number, windowMs: number): WindowCounts {
+    const rows = this.#exec<Pick<WindowRow, "window_start" | "count">>(
+      "SELECT window_start, count FROM windows WHERE identifier = ? AND route_class = ? AND window_start >= ?",
+      identifier,
+      routeClass,
+      current - windowMs,
+    );
+    const countAt = (start: number) => rows.find((row) => row.window_start === start)?.count ?? 0;
+    return { current: countAt(current), previous: countAt(current - windowMs) };
   }
 
   #peek(identifier: string, routeClass: RouteClass, rule: Rule, now: number): WindowState {
     const windowMs = rule.windowS * 1_000;
-    const used = this.#prune(identifier, routeClass, windowMs, now);
+    const counts = this.#counts(identifier, routeClass, windowStartOf(now, windowMs), windowMs);
     return {
       ...rule,
-      used,
-      remaining: Math.max(0, rule.limit - used),
-      resetS: this.#secondsUntilFree(identifier, routeClass, 0, windowMs, now),
+      ...counts,
+      ...windowState(counts.previous, counts.current, { limit: rule.limit, windowMs }, now),
     };
-  }
-
-  /**
-   * Deletes the key's hits that have left the window ending at `now` and returns how many are
-   * left. `keys.used` is decreased by exactly the rows deleted, in the same transaction.
-   */
-  #prune(identifier: string, routeClass: RouteClass, windowMs: number, now: number): number {
-    const row = this.#exec<Pick<KeyRow, "used">>(
-      "SELECT used FROM keys WHERE identifier = ? AND route_class = ?",
-      identifier,
-      routeClass,
-    )[0];
-    if (!row) return 0;
-    const expired = this.#exec(
-      "DELETE FROM hits WHERE identifier = ? AND route_class = ? AND at <= ? RETURNING at",
-      identifier,
-      routeClass,
-      now - windowMs,
-    ).length;
-    if (expired === 0) return row.used;
-    const used = Math.max(0, row.used - expired);
-    if (used === 0) {
-      this.#exec("DELETE FROM keys WHERE identifier = ? AND route_class = ?", identifier, routeClass);
-    } else {
-      this.#exec("UPDATE keys SET used = ? WHERE identifier = ? AND route_class = ?", used, identifier, routeClass);
-    }
-    return used;
-  }
-
-  /** Seconds (rounded up) until the hit at position `offset` from the oldest leaves the window; 0 if none. */
-  #secondsUntilFree(identifier: string, routeClass: RouteClass, offset: number, windowMs: number, now: number): number {
-    const row = this.#exec<{ at: number }>(
-      "SELECT at FROM hits WHERE identifier = ? AND route_class = ? ORDER BY at LIMIT 1 OFFSET ?",
-      identifier,
-      routeClass,
-      offset,
-    )[0];
-    if (!row) return 0;
-    return Math.max(0, Math.ceil((row.at + windowMs - now) / 1_000));
   }
 
   /** Arms the idle sweep unless it is armed already or there is nothing to sweep. */
   async #armSweep(): Promise<void> {
     if (this.#sweepArmed) return;
-    if (this.#exec("SELECT 1 AS one FROM keys LIMIT 1").length === 0) return;
+    if (this.#exec("SELECT 1 AS one FROM windows LIMIT 1").length === 0) return;
     if ((await this.ctx.storage.getAlarm()) === null) {
       await this.ctx.storage.setAlarm(Date.now() + IDLE_SWEEP_INTERVAL_MS);
     }

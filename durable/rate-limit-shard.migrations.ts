@@ -30,12 +30,37 @@ export const RATE_LIMIT_SHARD_MIGRATIONS: readonly SqlMigration[] = [
       CREATE INDEX keys_by_idle ON keys (idle_at);
     `,
   },
+  {
+    version: 2,
+    name: "approximate sliding window: two fixed-window counters per key, synced in batches",
+    up: `
+      -- The exact log is replaced (docs/decisions/0003-rate-limiting.md): isolates count locally and
+      -- send their counts in batches, so the shard keeps a count per key and fixed window. The
+      -- log's rows are not converted: every key starts once on an empty window at this deploy.
+      DROP TABLE hits;
+      DROP TABLE keys;
+
+      -- Requests allowed per key in one fixed window (window_start = a multiple of the window),
+      -- summed over every isolate's syncs. Only the current and the previous window matter; older
+      -- ones are deleted by the key's next sync, and idle keys by the alarm (idle_at).
+      CREATE TABLE windows (
+        identifier   TEXT NOT NULL,
+        route_class  TEXT NOT NULL,
+        window_start INTEGER NOT NULL,
+        count        INTEGER NOT NULL,
+        idle_at      INTEGER NOT NULL,
+        PRIMARY KEY (identifier, route_class, window_start)
+      ) WITHOUT ROWID;
+      CREATE INDEX windows_by_idle ON windows (idle_at);
+    `,
+  },
 ];
 
-/** A row of `keys`. `idle_at`: epoch ms after which every logged hit of the key has left its window. */
-export type KeyRow = {
+/** A row of `windows`. `idle_at`: epoch ms after which the window no longer counts (its end + one window). */
+export type WindowRow = {
   identifier: string;
   route_class: string;
-  used: number;
+  window_start: number;
+  count: number;
   idle_at: number;
 };

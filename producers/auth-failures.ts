@@ -14,7 +14,7 @@
 import { config } from "../lib/config.ts";
 import { log } from "../lib/log.ts";
 import { HttpError, Unauthorized } from "./errors.ts";
-import { checkRateLimit } from "./rate-limit.ts";
+import { checkRateLimit } from "./rate-limiter.ts";
 
 /** Sources this isolate refuses until the epoch ms given (bounded: oldest first out). */
 const blockedUntil = new Map<string, number>();

@@ -54,6 +54,12 @@ function splitKeys(raw: string | undefined): string[] {
     .filter((key) => key.length > 0);
 }
 
+/** The first 16 hex digits (64 bits) of a SHA-256. */
+function fingerprintOf(sha256: ArrayBuffer): string {
+  const bytes = new Uint8Array(sha256, 0, 8);
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 /**
  * A credential's stable, non-secret identity: the first 16 hex digits (64 bits) of its SHA-256.
  * Derived from the credential itself, not its position in `INGEST_KEYS`, so reordering the list
@@ -61,21 +67,72 @@ function splitKeys(raw: string | undefined): string[] {
  * Credentials are random secrets, so the truncated hash reveals nothing usable about them.
  */
 export async function credentialFingerprint(secret: string): Promise<string> {
-  const bytes = new Uint8Array(await digest(secret)).subarray(0, 8);
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return fingerprintOf(await digest(secret));
 }
 
-/** Which kind of credential `token` is, comparing against every configured secret in constant time. */
-async function classify(token: string, env: AuthEnv): Promise<Principal | null> {
-  let kind: CredentialKind | null = null;
-  const ingestKeys = splitKeys(env.INGEST_KEYS);
-  // Compare against every key (no early exit) so timing does not reveal which one matched.
-  for (const key of ingestKeys) {
-    if ((await timingSafeEqualStrings(token, key)) && kind === null) kind = "ingest";
+/** A configured secret's SHA-256 and the principal it stands for. */
+interface Secret {
+  sha256: ArrayBuffer;
+  principal: Principal;
+}
+
+/** Every configured secret, hashed once per configuration. */
+interface Configured {
+  ingest: Secret[];
+  admin: Secret | null;
+}
+
+/**
+ * Per isolate, keyed by the configuration strings themselves (not the env object, which tests and
+ * `--var` runs vary): the configured secrets are hashed once, not on every request. Bounded, since
+ * a test suite drives many configurations through one isolate.
+ */
+const configuredCache = new Map<string, Promise<Configured>>();
+const CONFIGURED_CACHE_MAX = 16;
+/** The last configuration seen: in production every request has the same one. */
+let last: { ingestKeys?: string; adminToken?: string; configured: Promise<Configured> } | null = null;
+
+async function secret(kind: CredentialKind, value: string): Promise<Secret> {
+  const sha256 = await digest(value);
+  const principal: Principal = {
+    kind,
+    id: `${kind === "admin" ? "admin" : "key"}:${fingerprintOf(sha256)}`,
+    via: "bearer",
+  };
+  // Shared by every request that presents this secret: frozen, so no handler can change another's.
+  return { sha256, principal: Object.freeze(principal) };
+}
+
+function configured(env: AuthEnv): Promise<Configured> {
+  if (last && last.ingestKeys === env.INGEST_KEYS && last.adminToken === env.ADMIN_TOKEN) return last.configured;
+  const cacheKey = `${env.INGEST_KEYS ?? ""}\u0000${env.ADMIN_TOKEN ?? ""}`;
+  let hit = configuredCache.get(cacheKey);
+  if (!hit) {
+    const adminToken = env.ADMIN_TOKEN;
+    hit = Promise.all([
+      Promise.all(splitKeys(env.INGEST_KEYS).map((key) => secret("ingest", key))),
+      adminToken ? secret("admin", adminToken) : Promise.resolve(null),
+    ]).then(([ingest, admin]) => ({ ingest, admin }));
+    if (configuredCache.size >= CONFIGURED_CACHE_MAX) configuredCache.clear();
+    configuredCache.set(cacheKey, hit);
   }
-  if (env.ADMIN_TOKEN && (await timingSafeEqualStrings(token, env.ADMIN_TOKEN))) kind = "admin";
-  if (kind === null) return null;
-  return { kind, id: `${kind === "admin" ? "admin" : "key"}:${await credentialFingerprint(token)}`, via: "bearer" };
+  last = { ingestKeys: env.INGEST_KEYS, adminToken: env.ADMIN_TOKEN, configured: hit };
+  return hit;
+}
+
+/**
+ * Which kind of credential `token` is: its SHA-256 (one per request) compared in constant time
+ * against every configured secret's (cached), with no early exit, so timing reveals neither
+ * which secret matched nor how much of one did.
+ */
+async function classify(token: string, env: AuthEnv): Promise<Principal | null> {
+  const [presented, secrets] = await Promise.all([digest(token), configured(env)]);
+  let match: Principal | null = null;
+  for (const key of secrets.ingest) {
+    if (crypto.subtle.timingSafeEqual(presented, key.sha256) && match === null) match = key.principal;
+  }
+  if (secrets.admin && crypto.subtle.timingSafeEqual(presented, secrets.admin.sha256)) match = secrets.admin.principal;
+  return match;
 }
 
 /**
@@ -88,7 +145,7 @@ export async function carriesShipyardCredential(request: Request, env: AuthEnv):
 }
 
 /**
- * One classification per request: the rate limiter (producers/rate-limit.ts) authenticates before
+ * One classification per request: the rate limiter (producers/rate-limit.middleware.ts) authenticates before
  * the handler does, and the handler's own `authenticate` call then costs nothing.
  */
 const classified = new WeakMap<Request, Promise<Principal | null>>();

@@ -4,17 +4,20 @@ import { readCounter } from "../lib/counters.d1.ts";
 import { D1Client } from "../lib/d1.ts";
 import { MESSAGE_BUDGET_BYTES, packMessages, sendSized } from "../lib/queue.ts";
 import { CounterParamsSchema, CountersRequestSchema, type Increment } from "../schemas/counter.schema.ts";
-import { envelope } from "../schemas/envelope.schema.ts";
+import { envelopeOfParsed } from "../schemas/envelope.schema.ts";
 import { pathParams, readJson } from "./http.ts";
 import { accepted, ok } from "./responses.ts";
 import { QUEUES } from "../lib/queues.ts";
 
 const ENVELOPE_OVERHEAD_BYTES = 512;
 
-/** Increments packed into envelopes of ≤ ~120 KB (an increment is < 1 KB, so ~1000 fit in one or two). */
+/**
+ * Increments packed into envelopes of ≤ ~120 KB (an increment is < 1 KB, so ~1000 fit in one or
+ * two). `increments` must have been parsed with `IncrementSchema` (the envelope does not parse them again).
+ */
 export function packIncrements(increments: readonly Increment[]) {
   return packMessages(increments, MESSAGE_BUDGET_BYTES, ENVELOPE_OVERHEAD_BYTES, (group) =>
-    envelope("counters.increments", { increments: group }),
+    envelopeOfParsed("counters.increments", { increments: group }),
   );
 }
 

@@ -3,7 +3,8 @@ import { type PipelineStats, pipelineStats } from "../lib/pipeline-stats.ts";
 import { telemetryShard } from "../durable/runtime-event-shard.do.ts";
 import { config } from "../lib/config.ts";
 import { type D1Stats, newD1Stats } from "../lib/d1.ts";
-import { RATE_LIMIT_SHARD_COUNT, rateLimitShardNameAt } from "./rate-limit.ts";
+import { RATE_LIMIT_SHARD_COUNT, rateLimitShardNameAt } from "../durable/rate-limit-shard.do.ts";
+import { isolateLimiter } from "./rate-limiter.ts";
 import { ok } from "./responses.ts";
 
 function addD1(total: D1Stats, more: D1Stats): void {
@@ -67,6 +68,8 @@ export async function getMetrics(request: Request, env: Env): Promise<Response> 
       checks: sumOf(limiter, (cost) => cost.calls),
       rows_read: sumOf(limiter, (cost) => cost.rowsRead),
       rows_written: sumOf(limiter, (cost) => cost.rowsWritten),
+      decisions: isolateLimiter.stats.decisions,
+      syncs: isolateLimiter.stats.syncs,
     },
   });
 }

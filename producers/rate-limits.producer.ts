@@ -1,4 +1,4 @@
-import type { Rule } from "../durable/rate-limit-shard.do.ts";
+import { type Rule, rateLimitShardName } from "../durable/rate-limit-shard.do.ts";
 import { audit } from "../lib/audit.d1.ts";
 import { type RateLimit, config } from "../lib/config.ts";
 import { assertNever } from "../lib/result.ts";
@@ -6,7 +6,7 @@ import { RateLimitParamsSchema, type RouteClass } from "../schemas/rate-limit.sc
 import type { Principal } from "./auth.ts";
 import { BadRequest, type HttpError, ServiceUnavailable } from "./errors.ts";
 import { pathParams } from "./http.ts";
-import { type ShardFailure, callRateLimitShard, rateLimitShardName, resetRateLimitFallbacks } from "./rate-limit.ts";
+import { type ShardFailure, callRateLimitShard, isolateLimiter, resetRateLimitFallbacks } from "./rate-limiter.ts";
 import { ok } from "./responses.ts";
 
 function toRule(limit: RateLimit): Rule {
@@ -33,11 +33,15 @@ function shardFailure(identifier: string, failure: ShardFailure): HttpError {
 
 /**
  * `GET /v1/admin/rate-limits/:identifier` (admin): the identifier's current window for every route
- * class under the configured `RATE_LIMITS`. Reading it counts no request.
+ * class under the configured `RATE_LIMITS`. Reading it counts no request. This isolate's counts
+ * are sent to the shard first; other isolates' arrive within one sync interval
+ * (`SYNC_INTERVAL_MS`), so the view can be that far behind.
  */
 export async function getRateLimits(request: Request, env: Env): Promise<Response> {
   const { identifier } = pathParams(request, RateLimitParamsSchema);
   const limits = config(env).RATE_LIMITS;
+  // A failed flush shows as the peek's own failure just below (same shard).
+  await isolateLimiter.flush(env, identifier);
   const result = await callRateLimitShard(env, identifier, (shard) =>
     shard.peek({
       identifier,
@@ -53,6 +57,8 @@ export async function getRateLimits(request: Request, env: Env): Promise<Respons
       used: state.used,
       remaining: state.remaining,
       reset_s: state.resetS,
+      current_window: state.current,
+      previous_window: state.previous,
     };
   };
   return ok({

@@ -8,7 +8,7 @@ import { authenticate } from "./auth.ts";
 import type { Method } from "./handler.ts";
 import { withAuthFailureLimit } from "./auth-failures.ts";
 import { clientSource } from "./client-address.ts";
-import { withRateLimit } from "./rate-limit.ts";
+import { withRateLimit } from "./rate-limit.middleware.ts";
 import { ROUTES, type RouteSpec } from "./routes.ts";
 
 type Args = [Env, ExecutionContext];
@@ -21,18 +21,23 @@ type Endpoint = (request: IRequest, env: Env, ctx: ExecutionContext) => Promise<
  */
 function endpoint(route: RouteSpec): Endpoint {
   const limit = route.rateLimit;
-  const limited = (request: Request, env: Env, identifier: string, run: () => Promise<Response> | Response) =>
-    limit === undefined ? run() : withRateLimit(env, limit, identifier, request, run);
+  const limited = (
+    request: Request,
+    env: Env,
+    ctx: ExecutionContext,
+    identifier: string,
+    run: () => Promise<Response> | Response,
+  ) => (limit === undefined ? run() : withRateLimit(env, ctx, limit, identifier, request, run));
   let serve: Endpoint;
   if (route.auth === "none") {
     const { handler } = route;
     serve = (request, env, ctx) =>
-      limited(request, env, clientSource(request, env), () => handler(request, env, ctx, null));
+      limited(request, env, ctx, clientSource(request, env), () => handler(request, env, ctx, null));
   } else {
     const { auth, handler } = route;
     serve = async (request, env, ctx) => {
       const principal = await authenticate(request, env, auth);
-      return limited(request, env, principal.id, () => handler(request, env, ctx, principal));
+      return limited(request, env, ctx, principal.id, () => handler(request, env, ctx, principal));
     };
   }
   // Routes that check a credential or a signature (the ones that can answer 401) count their
@@ -49,7 +54,8 @@ const LOWER = { GET: "get", POST: "post", PUT: "put", PATCH: "patch", DELETE: "d
 /**
  * The HTTP edge. Every endpoint comes from the route table (producers/routes.ts); any other method
  * on a known path is 405 with `Allow`, an unknown path 404. Each route is authenticated and rate
- * limited here, as the table declares (`endpoint`). Errors of every kind become the
+ * limited here, as the table declares (`endpoint`; the limit is producers/rate-limit.middleware.ts).
+ * Errors of every kind become the
  * contract's JSON in the router's one `catch`.
  */
 export function createRouter(routes: readonly RouteSpec[] = ROUTES) {

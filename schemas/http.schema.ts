@@ -38,9 +38,14 @@ export const MetricsSchema = z.object({
     d1: D1MetricsSchema,
   }),
   rate_limits: z.object({
-    checks: z.number().int().describe("rate-limit checks (one per rate-limited request) since the shards started"),
+    checks: z
+      .number()
+      .int()
+      .describe("calls the limiter's shards answered (batched syncs and on-call reads) since they started"),
     rows_read: z.number().int(),
     rows_written: z.number().int(),
+    decisions: z.number().int().describe("rate-limit decisions (one per rate-limited request) by this isolate"),
+    syncs: z.number().int().describe("syncs this isolate sent to the limiter's shards (each carries many decisions)"),
   }),
   counters: z.object({
     shard_count: z.number().int(),

@@ -15,9 +15,25 @@ export const RateLimitParamsSchema = z.object({ identifier: RateLimitIdentifierS
 export const RateLimitWindowSchema = z.object({
   limit: z.number().int().positive().describe("requests allowed per window"),
   window_s: z.number().int().positive().describe("window length, seconds"),
-  used: z.number().int().nonnegative().describe("requests counted in the window ending now"),
+  used: z
+    .number()
+    .int()
+    .nonnegative()
+    .describe(
+      "requests in the sliding window ending now, estimated from the two fixed windows (previous × share of it still inside + current), rounded up",
+    ),
   remaining: z.number().int().nonnegative(),
-  reset_s: z.number().int().nonnegative().describe("seconds until the oldest counted request leaves the window"),
+  reset_s: z
+    .number()
+    .int()
+    .nonnegative()
+    .describe("seconds until the current fixed window ends and its count starts to age out; 0 when nothing is counted"),
+  current_window: z
+    .number()
+    .int()
+    .nonnegative()
+    .describe("requests allowed in the current fixed window, every isolate"),
+  previous_window: z.number().int().nonnegative().describe("requests allowed in the fixed window before it"),
 });
 export type RateLimitWindow = z.infer<typeof RateLimitWindowSchema>;
 
@@ -34,7 +50,7 @@ export const RateLimitStatusSchema = z.object({
 export const RateLimitResetSchema = z.object({
   identifier: RateLimitIdentifierSchema,
   shard: z.string(),
-  cleared_hits: z.number().int().nonnegative().describe("requests removed from the shard's sliding log"),
+  cleared_hits: z.number().int().nonnegative().describe("requests removed from the shard's window counts"),
   cleared_fallback_windows: z
     .number()
     .int()

@@ -8,16 +8,19 @@
  *   sweep        primary at SHARD_COUNT 1, 8, 32, 64
  *   counters     COUNTER_DO_MODE off vs primary
  *   enforcement  one enforcement cycle over 10,000 seeded projects
+ *   small        small requests: POST /v1/events with 1 event against GET /v1/health, same stack,
+ *                32 clients, alternating phases; both requests/s and the ratio (floor 0.7×)
  *
  * Per telemetry arm: events/s end to end and at ingress, ingest-to-visible latency per event
  * (p50/p95/p99), D1 statements and round trips and Durable Object requests per 1,000 events, peak
  * memory of workerd, CPU. The headline is the ratios C/A, C/B, B/A. Parts: scripts/bench/.
  *
- *   npm run bench -- [--only telemetry,sweep,counters,enforcement] [--arms off,batch,primary]
+ *   npm run bench -- [--only telemetry,sweep,counters,enforcement,small] [--arms off,batch,primary]
  *                    [--n-off 20000] [--n-batch 400000] [--n-primary 400000] [--n-shadow 20000]
  *                    [--counts 1,8,32,64] [--n-sweep 200000]
  *                    [--n-counters-off 5000] [--n-counters-primary 100000] [--counters 1000]
  *                    [--projects 10000] [--over-percent 1]
+ *                    [--small-clients 32] [--small-seconds 10] [--small-rounds 3]
  *                    [--clients 4] [--timeout 300] [--var NAME:value ...] [--profile] [--local-observability]
  *                    [--out bench/results.md]
  *
@@ -30,7 +33,7 @@
  *
  * Writes the report, the chart next to it (same name, .svg), and bench/out/<timestamp>.json (raw
  * timelines: D1 rows per poll, shard buffers, queue batches; gitignored). Exits 1 if a part
- * failed or arm C is below the floors of issue 2.
+ * failed, arm C is below the floors of issue 2, or small requests below the floor of issue 15.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -41,6 +44,7 @@ import { type BenchOptions, versions } from "./bench/common.ts";
 import { type CountersResult, runCountersArm } from "./bench/counters.ts";
 import { type EnforcementResult, runEnforcement } from "./bench/enforcement.ts";
 import { type BenchResults, floors, headline, renderMarkdown } from "./bench/report.ts";
+import { type SmallResult, runSmall } from "./bench/small.ts";
 import { POLL_MS, type TelemetryArm, type TelemetryResult, runTelemetryArm } from "./bench/telemetry.ts";
 import { Progress, fmt } from "./lib/report.ts";
 import { ROOT } from "./lib/wrangler.ts";
@@ -60,6 +64,9 @@ const { values: args } = parseArgs({
     counters: { type: "string", default: "1000" },
     projects: { type: "string", default: "10000" },
     "over-percent": { type: "string", default: "1" },
+    "small-clients": { type: "string", default: "32" },
+    "small-seconds": { type: "string", default: "10" },
+    "small-rounds": { type: "string", default: "3" },
     clients: { type: "string", default: "4" },
     timeout: { type: "string", default: "300" },
     out: { type: "string" },
@@ -69,7 +76,7 @@ const { values: args } = parseArgs({
   },
 });
 
-const PartSchema = z.enum(["telemetry", "sweep", "counters", "enforcement"]);
+const PartSchema = z.enum(["telemetry", "sweep", "counters", "enforcement", "small"]);
 const ModeSchema = z.enum(["off", "batch", "primary", "shadow"]);
 const list = (text: string) =>
   text
@@ -139,6 +146,7 @@ const results: BenchResults = {
   sweep: [],
   counters: [],
   enforcement: null,
+  small: null,
   failures: [],
   chart: null,
 };
@@ -163,6 +171,9 @@ const plan = [
     : null,
   PARTS.has("counters") ? `counters off ${args["n-counters-off"]}, primary ${args["n-counters-primary"]}` : null,
   PARTS.has("enforcement") ? `enforcement over ${args.projects} projects` : null,
+  PARTS.has("small")
+    ? `small requests ${args["small-clients"]} clients, ${args["small-rounds"]} × ${args["small-seconds"]} s per kind`
+    : null,
 ].filter(Boolean);
 console.log(`npm run bench: ${plan.join(" · ")}`);
 
@@ -194,6 +205,15 @@ if (PARTS.has("enforcement")) {
   );
   results.enforcement = result;
 }
+if (PARTS.has("small")) {
+  const small = {
+    clients: count("small-clients", args["small-clients"]),
+    phaseMs: count("small-seconds", args["small-seconds"]) * 1000,
+    rounds: count("small-rounds", args["small-rounds"]),
+  };
+  const result: SmallResult | null = await attempt("small", () => runSmall(small, options));
+  results.small = result;
+}
 results.wallMs = Date.now() - started;
 
 mkdirSync(path.dirname(outFile), { recursive: true });
@@ -218,6 +238,7 @@ const errors = [
   ...results.failures,
   ...[...results.arms, ...results.sweep].flatMap((r) => (r.error ? [`${r.name}: ${r.error}`] : [])),
   ...(results.enforcement?.error ? [`enforcement: ${results.enforcement.error}`] : []),
+  ...(results.small?.error ? [`small: ${results.small.error}`] : []),
 ];
 if (errors.length > 0) {
   console.error(`BENCH FAILED:\n  ${errors.map((error) => error.split("\n")[0]).join("\n  ")}`);

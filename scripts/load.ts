@@ -6,6 +6,9 @@
  *   npm run load                                  boots a fresh local stack on a free port
  *   npm run load -- --url http://127.0.0.1:8787   against a running `npm run dev`
  *   npm run load -- --clients 200 --seconds 60 --events-per-request 100
+ *   npm run load -- --local-observability         keep wrangler's local trace collection on (booted stack)
+ *   npm run load -- --mix events --clients 32 --events-per-request 1
+ *                                                 only POST /v1/events (small-request ingest, issue 15)
  *   npm run load -- --profile                     also CPU-profile the worker isolate (booted stack only):
  *                                                 prints the hottest functions, writes bench/out/load-*.cpuprofile
  *
@@ -28,12 +31,20 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "60" },
     "events-per-request": { type: "string", default: "50" },
     profile: { type: "boolean", default: false },
+    mix: { type: "string", default: "default" },
+    "local-observability": { type: "boolean", default: false },
   },
 });
 
 const clients = Number(args.clients);
 const seconds = Number(args.seconds);
 const eventsPerRequest = Number(args["events-per-request"]);
+const MixSchema = z.enum(["default", "events"]);
+const mix = MixSchema.safeParse(args.mix);
+if (!mix.success) {
+  console.error(`load: --mix ${MixSchema.options.join("|")}, got "${args.mix}"`);
+  process.exit(2);
+}
 if (
   !(clients > 0 && clients <= 2000 && seconds > 0 && seconds <= 600 && eventsPerRequest > 0 && eventsPerRequest <= 1000)
 ) {
@@ -59,6 +70,9 @@ if (base) {
         admin: { limit: 100_000, window_s: 60 },
       }),
     },
+    // As in the benchmark: wrangler's local trace store (every invocation and SQL statement, on
+    // the same workerd thread) has no production counterpart and would be most of the profile.
+    env: args["local-observability"] ? {} : { X_LOCAL_OBSERVABILITY: "false" },
   });
   base = stack.url;
 }
@@ -74,10 +88,13 @@ function count(key: string): void {
   outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
 }
 
-/** One request of the mix: mostly telemetry, some counter increments and reads, a few health checks. */
+/**
+ * One request of the mix: mostly telemetry, some counter increments and reads, a few health
+ * checks (`--mix default`), or telemetry only (`--mix events`).
+ */
 async function oneRequest(client: number): Promise<void> {
   const n = sequence++;
-  const kind = n % 20;
+  const kind = mix.data === "events" ? 0 : n % 20;
   let response: Response;
   const started = performance.now();
   if (kind < 14) {
@@ -123,6 +140,25 @@ async function oneRequest(client: number): Promise<void> {
   count(`${response.status} ${parsed.success ? parsed.data.error.code : "(not the contract's JSON)"}`);
 }
 
+/**
+ * Functions of the per-request path and the pipeline behind it whose inclusive time the profile
+ * reports (names as they appear in wrangler's bundle; `check` is the limiter's decision, `sync`
+ * its batched call to the shard, `queue` the consumer).
+ */
+const PROFILED_FUNCTIONS = [
+  "postEvents",
+  "withRateLimit",
+  "authenticate",
+  "check",
+  "sync",
+  "readJson",
+  "sendSized",
+  "getHealth",
+  "queue",
+  "ingest",
+  "alarm",
+];
+
 const ErrorBodySchema = z.object({ error: z.object({ code: z.string() }) });
 
 function safeJson(text: string): unknown {
@@ -139,7 +175,7 @@ function percentile(values: number[], p: number): number {
 }
 
 console.log(
-  `load: ${clients} clients for ${seconds} s against ${base} (${eventsPerRequest} events per telemetry request)`,
+  `load: ${clients} clients for ${seconds} s against ${base} (${eventsPerRequest} events per telemetry request, mix ${mix.data})`,
 );
 if (args.profile && !stack) {
   console.error("load: --profile needs the stack this script boots (no --url)");
@@ -190,7 +226,7 @@ if (profiler) {
   mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `load-${new Date().toISOString().replaceAll(":", "-")}.cpuprofile`);
   writeProfile(file, raw);
-  const summary = summarize(raw, [], 15);
+  const summary = summarize(raw, PROFILED_FUNCTIONS, 15);
   console.log(
     `\nworker isolate: ${(summary.busyMs / 1000).toFixed(1)} s busy of ${(summary.totalMs / 1000).toFixed(1)} s sampled (GC ${(summary.gcMs / 1000).toFixed(1)} s); hottest by self time:`,
   );
@@ -199,6 +235,14 @@ if (profiler) {
       `  ${entry.name.padEnd(60)} ${entry.selfMs.toFixed(0).padStart(7)} ms  ${(entry.share * 100).toFixed(1)} %`,
     );
   }
+  console.log(`per request (${requests} requests), inclusive of what each calls:`);
+  for (const [name, ms] of Object.entries(summary.inclusive).toSorted((a, b) => b[1] - a[1])) {
+    if (ms === 0) continue;
+    console.log(`  ${name.padEnd(60)} ${((ms * 1000) / Math.max(1, requests)).toFixed(0).padStart(7)} µs`);
+  }
+  console.log(
+    `  ${"(busy time of the isolate ÷ requests)".padEnd(60)} ${((summary.busyMs * 1000) / Math.max(1, requests)).toFixed(0).padStart(7)} µs`,
+  );
   console.log(`profile: ${path.relative(ROOT, file)} (open in Chrome DevTools)`);
 }
 

@@ -1,12 +1,13 @@
 /**
  * `bench/results.md`: the run's Markdown summary. Ratios first (the headline), then the floors of
- * issue 2, then one table per part (telemetry arms, shard sweep, counters, enforcement), CPU and
+ * issue 2, then one table per part (telemetry arms, shard sweep, counters, enforcement, small requests), CPU and
  * memory, and how to read it.
  */
 import { fmt } from "../lib/report.ts";
 import { type CpuSummary, type Versions, contended } from "./common.ts";
 import type { CountersResult } from "./counters.ts";
 import type { EnforcementResult } from "./enforcement.ts";
+import { SMALL_FLOOR_RATIO, type SmallResult } from "./small.ts";
 import type { TelemetryResult } from "./telemetry.ts";
 
 export interface BenchResults {
@@ -21,6 +22,7 @@ export interface BenchResults {
   sweep: TelemetryResult[];
   counters: CountersResult[];
   enforcement: EnforcementResult | null;
+  small: SmallResult | null;
   /** Parts that threw (the stack did not boot, wrangler reloaded …), with why. */
   failures: string[];
   /** File name of the chart, relative to the Markdown, when one was written. */
@@ -71,6 +73,14 @@ export function floors(results: BenchResults): Floor[] {
     const times = primary.eventsPerSecond / off.eventsPerSecond;
     list.push({ name: `C ≥ ${FLOOR.ratio}× A (off)`, ok: times >= FLOOR.ratio, detail: `${fmt.dec(times)}×` });
   }
+  const small = results.small;
+  if (small) {
+    list.push({
+      name: `small requests (1 event, ${small.clients} clients) ≥ ${SMALL_FLOOR_RATIO}× GET /v1/health (issue 15)`,
+      ok: small.ratio >= SMALL_FLOOR_RATIO && !small.error,
+      detail: `${fmt.dec(small.ratio, 2)}× (${fmt.int(small.events.perSecond)} / ${fmt.int(small.health.perSecond)} requests/s), lost ${small.lost}, unexpected ${small.unexpected}`,
+    });
+  }
   return list;
 }
 
@@ -82,8 +92,16 @@ export function headline(results: BenchResults): string {
   if (c && b) parts.push(`C/B ${ratio(c.eventsPerSecond, b.eventsPerSecond)}`);
   if (b && a) parts.push(`B/A ${ratio(b.eventsPerSecond, a.eventsPerSecond)}`);
   const rates = results.arms.map((r) => `${r.name} ${fmt.int(r.eventsPerSecond)}`).join(", ");
-  if (parts.length > 0) return `events/s end to end: ${parts.join(" · ")} (${rates})`;
-  return rates ? `events/s end to end: ${rates}` : "no telemetry arm ran";
+  const small = results.small
+    ? `small requests: ${fmt.int(results.small.events.perSecond)} ingest vs ${fmt.int(results.small.health.perSecond)} health requests/s = ${fmt.dec(results.small.ratio, 2)}×`
+    : null;
+  const telemetry =
+    parts.length > 0
+      ? `events/s end to end: ${parts.join(" · ")} (${rates})`
+      : rates
+        ? `events/s end to end: ${rates}`
+        : null;
+  return [telemetry, small].filter(Boolean).join(" · ") || "no telemetry arm ran";
 }
 
 const ARM_LETTER: Record<string, string> = { off: "A", batch: "B", primary: "C" };
@@ -176,7 +194,7 @@ function countersSection(counters: readonly CountersResult[]): string[] {
     ),
     "",
     ...(off && primary ? [`primary / off = **${ratio(primary.perSecond, off.perSecond)}** increments/s`, ""] : []),
-    "The rate limiter's cost per rate-limited request (one RPC to the identifier's `RateLimitShard`, an exact sliding log in SQLite):",
+    "The rate limiter's cost per rate-limited request (decided in the isolate; `checks` are the calls its `RateLimitShard`s answered, batched syncs of many requests each):",
     "",
     "| arm | rate-limited requests | limiter checks / request | SQLite rows read / request | rows written / request |",
     "|---|---:|---:|---:|---:|",
@@ -185,7 +203,7 @@ function countersSection(counters: readonly CountersResult[]): string[] {
         `| ${r.mode} | ${fmt.int(r.limiter.requests)} | ${fmt.dec(r.limiter.checks, 2)} | ${fmt.dec(r.limiter.rowsRead, 2)} | ${fmt.dec(r.limiter.rowsWritten, 2)} |`,
     ),
     "",
-    "Each metrics read (one before, one after an arm) is itself an admin request the limiter checks, so small arms show more than one check per request.",
+    "Each metrics read (one before, one after an arm) is itself an admin request the limiter counts. A shard evicted while idle starts its figures from 0 again, so these are lower bounds.",
     "",
     "Time runs from the first request until D1's `counters` sum to N (no warm-up). `off` applies each increment in its own exactly-once D1 batch (4 statements, 1 round trip); `primary` merges a shard's increments into one flush.",
     "",
@@ -206,11 +224,42 @@ function enforcementSection(e: EnforcementResult | null): string[] {
   ];
 }
 
+function phaseRow(name: string, rate: SmallResult["health"]): string {
+  const statuses = Object.entries(rate.statuses)
+    .map(([status, n]) => `${status} × ${fmt.int(n)}`)
+    .join(", ");
+  return `| ${name} | ${fmt.int(rate.requests)} | **${fmt.int(rate.perSecond)}** | ${fmt.dec(rate.p50, 1)} / ${fmt.dec(rate.p99, 1)} | ${statuses} | ${cpuCells(rate.cpu)} |`;
+}
+
+function smallSection(s: SmallResult | null): string[] {
+  if (!s) return [];
+  return [
+    "## Small requests (issue 15)",
+    "",
+    `One stack, ${s.clients} concurrent clients, the same client loop for both kinds, ${s.rounds} alternating phases of ${fmt.s(s.phaseMs)} each (health, then ingest; the queue is drained before every health phase, so ingest runs alongside its own consumer and health on an idle pipeline). Ingest: \`POST /v1/events\` with one event per request.`,
+    "",
+    "| kind | requests | **requests/s** | client latency p50 / p99 (ms) | answers | stack CPU | busiest thread | this client | other processes | CPU pressure |",
+    "|---|---:|---:|---:|---|---:|---|---:|---:|---:|",
+    phaseRow("`GET /v1/health`", s.health),
+    phaseRow("`POST /v1/events`, 1 event", s.events),
+    "",
+    `**Ratio: ${fmt.dec(s.ratio, 2)}×** (floor ${SMALL_FLOOR_RATIO}×). Per round (health / ingest requests/s): ${s.perRound.map((r) => `${fmt.int(r.health)} / ${fmt.int(r.events)}`).join(", ")}.`,
+    "",
+    `Every 202 checked against D1: ${fmt.int(s.accepted)} events accepted (warm-up included), ${fmt.int(s.stored)} stored, **lost ${s.lost}, unexpected ${s.unexpected}**. The rate limiter over ${fmt.int(s.limiter.decisions)} decisions: ${fmt.dec(s.limiter.syncsPerRequest, 4)} syncs (Durable Object calls) and ${fmt.dec(s.limiter.rowsWrittenPerRequest, 4)} SQLite rows written per request.`,
+    "",
+    ...(s.error ? [`**small did not pass:** ${s.error}`, ""] : []),
+    ...profileTables("small requests", s.profile),
+  ];
+}
+
 function profileSection(r: TelemetryResult): string[] {
-  const p = r.profile;
+  return profileTables(r.name, r.profile);
+}
+
+function profileTables(name: string, p: TelemetryResult["profile"]): string[] {
   if (!p) return [];
   return [
-    `### Where the worker isolate's time goes: ${r.name}`,
+    `### Where the worker isolate's time goes: ${name}`,
     "",
     `CPU profile of the Worker isolate over the measured window: ${fmt.s(p.totalMs)} sampled, ${fmt.s(p.busyMs)} busy (${fmt.pct(p.busyMs / Math.max(1, p.totalMs))}), GC ${fmt.s(p.gcMs)}. D1 and the local queue run in other isolates on the same workerd thread and are not in this profile.`,
     "",
@@ -247,7 +296,7 @@ export function renderMarkdown(results: BenchResults): string {
     ...headlineSection(results),
   ];
   if (floorList.length > 0) {
-    lines.push("## Floors (issue 2)", "", "| floor | result | measured |", "|---|---|---:|");
+    lines.push("## Floors (issues 2 and 15)", "", "| floor | result | measured |", "|---|---|---:|");
     for (const floor of floorList)
       lines.push(`| ${floor.name} | ${floor.ok ? "pass" : "**FAIL**"} | ${floor.detail} |`);
     lines.push("");
@@ -279,12 +328,17 @@ export function renderMarkdown(results: BenchResults): string {
       "",
     );
   }
-  lines.push(...countersSection(results.counters), ...enforcementSection(results.enforcement));
+  lines.push(
+    ...countersSection(results.counters),
+    ...enforcementSection(results.enforcement),
+    ...smallSection(results.small),
+  );
 
   const busy = [
     ...telemetry.filter((r) => contended(r.cpu)).map((r) => r.name),
     ...results.counters.filter((r) => contended(r.cpu)).map((r) => `counters ${r.mode}`),
     ...(results.enforcement && contended(results.enforcement.cpu) ? ["enforcement"] : []),
+    ...(results.small && (contended(results.small.health.cpu) || contended(results.small.events.cpu)) ? ["small"] : []),
   ];
   if (busy.length > 0) {
     lines.push(
@@ -303,7 +357,7 @@ export function renderMarkdown(results: BenchResults): string {
     "",
     "- *End to end* = 0.95·N ÷ (time from the first request until 95 % of the N events are rows in D1); the last 5 % are excluded because the shards hold a partial buffer up to `FLUSH_DELAY_MS` (5 s) before flushing it. *Ingress* is N ÷ time until the last 202.",
     "- *Ingest → visible* is per event: from the 202 of the request that carried it until a poll of D1 first sees its row (ids name their request; each poll counts the rows added since the last one, by request). Percentiles are over all N events.",
-    "- Per-1k figures are deltas of `GET /v1/admin/metrics` over the measured window (after a 1,000-event warm-up), divided by N. Durable Object requests = shard RPCs from the consumer + shard alarm invocations; the rate limiter adds one more per HTTP request (1 per 1,000 events here; see the counters section).",
+    "- Per-1k figures are deltas of `GET /v1/admin/metrics` over the measured window (after a 1,000-event warm-up), divided by N. Durable Object requests = shard RPCs from the consumer + shard alarm invocations; the rate limiter adds at most one sync per isolate per 250 ms, whatever the request rate (see the counters and small-request sections).",
     "- *Queue consumer time per event* = the summed durations of the queue batches (wrangler's `QUEUE shipyard-telemetry a/b (ms)` lines) ÷ N: for B the consumer and its whole D1 write (plus whatever else held the thread meanwhile), so its inverse is a floor of the rows/s one D1 writer takes on this core; for C the consumer and the shards' ingest (flushes run later, in alarms).",
     "- *D1 bytes per row* = the D1 database's size (pages × page size: every table and index) ÷ the rows of `runtime_events` after the arm: what an event costs against D1's 10 GB per database.",
     "- *Peak RSS* is the largest VmRSS of the workerd processes sampled at every poll over the measured window; the high-water mark (VmHWM) is since the process started, warm-up included.",
