@@ -217,7 +217,7 @@ const consolePhases: Phase<ConsoleContext>[] = [
       const p = page(ctx);
       const poison = need(ctx.poison, "poisoned message");
       // The counts per reason list it; filter by project and by a part of the reason, as on-call would.
-      await p.getByLabel("Project").fill(poison.projectId);
+      await p.getByLabel("Project", { exact: true }).fill(poison.projectId);
       await p.getByLabel("Reason contains").fill(poison.reason.slice(0, 24));
       await p.getByRole("button", { name: "Apply filters" }).click();
       const link = p.getByRole("link", { name: poison.id.slice(0, 12) });
@@ -250,7 +250,7 @@ const consolePhases: Phase<ConsoleContext>[] = [
       const p = page(ctx);
       const poison = need(ctx.poison, "poisoned message");
       await p.getByRole("link", { name: "← Dead letters" }).click();
-      await p.getByLabel("Project").fill(poison.projectId);
+      await p.getByLabel("Project", { exact: true }).fill(poison.projectId);
       await p.getByRole("button", { name: "Apply filters" }).click();
       // A selection counts for "Redrive selected"; the filter (project + reason) is what is redriven here.
       await p.getByLabel(`Select ${poison.id}`).check();
@@ -332,7 +332,9 @@ const consolePhases: Phase<ConsoleContext>[] = [
       // The redriven messages failed again and are back in the archive (same ids, attempts added up).
       const showProject = async (count: number) => {
         await nav(p, "Dead letters").click();
-        await p.getByLabel("Project").fill(poison.projectId);
+        // The page switches after the click: wait for it, so the project page's labels are gone.
+        await p.getByRole("heading", { name: "Per failure reason" }).waitFor();
+        await p.getByLabel("Project", { exact: true }).fill(poison.projectId);
         await p.getByRole("button", { name: "Apply filters" }).click();
         const heading = p.getByRole("heading", { name: `Messages (${count} matching)` });
         for (let i = 0; i < 60 && !(await heading.isVisible()); i++) {
