@@ -128,7 +128,15 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
   });
 
   void it("a Vite build's redirected config (.wrangler/deploy/config.json) is what gets deployed", async () => {
-    const manifest = await readManifest(path.join(FIXTURES, "vite-redirected"));
+    // What `vite build` with @cloudflare/vite-plugin leaves behind (written here, as a build would:
+    // `.wrangler/` is never committed).
+    const project = path.join(FIXTURES, "vite-redirected");
+    await mkdir(path.join(project, ".wrangler", "deploy"), { recursive: true });
+    await writeFile(
+      path.join(project, ".wrangler", "deploy", "config.json"),
+      JSON.stringify({ configPath: "../../dist/vite_fx/wrangler.json", auxiliaryWorkers: [] }),
+    );
+    const manifest = await readManifest(project);
     assert.equal(manifest.project_id, "fixture-vite");
     assert.deepEqual(moduleNames(manifest), [
       ["index.js", "esm"],

@@ -204,10 +204,6 @@ export async function getProjectStatus(request: Request, env: Env): Promise<Resp
   return ok({ ...projectStatus(row, enforced.has(id)), resources: await projectResources(env, id) });
 }
 
-function actorOf(principal: Principal): string {
-  return principal.id;
-}
-
 /** `POST /v1/projects/:id/rollback` (admin): re-deploys the previous version, no Durable Object migration. */
 export async function postRollback(
   request: Request,
@@ -224,7 +220,7 @@ export async function postRollback(
     await enqueueDeploy(
       env,
       { id: crypto.randomUUID(), projectId: id, kind: "rollback", sourceDeployId: row.previous_deploy_id },
-      actorOf(principal),
+      principal.id,
     ),
   );
 }
@@ -252,9 +248,7 @@ export async function deleteProject(
       { do_classes: classes, confirm: `?confirm=${id}` },
     );
   }
-  return accepted(
-    await enqueueDeploy(env, { id: crypto.randomUUID(), projectId: id, kind: "down" }, actorOf(principal)),
-  );
+  return accepted(await enqueueDeploy(env, { id: crypto.randomUUID(), projectId: id, kind: "down" }, principal.id));
 }
 
 /**
@@ -279,7 +273,7 @@ export async function postRotateDeploySecret(
     rotateDeploySecretStatement(env.DB, id, secret, now),
     auditStatement(env.DB, {
       type: "deploy_secret.rotated",
-      actor: actorOf(principal),
+      actor: principal.id,
       projectId: id,
       details: { project: id },
     }),
