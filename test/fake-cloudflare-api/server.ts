@@ -831,13 +831,19 @@ export class FakeCloudflareApi {
     }
     if (method === "GET" && url.pathname.startsWith("/__control/scripts/")) {
       const name = decodeURIComponent(url.pathname.slice("/__control/scripts/".length));
-      const found = [...this.#scripts].find(([key]) => key.endsWith(`/${name}`))?.[1];
+      // `?account=&namespace=` narrow it to one namespace (the dispatch namespace double does).
+      const prefix = `${url.searchParams.get("account") ?? ""}/${url.searchParams.get("namespace") ?? ""}/`;
+      const found = [...this.#scripts].find(
+        ([key]) => key.endsWith(`/${name}`) && (prefix === "//" || key === `${prefix}${name}`),
+      )?.[1];
       if (found === undefined) {
         send(response, 404, { error: "no such script" });
         return;
       }
       send(response, 200, {
         main_module: found.mainModule,
+        compatibility_date: found.compatibilityDate,
+        compatibility_flags: found.compatibilityFlags,
         classes: [...found.classes],
         bindings: found.bindings,
         assets: found.assets,
@@ -845,7 +851,10 @@ export class FakeCloudflareApi {
           name: moduleName,
           content_type: module.contentType,
           size: module.bytes.byteLength,
-          text: module.contentType.startsWith("application/javascript") ? new TextDecoder().decode(module.bytes) : null,
+          text:
+            module.contentType.startsWith("application/javascript") || module.contentType === "text/plain"
+              ? new TextDecoder().decode(module.bytes)
+              : null,
           bytes: Array.from(module.bytes.subarray(0, 16)),
         })),
       });
