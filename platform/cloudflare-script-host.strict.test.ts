@@ -260,6 +260,7 @@ describe("the migration forms the API takes", () => {
     const metadata = uploadMetadata(
       request(name, { migrations: { new_tag: "v1", steps: [{ new_sqlite_classes: ["Counter"] }] } }),
       undefined,
+      "shipyard",
     );
     expect(metadata.migrations).toEqual({ new_tag: "v1", steps: [{ new_sqlite_classes: ["Counter"] }] });
   });

@@ -505,6 +505,7 @@ describe("upload metadata", () => {
     const metadata = uploadMetadata(
       { scriptName: "p", mainModule: "index.js", modules: [], bindings: [], compatibilityDate: "2026-11-01" },
       undefined,
+      "shipyard",
     );
     expect(metadata.limits).toEqual({ cpu_ms: TENANT_LIMITS.cpuMs, subrequests: TENANT_LIMITS.subRequests });
     expect(TENANT_LIMITS.cpuMs).toBeLessThan(30_000);

@@ -61,7 +61,16 @@ export interface CloudflareScriptHostOptions {
   baseUrl?: string;
   fetch?: typeof fetch;
   retries?: RetryPolicy;
+  /**
+   * Shipyard's own Worker (wrangler.toml `name`, the `SHIPYARD_WORKER_NAME` var): every upload
+   * names it as the script's tail consumer, so the runtime's trace items of every invocation reach
+   * its `tail` handler (platform/tail-usage.ts). Default `shipyard`.
+   */
+  tailConsumer?: string;
 }
+
+/** wrangler.toml's `name`: the Worker uploads name as tail consumer unless told otherwise. */
+export const DEFAULT_TAIL_CONSUMER = "shipyard";
 
 /** The content type the upload API expects for each module type (wrangler's mapping). */
 const MODULE_CONTENT_TYPES = {
@@ -187,6 +196,7 @@ export class CloudflareScriptHost implements ScriptHost {
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
   readonly #timeoutMs: number;
+  readonly #tailConsumer: string;
 
   constructor(options: CloudflareScriptHostOptions) {
     this.#accountId = options.accountId;
@@ -200,6 +210,7 @@ export class CloudflareScriptHost implements ScriptHost {
     this.#baseDelayMs = options.retries?.baseDelayMs ?? 500;
     this.#maxDelayMs = options.retries?.maxDelayMs ?? 30_000;
     this.#timeoutMs = options.retries?.timeoutMs ?? 60_000;
+    this.#tailConsumer = options.tailConsumer ?? DEFAULT_TAIL_CONSUMER;
   }
 
   /**
@@ -230,7 +241,7 @@ export class CloudflareScriptHost implements ScriptHost {
   async upload(request: UploadRequest): Promise<UploadResult> {
     const assetsJwt =
       request.assets === undefined ? undefined : await this.#uploadAssets(request.scriptName, request.assets);
-    const form = buildUploadForm(request, assetsJwt);
+    const form = buildUploadForm(request, assetsJwt, this.#tailConsumer);
     const envelope = await this.#call({ op: "upload", method: "PUT", scriptName: request.scriptName, body: form });
     const result = this.#parse("upload", UploadResultSchema, envelope.result);
     // The answer is the script object, whose `migration_tag` is absent until a migration set one:
@@ -570,9 +581,16 @@ export class CloudflareScriptHost implements ScriptHost {
 /**
  * The `metadata` part of a module Worker upload. `limits` caps every invocation of the user Worker
  * (CPU ms, subrequests), so a runaway tenant ends with an error instead of spending its plan's
- * maximum; the dispatch Worker may lower them further per request.
+ * maximum; the dispatch Worker may lower them further per request. `tail_consumers` names
+ * Shipyard's own Worker (`{service}`: an account-level Worker, so no `namespace`, and no wrangler
+ * environment), whose `tail` handler meters the script's Durable Objects from the runtime's trace
+ * items; the tenant's manifest cannot name tail consumers (schemas/deploy.schema.ts refuses the key).
  */
-export function uploadMetadata(request: UploadRequest, assetsJwt: string | undefined): Record<string, unknown> {
+export function uploadMetadata(
+  request: UploadRequest,
+  assetsJwt: string | undefined,
+  tailConsumer: string,
+): Record<string, unknown> {
   return {
     main_module: request.mainModule,
     ...(assetsJwt === undefined || request.assets === undefined
@@ -583,12 +601,13 @@ export function uploadMetadata(request: UploadRequest, assetsJwt: string | undef
     ...(request.compatibilityFlags === undefined ? {} : { compatibility_flags: request.compatibilityFlags }),
     ...(request.migrations === undefined ? {} : { migrations: request.migrations }),
     limits: { cpu_ms: TENANT_LIMITS.cpuMs, subrequests: TENANT_LIMITS.subRequests },
+    tail_consumers: [{ service: tailConsumer }],
   };
 }
 
 /** The multipart body of a module Worker upload: a `metadata` JSON part, then one part per module. */
-function buildUploadForm(request: UploadRequest, assetsJwt: string | undefined): FormData {
-  const metadata = uploadMetadata(request, assetsJwt);
+function buildUploadForm(request: UploadRequest, assetsJwt: string | undefined, tailConsumer: string): FormData {
+  const metadata = uploadMetadata(request, assetsJwt, tailConsumer);
   const form = new FormData();
   form.append("metadata", new Blob([JSON.stringify(metadata)], { type: "application/json" }));
   for (const module of request.modules) {

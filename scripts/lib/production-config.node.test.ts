@@ -38,6 +38,12 @@ void describe("the production config npm run deploy ships", () => {
     );
   });
 
+  void it("names this Worker (its `name`) as SHIPYARD_WORKER_NAME, the tail consumer every tenant upload carries", () => {
+    const vars = z.object({ SHIPYARD_WORKER_NAME: z.string() }).parse(config.vars);
+    assert.equal(vars.SHIPYARD_WORKER_NAME, config.name);
+    assert.equal(vars.SHIPYARD_WORKER_NAME, "shipyard");
+  });
+
   void it("points main and migrations_dir at the repository from the config's own folder", () => {
     assert.equal(path.resolve(out, String(config.main)), path.join(ROOT, "index.ts"));
     const [database] = z.array(z.object({ migrations_dir: z.string() })).parse(config.d1_databases);

@@ -26,7 +26,9 @@
  *     upload?base64=true` with that JWT (not the API token), every part named by a hash of the
  *     session and of the manifest's size; the last bucket answers 201 with the completion token, the
  *     others 202; a script upload's `metadata.assets.jwt` must be a completion token of the same
- *     script, and an `assets` binding needs `metadata.assets`.
+ *     script, and an `assets` binding needs `metadata.assets`;
+ *   - `tail_consumers` (upload metadata and settings) name Workers that exist on the account
+ *     (test/fake-cloudflare-api/tail-consumers.ts); the account's own Workers are `accountWorkers`.
  * Codes and messages marked "(fake)" are this fake's own where the real text is not known.
  *
  * Test controls live outside the API prefix: `POST /__control` with a `ControlCommand` (fail the next
@@ -43,6 +45,7 @@ import {
   checkSize,
 } from "./script-rules.ts";
 import { FakeKV, KV_PATH } from "./kv.ts";
+import { TailConsumerError, type TailConsumer, parseTailConsumers } from "./tail-consumers.ts";
 import { createHash, randomUUID } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -129,6 +132,7 @@ interface StoredScript {
   modifiedOn: string;
   /** The version's static assets (path → hash, size) and their serving config, if any. */
   assets: { manifest: Record<string, { hash: string; size: number }>; config: JsonObject } | null;
+  tailConsumers: TailConsumer[];
 }
 
 /** An API error the fake answers with: HTTP status plus the envelope's `errors[0]`. */
@@ -381,6 +385,8 @@ function now(): string {
 /** The fake API. `start()` listens on an ephemeral port and returns the API base URL. */
 export class FakeCloudflareApi {
   readonly #token: string;
+  /** Account-level Workers (outside any dispatch namespace) a tail consumer may name. */
+  readonly #accountWorkers: ReadonlySet<string>;
   readonly #scripts = new Map<string, StoredScript>();
   readonly #d1 = new FakeD1();
   readonly #kv = new FakeKV();
@@ -398,8 +404,10 @@ export class FakeCloudflareApi {
   readonly #assetSessions = new Map<string, AssetSession>();
   readonly #assetCompletions = new Map<string, AssetSession>();
 
-  constructor(options: { token?: string } = {}) {
+  /** `accountWorkers`: the account's own Workers, by default Shipyard's (`shipyard`), deployed first. */
+  constructor(options: { token?: string; accountWorkers?: readonly string[] } = {}) {
     this.#token = options.token ?? FAKE_CF_API_TOKEN;
+    this.#accountWorkers = new Set(options.accountWorkers ?? ["shipyard"]);
   }
 
   /** Listens on `host:port` (port 0 = ephemeral) and returns e.g. `http://127.0.0.1:4711/client/v4`. */
@@ -720,6 +728,21 @@ export class FakeCloudflareApi {
     return fault;
   }
 
+  /** Validated `tail_consumers` of the script at `key` (`<account>/<namespace>/<script>`). */
+  #tailConsumers(key: string, value: Json | undefined, where: string): TailConsumer[] {
+    const account = key.split("/")[0] ?? "";
+    try {
+      return parseTailConsumers(value, where, (service, namespace) =>
+        namespace === undefined
+          ? this.#accountWorkers.has(service)
+          : this.#scripts.has(`${account}/${namespace}/${service}`),
+      );
+    } catch (error) {
+      if (error instanceof TailConsumerError) throw invalid(error.message);
+      throw error;
+    }
+  }
+
   #existing(key: string): StoredScript {
     const stored = this.#scripts.get(key);
     if (stored === undefined) throw new ApiError(404, 10007, "workers.api.error.script_not_found");
@@ -800,6 +823,7 @@ export class FakeCloudflareApi {
       ("error" in code ? code.error : checkExportedClasses(code.exports, migrated.created, migrated.classes));
     if (codeError !== undefined) throw new ApiError(codeError.status, codeError.code, codeError.message);
     const assets = this.#uploadedAssets(key, metadata.assets);
+    const tailConsumers = this.#tailConsumers(key, metadata.tail_consumers, "metadata");
     const assetsBinding = bindings.find((binding) => binding.type === "assets");
     if (assetsBinding !== undefined && assets === null) {
       throw invalid(
@@ -825,6 +849,7 @@ export class FakeCloudflareApi {
       createdOn: previous?.createdOn ?? modifiedOn,
       modifiedOn,
       assets,
+      tailConsumers,
     };
     this.#scripts.set(key, stored);
     this.#transfer(key, migrated.transfers);
@@ -888,6 +913,10 @@ export class FakeCloudflareApi {
       migrationTag: migrated.tag,
       classes: migrated.classes,
       compatibilityDate: compatibilityDate ?? stored.compatibilityDate,
+      tailConsumers:
+        settings.tail_consumers === undefined
+          ? stored.tailConsumers
+          : this.#tailConsumers(key, settings.tail_consumers, "settings"),
       compatibilityFlags:
         settings.compatibility_flags === undefined
           ? stored.compatibilityFlags
@@ -981,6 +1010,7 @@ export class FakeCloudflareApi {
         classes: [...found.classes],
         bindings: found.bindings,
         assets: found.assets,
+        tail_consumers: found.tailConsumers,
         modules: [...found.modules].map(([moduleName, module]) => ({
           name: moduleName,
           content_type: module.contentType,
@@ -1074,6 +1104,10 @@ function parseControl(text: string): ControlCommand | undefined {
   };
 }
 
+function tailConsumersJson(consumers: readonly TailConsumer[]): JsonObject[] {
+  return consumers.map((consumer) => ({ ...consumer }));
+}
+
 /** The `Script` object of the real API (workers/scripts Script), as far as the fake knows it. */
 function scriptObject(script: string, stored: StoredScript): JsonObject {
   return {
@@ -1088,6 +1122,7 @@ function scriptObject(script: string, stored: StoredScript): JsonObject {
     usage_model: "standard",
     // Absent, like the real API, until a migration has set one.
     ...(stored.migrationTag === null ? {} : { migration_tag: stored.migrationTag }),
+    tail_consumers: stored.tailConsumers.length === 0 ? null : tailConsumersJson(stored.tailConsumers),
   };
 }
 
@@ -1101,7 +1136,7 @@ function settingsOf(stored: StoredScript): JsonObject {
     compatibility_flags: stored.compatibilityFlags,
     logpush: false,
     tags: [],
-    tail_consumers: null,
+    tail_consumers: stored.tailConsumers.length === 0 ? null : tailConsumersJson(stored.tailConsumers),
     usage_model: "standard",
   };
 }
