@@ -131,11 +131,11 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
     );
     await track(2, STEP_GENERATE_WRAPPER, async () => {
       const manifest = await loadManifest(this.env, manifestDeployId);
-      const plan = assemble(params.projectId, manifest);
+      const plan = assemble(manifest);
       return { module: plan.mainModule, bytes: plan.wrapperBytes, classes: plan.classes };
     });
     await track(3, STEP_ASSEMBLE_MODULES, async () => {
-      const plan = assemble(params.projectId, await loadManifest(this.env, manifestDeployId));
+      const plan = assemble(await loadManifest(this.env, manifestDeployId));
       return { main_module: plan.mainModule, modules: plan.modules.map((m) => m.name), dropped: plan.dropped };
     });
     // A rollback is forward-only: it never migrates Durable Objects, it reuses the live classes.
@@ -163,7 +163,7 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
       const manifest = await loadManifest(this.env, manifestDeployId);
       const request = uploadRequest(
         params.projectId,
-        assemble(params.projectId, manifest),
+        assemble(manifest),
         manifest,
         migration,
         params.kind === "rollback",
@@ -175,7 +175,7 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
     });
     const uploaded = await track(8, STEP_UPLOAD, async () => {
       const manifest = await loadManifest(this.env, manifestDeployId);
-      return this.#upload(params, assemble(params.projectId, manifest), manifest, migration, resources);
+      return this.#upload(params, assemble(manifest), manifest, migration, resources);
     });
     await track(9, STEP_RECORD, async () => {
       const manifest = await loadManifest(this.env, manifestDeployId);
