@@ -27,6 +27,15 @@ const ConfigSchema = z.looseObject({
   assets: z.looseObject({ directory: z.string() }).optional(),
 });
 
+/** The namespace tenants are uploaded to: the `CF_DISPATCH_NAMESPACE` var (platform/index.ts). */
+function dispatchNamespace(vars: Record<string, unknown>): string {
+  const name = vars["CF_DISPATCH_NAMESPACE"];
+  if (typeof name !== "string" || name === "") {
+    throw new Error("wrangler.toml [vars] CF_DISPATCH_NAMESPACE must name the tenants' dispatch namespace");
+  }
+  return name;
+}
+
 /** The production config for `toml` (wrangler.toml's text), to be written into `outDir`. */
 export function productionConfig(toml: string, root: string, outDir: string): Record<string, unknown> {
   const config = ConfigSchema.parse(parse(toml));
@@ -46,6 +55,11 @@ export function productionConfig(toml: string, root: string, outDir: string): Re
       CLIENT_ADDRESS: "cf-connecting-ip",
       SHIPYARD_WORKER_NAME: config.name,
     },
+    // Tenant traffic goes to the dispatch namespace the tenants are uploaded to (platform/dispatch.ts).
+    // Declared here, not in wrangler.toml: wrangler 4 has no local simulator for it (its dev
+    // server and the test pool warn on every start, and get() throws without a real account),
+    // so the type is declared by hand once, in platform/dispatch-env.d.ts.
+    dispatch_namespaces: [{ binding: "DISPATCHER", namespace: dispatchNamespace(config.vars) }],
     ...(config.durable_objects
       ? {
           durable_objects: {
