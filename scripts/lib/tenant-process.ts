@@ -6,8 +6,8 @@
  *    again after a backoff (250 ms doubling to 8 s; back to 250 ms once B has answered for 60 s);
  *  - **watchdog**: B's own `GET /health` is probed every second; three probes in a row unanswered
  *    within 2 s each (a tenant spinning on B's one thread, `while (true) {}`) and the whole process
- *    group is SIGKILLed, which the restart above replaces. (1 s probes killed a healthy B on a
- *    loaded 2-core machine.)
+ *    group is SIGKILLed, which the restart above replaces. (2 s rather than 1 s, so slow answers
+ *    on a loaded 2-core machine are not taken for a stall.)
  *
  * Every step is a structured log line (`{"level","code",...}`, codes `tenant_runtime_*`), written to
  * the stack's log. Both processes use the same dev registry directory (WRANGLER_REGISTRY_PATH), one
