@@ -56,6 +56,8 @@ export interface SupervisorEvent {
   fields: Record<string, unknown>;
 }
 
+/** wrangler's request log line of an answered probe. */
+const PROBE_LOG = /\[wrangler:info\] GET \/health 200 /;
 /** Niceness of process B (0 normal, 19 lowest). */
 const TENANT_NICENESS = 10;
 const BACKOFF_MIN_MS = 250;
@@ -175,6 +177,8 @@ export class TenantProcess {
           // wrangler restarts workerd itself (a heap blow-up aborts it); the probes see it come back.
           this.#log("error", "tenant_runtime_crashed", { pid: child.pid, message: text.trim() });
         }
+        // wrangler logs every request, the watchdog's probe too: one line a second is noise.
+        if (PROBE_LOG.test(text)) return;
         this.#options.onLine(`[tenants] ${text}`);
       });
     }
