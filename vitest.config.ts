@@ -54,7 +54,7 @@ export default defineConfig(async () => {
           kvNamespaces: ["TEST_KV"],
           // The tenant runtime is a second workerd process under `npm run dev` and the stack
           // (wrangler.tenants.toml); here it is the same entrypoint inside this one workerd, so the
-          // dispatch code the tests run is the code the stack runs (docs/decisions/0014-tenant-process.md).
+          // dispatch code the tests run is the code the stack runs (docs/decisions/0016-13-tenant-process.md).
           serviceBindings: { TENANT_RUNTIME: { name: "shipyard", entrypoint: "TenantRuntime" } },
           bindings: {
             ...TEST_SECRETS,
