@@ -52,6 +52,8 @@ export default defineConfig(async () => {
         miniflare: {
           // A real KV binding the local KV shim is compared with (test/kv.e2e.test.ts).
           kvNamespaces: ["TEST_KV"],
+          // A real R2 binding the local R2 shim is compared with (test/r2.e2e.test.ts).
+          r2Buckets: ["TEST_R2"],
           bindings: {
             ...TEST_SECRETS,
             // Short flush delay keeps end-to-end tests fast; the 5 s default has its own test.

@@ -13,6 +13,9 @@ import { z } from "zod";
 /** Durable Object classes only the local platform binds (platform/local/). */
 export const LOCAL_ONLY_CLASSES = ["LocalPlatform", "TenantObjectHost", "TenantAssets"] as const;
 
+/** R2 bindings only the local platform uses. */
+export const LOCAL_ONLY_R2_BINDINGS: readonly string[] = ["TENANT_R2"];
+
 const ConfigSchema = z.looseObject({
   main: z.string(),
   vars: z.record(z.string(), z.unknown()).default({}),
@@ -21,6 +24,7 @@ const ConfigSchema = z.looseObject({
     .optional(),
   d1_databases: z.array(z.looseObject({ migrations_dir: z.string().optional() })).default([]),
   worker_loaders: z.array(z.unknown()).optional(),
+  r2_buckets: z.array(z.looseObject({ binding: z.string() })).optional(),
   // The on-call console's files (console/dist, docs/decisions/0013-16-console.md).
   assets: z.looseObject({ directory: z.string() }).optional(),
 });
@@ -28,7 +32,9 @@ const ConfigSchema = z.looseObject({
 /** The production config for `toml` (wrangler.toml's text), to be written into `outDir`. */
 export function productionConfig(toml: string, root: string, outDir: string): Record<string, unknown> {
   const config = ConfigSchema.parse(parse(toml));
-  const { worker_loaders: _localOnly, ...rest } = config;
+  const { worker_loaders: _localOnly, r2_buckets: r2Buckets, ...rest } = config;
+  // The local tenant buckets' store (platform/r2-binding.ts); production gives each tenant its own bucket.
+  const r2 = (r2Buckets ?? []).filter((bucket) => !LOCAL_ONLY_R2_BINDINGS.includes(bucket.binding));
   const relative = (file: string) => path.relative(outDir, path.resolve(root, file));
   const local = new Set<string>(LOCAL_ONLY_CLASSES);
   return {
@@ -45,6 +51,7 @@ export function productionConfig(toml: string, root: string, outDir: string): Re
           },
         }
       : {}),
+    ...(r2.length > 0 ? { r2_buckets: r2 } : {}),
     ...(config.assets ? { assets: { ...config.assets, directory: relative(config.assets.directory) } } : {}),
     d1_databases: config.d1_databases.map((database) =>
       database.migrations_dir === undefined
