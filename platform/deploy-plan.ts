@@ -1,5 +1,5 @@
 import { NonRetryableError } from "cloudflare:workflows";
-import { type DeployManifest, DeployManifestSchema } from "../schemas/deploy.schema.ts";
+import { type DeployManifest, DeployManifestSchema, ProjectIdSchema } from "../schemas/deploy.schema.ts";
 import { WRAPPER_MODULE, generateMeterWrapper } from "./meter-wrapper.ts";
 import { type MigrationPlan, computeMigration } from "./do-migrations.ts";
 import { assembleModules, normaliseModuleName } from "./modules.ts";
@@ -12,10 +12,18 @@ import { deployArtifacts } from "./local/deploy-artifacts.do.ts";
  * are capped at 1 MiB; a manifest may be 25 MiB), which is safe because every function here is pure.
  */
 
-/** Name of the Analytics Engine binding tenants' metering writes to, and its dataset. */
-export const USAGE_BINDING = "USAGE";
-// A tenant binding of the same name is refused by the manifest schema (PLATFORM_BINDING_NAMES).
-export const USAGE_DATASET = "shipyard_do_usage";
+/**
+ * The script a project's Worker is uploaded as, in the dispatch namespace and locally: the project
+ * id itself (a lowercase slug, ProjectIdSchema).
+ */
+export function scriptNameOf(projectId: string): string {
+  return projectId;
+}
+
+/** The project whose Worker `scriptName` is (the inverse of `scriptNameOf`), or null for no project's. */
+export function projectOfScript(scriptName: string): string | null {
+  return ProjectIdSchema.safeParse(scriptName).success ? scriptName : null;
+}
 
 export interface DeployPlan {
   mainModule: string;
@@ -87,7 +95,9 @@ export function planMigration(
 
 /**
  * The bindings a version is uploaded with: its Durable Objects, its vars (strings as text, other
- * JSON as json, as wrangler sends them), its secrets, its assets binding, and metering.
+ * JSON as json, as wrangler sends them), its secrets and its assets binding: only what the
+ * manifest declared. No platform binding: usage is measured outside the tenant (the host object
+ * locally, trace items in production: platform/tail-usage.ts), so nothing here writes it.
  */
 export function manifestBindings(manifest: DeployManifest, resources: ResourceIds = {}): ScriptBinding[] {
   const assetsBinding = manifest.config.assets?.binding;
@@ -122,7 +132,6 @@ export function manifestBindings(manifest: DeployManifest, resources: ResourceId
       text,
     })),
     ...(assetsBinding === undefined ? [] : [{ type: "assets", name: assetsBinding } satisfies ScriptBinding]),
-    { type: "analytics_engine", name: USAGE_BINDING, dataset: USAGE_DATASET },
   ];
 }
 
@@ -158,7 +167,7 @@ export function uploadRequest(
 ): UploadRequest {
   const assets = manifestAssets(manifest);
   return {
-    scriptName: projectId,
+    scriptName: scriptNameOf(projectId),
     mainModule: WRAPPER_MODULE,
     modules: plan.modules,
     bindings: manifestBindings(manifest, resources),
