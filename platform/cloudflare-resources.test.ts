@@ -196,7 +196,7 @@ function accountApi(acct: string) {
 }
 
 describe("CloudflareResources R2 buckets against the fake R2 API", () => {
-  it("T6.3 looks the bucket up before creating (404 10006 when absent); a retry finds it; the fake has the real rules; the upload binds it by name", async ({
+  it("T7.3 looks the bucket up before creating (404 10006 when absent); a retry finds it; the fake has the real rules; the upload binds it by name", async ({
     expect,
   }) => {
     const acct = account("r2");
@@ -230,7 +230,7 @@ describe("CloudflareResources R2 buckets against the fake R2 API", () => {
     ).rejects.toMatchObject({ code: "invalid_script" });
   });
 
-  it("T6.5 sizes a bucket from its objects, empties it before deleting it (10008 otherwise), and a second delete is no error", async ({
+  it("T7.5 sizes a bucket from its objects, empties it before deleting it (10008 otherwise), and a second delete is no error", async ({
     expect,
   }) => {
     const acct = account("r2-delete");
@@ -254,7 +254,7 @@ describe("CloudflareResources R2 buckets against the fake R2 API", () => {
 });
 
 describe("CloudflareResources export and delete of D1 and KV", () => {
-  it("T6.6 exports a database through the export API (polled with its bookmark, read from the signed URL) and deletes it twice without error", async ({
+  it("T7.6 exports a database through the export API (polled with its bookmark, read from the signed URL) and deletes it twice without error", async ({
     expect,
   }) => {
     const acct = account("export");

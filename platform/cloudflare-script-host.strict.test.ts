@@ -7,7 +7,8 @@ import { env } from "cloudflare:workers";
 import { describe, it } from "vitest";
 import { z } from "zod";
 import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
-import { type ControlCommand, FAKE_CF_API_TOKEN } from "../test/fake-cloudflare-api/protocol.ts";
+import { control } from "../test/fake-cf-control.ts";
+import { FAKE_CF_API_TOKEN } from "../test/fake-cloudflare-api/protocol.ts";
 import { CloudflareScriptHost, liveTagOf, uploadMetadata } from "./cloudflare-script-host.ts";
 import { hostError } from "../test/script-host-error.ts";
 import type { ScriptModule, UploadRequest } from "./script-host.ts";
@@ -27,14 +28,6 @@ function host(overrides: { accountId?: string; namespace?: string } = {}): Cloud
 
 function scriptName(label: string): string {
   return `${label}-${crypto.randomUUID().slice(0, 8)}`;
-}
-
-async function control(command: ControlCommand): Promise<void> {
-  const response = await fetch(new URL("/__control", env.CF_API_BASE_URL), {
-    method: "POST",
-    body: JSON.stringify(command),
-  });
-  if (!response.ok) throw new Error(`fake control refused ${JSON.stringify(command)}`);
 }
 
 async function classesOf(script: string): Promise<string[]> {

@@ -162,7 +162,7 @@ describe("production dispatch through the dispatch namespace", () => {
     expect(error.message).toContain("tenant boom");
   });
 
-  it("a tenant past its limits is a 500 tenant_limit_exceeded: subrequests (enforced by the double) and CPU", async ({
+  it("T6.1 a tenant past its limits is a 500 tenant_limit_exceeded: subrequests (enforced by the double) and CPU", async ({
     expect,
   }) => {
     const project = projectName("limits");
@@ -192,7 +192,7 @@ describe("production dispatch through the dispatch namespace", () => {
     expect((await send(`http://api.example/t/${project}/hello`, namespace)).status).toBe(200);
   });
 
-  it("after enforcement removed COUNTER: a route that needs it is 503 do_binding_removed with a hint, the others keep working", async ({
+  it("T6.2 after enforcement removed COUNTER: a route that needs it is 503 do_binding_removed with a hint, the others keep working", async ({
     expect,
   }) => {
     const project = projectName("enf");

@@ -34,7 +34,7 @@ export default {
 }
 
 describe("tenant R2 (local platform)", () => {
-  it("T6.1 the bucket is provisioned once, kept across deploys, isolated per project and from Shipyard, and listed with its size", async ({
+  it("T7.1 the bucket is provisioned once, kept across deploys, isolated per project and from Shipyard, and listed with its size", async ({
     expect,
   }) => {
     const a = projectId("r2-a");
@@ -63,7 +63,7 @@ describe("tenant R2 (local platform)", () => {
     ]);
   });
 
-  it("T6.2 the shim answers the R2 API cases exactly as a real R2 binding does", async ({ expect }) => {
+  it("T7.2 the shim answers the R2 API cases exactly as a real R2 binding does", async ({ expect }) => {
     const project = projectId("r2-cases");
     await deployAndWait(r2Manifest(project, "v1"));
     // Through JSON, as the tenant answers it (so an absent field and an undefined one are alike).

@@ -61,7 +61,7 @@ interface Resource {
 }
 
 describe("down with tenant resources (local platform)", () => {
-  it("T6.4 warns about each resource, exports D1 to SQL, deletes every resource's data, and a project deployed again starts empty", async ({
+  it("T7.4 warns about each resource, exports D1 to SQL, deletes every resource's data, and a project deployed again starts empty", async ({
     expect,
   }) => {
     const project = projectId("down-res");
