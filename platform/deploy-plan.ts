@@ -30,7 +30,7 @@ export interface DeployPlan {
   modules: ScriptModule[];
   dropped: string[];
   wrapperBytes: number;
-  /** Durable Object classes the manifest binds (the ones the wrapper meters). */
+  /** Durable Object classes the manifest binds (the ones the entry module names). */
   classes: string[];
 }
 
@@ -48,19 +48,18 @@ export function boundClasses(manifest: DeployManifest): string[] {
   return [...new Set((manifest.config.durable_objects?.bindings ?? []).map((binding) => binding.class_name))];
 }
 
-/** Generates the metering wrapper and assembles the module list (wrapper first, as main module). */
-export function assemble(projectId: string, manifest: DeployManifest): DeployPlan {
+/** Generates the entry module and assembles the module list (entry module first, as main module). */
+export function assemble(manifest: DeployManifest): DeployPlan {
   const classes = boundClasses(manifest);
   let wrapperSource: string;
   try {
     wrapperSource = generateMeterWrapper({
-      projectId,
       // The name the modules are uploaded under (`./src/index.js` is `src/index.js`).
       tenantMainModule: normaliseModuleName(manifest.main_module) ?? manifest.main_module,
       durableObjectClasses: classes,
     });
   } catch (error) {
-    throw new NonRetryableError(`cannot generate the metering wrapper: ${String(error)}`);
+    throw new NonRetryableError(`cannot generate the entry module: ${String(error)}`);
   }
   const assembled = assembleModules({
     wrapperSource,

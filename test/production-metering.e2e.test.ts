@@ -247,7 +247,7 @@ function forged(project: string, wallMs: number, ts = Date.now()): RuntimeEvent 
 /** The upload a deploy of `project`'s sample manifest makes (the deploy workflow's functions). */
 function deployUpload(project: string) {
   const manifest = sampleManifest(project);
-  return uploadRequest(project, assemble(project, manifest), manifest, planMigration(manifest, null, []), false);
+  return uploadRequest(project, assemble(manifest), manifest, planMigration(manifest, null, []), false);
 }
 
 describe("production metering: forgery and suppression have no effect", () => {
@@ -295,7 +295,7 @@ describe("production metering: forgery and suppression have no effect", () => {
     expect(await productionUsage(victim)).toMatchObject({ wallMs: 0, invocations: 0 });
   });
 
-  it("T2.10 the tail handler counts nothing on the local platform (the host meters there, never twice)", async ({
+  it("T2.4 (local) the tail handler counts nothing on the local platform (the host meters there, never twice)", async ({
     expect,
   }) => {
     const project = projectId("localtail");

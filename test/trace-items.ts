@@ -17,6 +17,8 @@
  *     a JS RPC call `{rpcMethod}`, an alarm `{scheduledTime: Date}`, a cron `{scheduledTime: number,
  *     cron}`, a hibernatable WebSocket event `{getWebSocketEvent: {webSocketEventType: "message" |
  *     "close" | "error", …}}` (a property, despite its name: `JSG_READONLY_INSTANCE_PROPERTY`).
+ * platform/trace-usage.test.ts holds the builder to items local workerd really produced (field
+ * names and types, the event objects' fields).
  * The order of real ones in workerd's own tail test (api/tests/tail-worker-test.js, expected
  * output for `DurableObjectExample`: alarm, fetch, hibernatableWebSocket message) is the order of
  * the Durable Object examples below.

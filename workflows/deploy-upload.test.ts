@@ -48,7 +48,7 @@ function input(
     deployId: `deploy-${crypto.randomUUID()}`,
     projectId: project,
     rollback,
-    plan: assemble(project, deployed),
+    plan: assemble(deployed),
     manifest: deployed,
     migration: planMigration(deployed, stored.tag, stored.classes),
     resources: {},

@@ -125,11 +125,11 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
     );
     await track(2, STEP_GENERATE_WRAPPER, async () => {
       const manifest = await loadManifest(this.env, manifestDeployId);
-      const plan = assemble(params.projectId, manifest);
+      const plan = assemble(manifest);
       return { module: plan.mainModule, bytes: plan.wrapperBytes, classes: plan.classes };
     });
     await track(3, STEP_ASSEMBLE_MODULES, async () => {
-      const plan = assemble(params.projectId, await loadManifest(this.env, manifestDeployId));
+      const plan = assemble(await loadManifest(this.env, manifestDeployId));
       return { main_module: plan.mainModule, modules: plan.modules.map((m) => m.name), dropped: plan.dropped };
     });
     // A rollback is forward-only: it never migrates Durable Objects, it reuses the live classes.
@@ -157,7 +157,7 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
       const manifest = await loadManifest(this.env, manifestDeployId);
       const request = uploadRequest(
         params.projectId,
-        assemble(params.projectId, manifest),
+        assemble(manifest),
         manifest,
         migration,
         params.kind === "rollback",
@@ -173,7 +173,7 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
         deployId: params.deployId,
         projectId: params.projectId,
         rollback: params.kind === "rollback",
-        plan: assemble(params.projectId, manifest),
+        plan: assemble(manifest),
         manifest,
         migration,
         resources,
