@@ -1,5 +1,5 @@
 /**
- * The local platform's side of a tenant's R2 binding (docs/decisions/0015-14-tenant-resources.md): every
+ * The local platform's side of a tenant's R2 binding (docs/decisions/0016-14-tenant-resources.md): every
  * tenant bucket lives in one real Miniflare R2 bucket (`TENANT_R2`, which holds nothing but tenant
  * data) under the key prefix `<bucket name>/`. This loopback entrypoint is what the tenant's env
  * holds (wrapped in the R2 API by platform/local/r2-shim.ts); its props carry the bucket name, so
