@@ -1,5 +1,5 @@
 /**
- * The local platform's side of a tenant's R2 binding (docs/decisions/0016-14-tenant-resources.md): every
+ * The local platform's side of a tenant's R2 binding (docs/decisions/0017-14-tenant-resources.md): every
  * tenant bucket lives in one real Miniflare R2 bucket (`TENANT_R2`, which holds nothing but tenant
  * data) under the key prefix `<bucket name>/`. This loopback entrypoint is what the tenant's env
  * holds (wrapped in the R2 API by platform/local/r2-shim.ts); its props carry the bucket name, so
@@ -82,9 +82,45 @@ function answerWith(value: R2Response): Response {
   return Response.json(value);
 }
 
-/** A tenant's R2 binding on the local platform. */
+/** Names the bucket of a call forwarded from the tenant runtime to `TenantR2Store`. */
+const BUCKET_HEADER = "x-shipyard-r2-bucket";
+
+/**
+ * A tenant's R2 binding on the local platform. In the tenant runtime (process B) it forwards the
+ * call to the control plane's `TenantR2Store` with the bucket of its props (set by the platform,
+ * never by the tenant: the header is overwritten); where `TENANT_R2` is bound it answers itself.
+ */
 export class TenantR2Binding extends WorkerEntrypoint<Env, R2BindingProps> {
   override async fetch(request: Request): Promise<Response> {
+    const store = this.env.TENANT_R2_STORE;
+    if (store !== undefined) {
+      const headers = new Headers(request.headers);
+      headers.set(BUCKET_HEADER, this.ctx.props.bucket);
+      return store.fetch(request.url, { method: "POST", headers, body: request.body });
+    }
+    return answerR2(this.env, this.ctx.props.bucket, request);
+  }
+}
+
+/**
+ * The control plane's side of the tenant runtime's R2 bindings (wrangler.tenants.toml binds it as
+ * `TENANT_R2_STORE`). Reachable only by that process's service binding: it is no route of the
+ * control plane's HTTP API, and a tenant holds only its own `TenantR2Binding`.
+ */
+export class TenantR2Store extends WorkerEntrypoint<Env> {
+  override async fetch(request: Request): Promise<Response> {
+    const bucket = request.headers.get(BUCKET_HEADER) ?? "";
+    if (bucket === "" || bucket.includes("/")) {
+      const answer: R2Response = { ok: false, error: "R2 request refused: no bucket" };
+      return Response.json(answer, { status: 400 });
+    }
+    return answerR2(this.env, bucket, request);
+  }
+}
+
+/** One R2 call of the shim for `bucket`, against `TENANT_R2`. */
+async function answerR2(env: Env, bucket: string, request: Request): Promise<Response> {
+  {
     let raw: unknown = null;
     try {
       raw = JSON.parse(request.headers.get(R2_HEADER) ?? "null");
@@ -97,17 +133,19 @@ export class TenantR2Binding extends WorkerEntrypoint<Env, R2BindingProps> {
       return Response.json(answer, { status: 400 });
     }
     try {
-      return await this.#handle(parsed.data, request);
+      return await handle(env, bucket, parsed.data, request);
     } catch (error) {
       // R2's own errors ("put: ... (10012)") reach the tenant as they are.
       const answer: R2Response = { ok: false, error: error instanceof Error ? error.message : describeError(error) };
       return Response.json(answer);
     }
   }
+}
 
-  async #handle(call: R2Request, request: Request): Promise<Response> {
-    const bucket = this.env.TENANT_R2;
-    const prefix = bucketPrefix(this.ctx.props.bucket);
+async function handle(env: Env, name: string, call: R2Request, request: Request): Promise<Response> {
+  {
+    const bucket = env.TENANT_R2;
+    const prefix = bucketPrefix(name);
     switch (call.op) {
       case "head": {
         const object = await bucket.head(prefix + call.key);

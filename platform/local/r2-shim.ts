@@ -3,7 +3,7 @@
  * (`__shipyard_r2.mjs`), for the same reason as the D1 and KV shims: the env of a dynamic Worker
  * holds stubs, and R2's objects (R2Object, R2ObjectBody with its stream) are built in the isolate.
  * Thin: it only (de)serialises; the storage, conditionals, ranges and listing are the real
- * Miniflare R2 binding's (platform/r2-binding.ts, decision 0016). test/r2.e2e.test.ts runs the same
+ * Miniflare R2 binding's (platform/r2-binding.ts, decision 0017). test/r2.e2e.test.ts runs the same
  * cases against it and a real R2 binding. Multipart uploads are not offered (a clear error).
  */
 export const R2_SHIM_MODULE = "__shipyard_r2.mjs";

@@ -1,7 +1,7 @@
 /**
  * The wrangler config `npm run deploy` ships: wrangler.toml less what only the local platform
- * uses (docs/production.md): the Worker Loader binding and the Durable Object bindings of the
- * local tenant runtime, with `SCRIPT_HOST = "cloudflare"`, `CLIENT_ADDRESS = "cf-connecting-ip"` and
+ * uses (docs/production.md): the Worker Loader binding, the Durable Object bindings of the
+ * local tenant runtime and the service binding to its process (TENANT_RUNTIME), with `SCRIPT_HOST = "cloudflare"`, `CLIENT_ADDRESS = "cf-connecting-ip"` and
  * `SHIPYARD_WORKER_NAME` = `name` (the tail consumer of every tenant upload). The classes stay exported and migrated
  * (a migration may not forget a class that once existed); only their bindings go, so nothing in
  * production can reach them. Paths are rewritten for the file's own folder, as wrangler resolves
@@ -13,6 +13,8 @@ import { z } from "zod";
 
 /** Durable Object classes only the local platform binds (platform/local/). */
 export const LOCAL_ONLY_CLASSES = ["LocalPlatform", "TenantObjectHost", "TenantAssets"] as const;
+/** Workers only the local platform runs: the tenant runtime process (wrangler.tenants.toml). */
+export const LOCAL_ONLY_SERVICES = ["shipyard-tenants"] as const;
 
 /** R2 bindings only the local platform uses. */
 export const LOCAL_ONLY_R2_BINDINGS: readonly string[] = ["TENANT_R2"];
@@ -27,6 +29,7 @@ const ConfigSchema = z.looseObject({
   d1_databases: z.array(z.looseObject({ migrations_dir: z.string().optional() })).default([]),
   worker_loaders: z.array(z.unknown()).optional(),
   r2_buckets: z.array(z.looseObject({ binding: z.string() })).optional(),
+  services: z.array(z.looseObject({ service: z.string() })).optional(),
   // The on-call console's files (console/dist, docs/decisions/0013-16-console.md).
   assets: z.looseObject({ directory: z.string() }).optional(),
 });
@@ -48,6 +51,7 @@ export function productionConfig(toml: string, root: string, outDir: string): Re
   const r2 = (r2Buckets ?? []).filter((bucket) => !LOCAL_ONLY_R2_BINDINGS.includes(bucket.binding));
   const relative = (file: string) => path.relative(outDir, path.resolve(root, file));
   const local = new Set<string>(LOCAL_ONLY_CLASSES);
+  const localServices = new Set<string>(LOCAL_ONLY_SERVICES);
   return {
     ...rest,
     main: relative(config.main),
@@ -75,6 +79,7 @@ export function productionConfig(toml: string, root: string, outDir: string): Re
         }
       : {}),
     ...(r2.length > 0 ? { r2_buckets: r2 } : {}),
+    ...(config.services ? { services: config.services.filter((binding) => !localServices.has(binding.service)) } : {}),
     ...(config.assets ? { assets: { ...config.assets, directory: relative(config.assets.directory) } } : {}),
     d1_databases: config.d1_databases.map((database) =>
       database.migrations_dir === undefined
