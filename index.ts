@@ -26,6 +26,7 @@ export { TenantDatabase } from "./durable/tenant-database.do.ts";
 export { TenantD1Binding } from "./platform/d1-binding.ts";
 export { TenantKV } from "./durable/tenant-kv.do.ts";
 export { TenantKVBinding } from "./platform/kv-binding.ts";
+export { TenantR2Binding, TenantR2Store } from "./platform/r2-binding.ts";
 export { DeployWorkflow } from "./workflows/deploy.workflow.ts";
 export { EnforcementWorkflow } from "./workflows/enforcement.workflow.ts";
 

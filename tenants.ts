@@ -12,6 +12,7 @@ export { UsageTail } from "./platform/local/usage-tail.ts";
 export { TenantAssetsBinding } from "./platform/assets-binding.ts";
 export { TenantD1Binding } from "./platform/d1-binding.ts";
 export { TenantKVBinding } from "./platform/kv-binding.ts";
+export { TenantR2Binding } from "./platform/r2-binding.ts";
 
 /** When this process's isolate started: the probe reports it, so a restart shows. */
 const BOOTED_AT = new Date().toISOString();

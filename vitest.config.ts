@@ -52,6 +52,8 @@ export default defineConfig(async () => {
         miniflare: {
           // A real KV binding the local KV shim is compared with (test/kv.e2e.test.ts).
           kvNamespaces: ["TEST_KV"],
+          // A real R2 binding the local R2 shim is compared with (test/r2.e2e.test.ts).
+          r2Buckets: ["TEST_R2"],
           // The tenant runtime is a second workerd process under `npm run dev` and the stack
           // (wrangler.tenants.toml); here it is the same entrypoint inside this one workerd, so the
           // dispatch code the tests run is the code the stack runs (docs/decisions/0016-13-tenant-process.md).

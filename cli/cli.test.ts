@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { rm, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -17,6 +17,7 @@ import { ADMIN_TOKEN, type Stack, startStack } from "../scripts/lib/stack.ts";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SHIM = path.join(ROOT, "cli", "shipyard.mjs");
 const SAMPLE = path.join(ROOT, "examples", "sample-tenant");
+const STORAGE = path.join(ROOT, "examples", "storage-tenant");
 
 interface Run {
   code: number | null;
@@ -177,6 +178,46 @@ void describe("shipyard CLI against a local instance", { timeout: 110_000 }, () 
     } finally {
       await rm(file, { force: true });
     }
+  });
+
+  void it("projects info lists D1, KV and R2 with sizes; down warns about each, --export writes the D1 SQL, and deletes them", async () => {
+    const own = `cli-res-${crypto.randomUUID().slice(0, 8)}`;
+    const deployed = await shipyard(["deploy", STORAGE, "--project", own, "--wait"]);
+    assert.equal(deployed.code, 0, explain(deployed));
+    assert.match(deployed.stdout, /✓ apply D1 migrations/);
+    const tenantUrl = `${stack.url}/t/${own}`;
+    assert.equal(
+      (await fetch(`${tenantUrl}/notes?body=${encodeURIComponent("it's mine")}`, { method: "POST" })).status,
+      201,
+    );
+    assert.equal((await fetch(`${tenantUrl}/files/a.txt`, { method: "PUT", body: "twelve bytes" })).status, 201);
+    const info = await shipyard(["projects", "info", own]);
+    assert.equal(info.code, 0, explain(info));
+    assert.match(info.stdout, new RegExp(`d1 DB shipyard-${own}-db \\(\\d+ bytes\\)`), explain(info));
+    assert.match(info.stdout, new RegExp(`kv CACHE shipyard-${own}-cache \\(size unknown\\)`), explain(info));
+    assert.match(info.stdout, new RegExp(`r2 FILES shipyard-${own}-files \\(12 bytes\\)`), explain(info));
+
+    const refused = await shipyard(["down", own]);
+    assert.equal(refused.code, 2, explain(refused));
+    assert.match(refused.stderr, /D1 database\s+DB/);
+    assert.match(refused.stderr, /KV namespace\s+CACHE/);
+    assert.match(refused.stderr, /R2 bucket\s+FILES/);
+    assert.match(refused.stderr, /--export <file> keeps D1 as SQL/);
+
+    const file = path.join(tmpdir(), `shipyard-${own}.sql`);
+    try {
+      const down = await shipyard(["down", own, "--yes", "--export", file, "--wait"]);
+      assert.equal(down.code, 0, explain(down));
+      assert.match(down.stderr, new RegExp(`exported D1 DB \\(shipyard-${own}-db\\) to `));
+      assert.match(down.stdout, /✓ delete resources/);
+      const sql = await readFile(file, "utf8");
+      assert.match(sql, /CREATE TABLE notes/);
+      assert.match(sql, /'written by migration 0001'/);
+      assert.match(sql, /'it''s mine'/);
+    } finally {
+      await rm(file, { force: true });
+    }
+    assert.equal(Reflect.get(Object(json(await shipyard(["projects", "info", own, "--json"]))), "status"), "deleted");
   });
 
   void it("down without --yes on a non-terminal shows the data-loss warning and exits 2; --yes deletes", async () => {

@@ -184,7 +184,7 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
 
   void it("refuses every binding it cannot host, naming the file and the key, before bundling", async () => {
     for (const [key, value] of [
-      ["r2_buckets", [{ binding: "R2", bucket_name: "bucket" }]],
+      ["vectorize", [{ binding: "VECTORS", index_name: "index" }]],
       ["workflows", [{ binding: "WF", name: "wf", class_name: "Flow" }]],
       ["ai", { binding: "AI" }],
       ["services", [{ binding: "OTHER", service: "other" }]],
@@ -223,6 +223,7 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
             { binding: "CACHE", database_name: "cache", database_id: "00000000-0000-4000-8000-000000000002" },
           ],
           kv_namespaces: [{ binding: "SESSIONS", id: "0123456789abcdef0123456789abcdef" }],
+          r2_buckets: [{ binding: "UPLOADS", bucket_name: "uploads" }],
         }),
         "w.js":
           "export default { fetch: (r, env) => env.DB.prepare('select 1').all().then((x) => Response.json(x)) };\n",
@@ -246,6 +247,7 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
       { binding: "CACHE" },
     ]);
     assert.deepEqual(manifest.config.kv_namespaces, [{ binding: "SESSIONS" }]);
+    assert.deepEqual(manifest.config.r2_buckets, [{ binding: "UPLOADS" }]);
     assert.match(await refusal(await withD1("nope")), /d1_databases DB: migrations_dir .*nope/);
   });
 

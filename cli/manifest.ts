@@ -47,9 +47,10 @@ const SUPPORTED_BINDING_TYPES = new Set([
   "secret_text",
   "durable_object_namespace",
   "assets",
-  // Provisioned by Shipyard (the config's ids are not used): read from `d1_databases` / `kv_namespaces`.
+  // Provisioned by Shipyard (the config's ids are not used): read from `d1_databases` / `kv_namespaces` / `r2_buckets`.
   "d1",
   "kv_namespace",
+  "r2_bucket",
 ]);
 
 /** Config keys whose entries are not bindings but would be silently not run. */
@@ -274,6 +275,9 @@ export async function readManifest(dir: string, options: ReadOptions = {}): Prom
       ...(d1Databases.length > 0 ? { d1_databases: d1Databases } : {}),
       ...(config.kv_namespaces.length > 0
         ? { kv_namespaces: config.kv_namespaces.map((namespace) => ({ binding: namespace.binding })) }
+        : {}),
+      ...(config.r2_buckets.length > 0
+        ? { r2_buckets: config.r2_buckets.map((bucket) => ({ binding: bucket.binding })) }
         : {}),
     },
     ...(assets === undefined ? {} : { assets }),

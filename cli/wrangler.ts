@@ -59,6 +59,7 @@ const WranglerConfigSchema = z.looseObject({
   triggers: z.looseObject({ crons: z.array(z.string()).optional() }).default({}),
   d1_databases: z.array(z.looseObject({ binding: z.string(), migrations_dir: z.string().optional() })).default([]),
   kv_namespaces: z.array(z.looseObject({ binding: z.string() })).default([]),
+  r2_buckets: z.array(z.looseObject({ binding: z.string() })).default([]),
 });
 export type WranglerConfig = z.infer<typeof WranglerConfigSchema>;
 

@@ -33,6 +33,20 @@ function cell(value: SqlStorageValue): unknown {
   return value instanceof ArrayBuffer ? [...new Uint8Array(value)] : value;
 }
 
+function quoteName(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A stored value as an SQL literal (blobs as X'..', text quoted). */
+function sqlLiteral(value: SqlStorageValue): string {
+  if (value === null) return "NULL";
+  if (typeof value === "number") return Number.isFinite(value) ? String(value) : value > 0 ? "9e999" : "-9e999";
+  if (value instanceof ArrayBuffer) {
+    return `X'${[...new Uint8Array(value)].map((byte) => byte.toString(16).padStart(2, "0")).join("")}'`;
+  }
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
 /** Splits SQL text into its statements (`;` outside quotes and comments): D1 `exec` counts them. */
 export function splitStatements(text: string): string[] {
   const out: string[] = [];
@@ -132,6 +146,44 @@ export class TenantDatabase extends DurableObject<Env> {
       .exec<{ name: string }>(`SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY id`)
       .toArray()
       .map((row) => row.name);
+  }
+
+  /**
+   * The database as SQL text, like `wrangler d1 export` writes it: each table's CREATE statement
+   * and its rows as INSERTs, then indexes, triggers and views (`sqlite_sequence` as its rows).
+   * The Durable Object's own `_cf_` tables are not the tenant's and are left out.
+   */
+  async dump(): Promise<string> {
+    const sql = this.ctx.storage.sql;
+    const objects = sql
+      .exec<{ type: string; name: string; sql: string | null }>(
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE '_cf_%' AND name NOT LIKE 'sqlite_autoindex_%' ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'trigger' THEN 2 ELSE 3 END, rowid",
+      )
+      .toArray();
+    const lines: string[] = [];
+    const sequence: string[] = [];
+    for (const object of objects) {
+      if (object.type === "table") {
+        const rows = [...sql.exec(`SELECT * FROM ${quoteName(object.name)}`).raw()];
+        const inserts = rows.map(
+          (row) => `INSERT INTO ${quoteName(object.name)} VALUES(${row.map(sqlLiteral).join(",")});`,
+        );
+        if (object.name === "sqlite_sequence") {
+          sequence.push(...(inserts.length > 0 ? ["DELETE FROM sqlite_sequence;", ...inserts] : []));
+          continue;
+        }
+        if (object.sql !== null) lines.push(`${object.sql};`);
+        lines.push(...inserts);
+      } else if (object.sql !== null) {
+        lines.push(`${object.sql};`);
+      }
+    }
+    return [...lines, ...sequence].map((line) => `${line}\n`).join("");
+  }
+
+  /** Deletes the database (every table and row): what `down` does to a project's D1. */
+  async destroy(): Promise<void> {
+    await this.ctx.storage.deleteAll();
   }
 
   /** The database's size in bytes (what `GET /v1/projects/:id` reports). */

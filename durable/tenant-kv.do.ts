@@ -44,6 +44,13 @@ export class TenantKV extends DurableObject<Env> {
     applySchema(ctx.storage, MIGRATIONS);
   }
 
+  /** Deletes the namespace's pairs: what `down` does to a project's KV. */
+  async destroy(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+    // A project deployed again under the same id meets this very object: it starts empty.
+    applySchema(this.ctx.storage, MIGRATIONS);
+  }
+
   async call(request: KVRequest): Promise<KVResponse> {
     const sql = this.ctx.storage.sql;
     const now = nowSeconds();

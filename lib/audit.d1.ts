@@ -17,6 +17,7 @@ export type AuditType =
   | "deploy.failed"
   | "deploy.refused"
   | "deploy_secret.rotated"
+  | "resource.exported"
   | "rollback.requested"
   | "rollback.completed"
   | "down.requested"

@@ -2,7 +2,7 @@
 export interface TenantResourceRow {
   project_id: string;
   binding: string;
-  kind: "d1" | "kv";
+  kind: "d1" | "kv" | "r2";
   name: string;
   resource_id: string;
   created_at: number;
@@ -25,4 +25,9 @@ export async function recordResource(db: D1Database, row: TenantResourceRow): Pr
     )
     .bind(row.project_id, row.binding, row.kind, row.name, row.resource_id, row.created_at)
     .run();
+}
+
+/** Forgets a resource `down` deleted. */
+export async function deleteResourceRow(db: D1Database, projectId: string, binding: string): Promise<void> {
+  await db.prepare("DELETE FROM tenant_resources WHERE project_id = ? AND binding = ?").bind(projectId, binding).run();
 }

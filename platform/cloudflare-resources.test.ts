@@ -180,3 +180,107 @@ describe("CloudflareResources KV namespaces against the fake KV API", () => {
     ).rejects.toMatchObject({ code: "invalid_script" });
   });
 });
+
+/** The fake's account API at `path` (under /accounts/<acct>), with the token. */
+function accountApi(acct: string) {
+  return async (path: string, init: RequestInit = {}) => {
+    const response = await fetch(new URL(`/client/v4/accounts/${acct}${path}`, env.CF_API_BASE_URL), {
+      ...init,
+      headers: { authorization: `Bearer ${FAKE_CF_API_TOKEN}`, "content-type": "application/json" },
+    });
+    return {
+      status: response.status,
+      body: await response.json<{ success: boolean; errors: { code: number }[]; result: unknown }>(),
+    };
+  };
+}
+
+describe("CloudflareResources R2 buckets against the fake R2 API", () => {
+  it("T7.3 looks the bucket up before creating (404 10006 when absent); a retry finds it; the fake has the real rules; the upload binds it by name", async ({
+    expect,
+  }) => {
+    const acct = account("r2");
+    const call = accountApi(acct);
+    const host = d1(acct);
+    await control({ action: "fail", status: 503, count: 1, script: `d1:${acct}` });
+    const first = await host.ensureR2("shipyard-p-files");
+    expect(first).toEqual({ id: "shipyard-p-files" });
+    expect(await host.ensureR2("shipyard-p-files")).toEqual(first);
+    expect((await requests(acct)).map((r) => [r.method, r.status])).toEqual([
+      ["GET", 503],
+      ["GET", 404],
+      ["POST", 200],
+      ["GET", 200],
+    ]);
+    const missing = await call("/r2/buckets/shipyard-none");
+    expect([missing.status, missing.body.errors[0]?.code]).toEqual([404, 10006]);
+    const taken = await call("/r2/buckets", { method: "POST", body: JSON.stringify({ name: "shipyard-p-files" }) });
+    expect([taken.status, taken.body.errors[0]?.code]).toEqual([409, 10073]);
+    for (const name of ["ab", "Upper-case", "ends-with-", "under_score", "x".repeat(64)]) {
+      const invalid = await call("/r2/buckets", { method: "POST", body: JSON.stringify({ name }) });
+      expect([name, invalid.status, invalid.body.errors[0]?.code]).toEqual([name, 400, 10005]);
+    }
+    const { scripts, upload } = uploader(acct);
+    await upload("r2-bound", { type: "r2_bucket", name: "FILES", bucket_name: first.id });
+    expect((await scripts.getScript("r2-bound"))?.bindings).toEqual([
+      { type: "r2_bucket", name: "FILES", bucket_name: first.id },
+    ]);
+    await expect(
+      upload("r2-bound", { type: "r2_bucket", name: "FILES", bucket_name: "shipyard-never-made" }),
+    ).rejects.toMatchObject({ code: "invalid_script" });
+  });
+
+  it("T7.5 sizes a bucket from its objects, empties it before deleting it (10008 otherwise), and a second delete is no error", async ({
+    expect,
+  }) => {
+    const acct = account("r2-delete");
+    const call = accountApi(acct);
+    const host = d1(acct);
+    const { id } = await host.ensureR2("shipyard-d-files");
+    for (const [key, body] of [
+      ["a.txt", "hello"],
+      ["dir/b.bin", "0123456789"],
+    ] as const) {
+      const put = await call(`/r2/buckets/${id}/objects/${key}`, { method: "PUT", body });
+      expect(put.status).toBe(200);
+    }
+    expect(await host.r2Size(id)).toBe(15);
+    const refused = await call(`/r2/buckets/${id}`, { method: "DELETE" });
+    expect([refused.status, refused.body.errors[0]?.code]).toEqual([409, 10008]);
+    await host.deleteResource("r2", id);
+    expect((await call(`/r2/buckets/${id}`)).status).toBe(404);
+    await host.deleteResource("r2", id);
+  });
+});
+
+describe("CloudflareResources export and delete of D1 and KV", () => {
+  it("T7.6 exports a database through the export API (polled with its bookmark, read from the signed URL) and deletes it twice without error", async ({
+    expect,
+  }) => {
+    const acct = account("export");
+    const call = accountApi(acct);
+    const host = d1(acct);
+    const { id } = await host.ensureD1("shipyard-e-db");
+    await host.applyD1Migrations(id, [
+      {
+        name: "0001_init.sql",
+        sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\nINSERT INTO notes (body) VALUES ('it''s here');",
+      },
+    ]);
+    const sql = await host.exportD1(id);
+    expect(sql).toContain("CREATE TABLE notes");
+    expect(sql).toContain("INSERT INTO \"notes\" VALUES(1,'it''s here');");
+    expect(sql).toContain("0001_init.sql");
+    const exports = (await requests(acct)).filter((r) => r.path.endsWith("/export")).map((r) => r.status);
+    expect(exports).toEqual([200, 200]);
+    await host.deleteResource("d1", id);
+    expect((await call(`/d1/database/${id}`)).status).toBe(404);
+    await host.deleteResource("d1", id);
+
+    const { id: namespace } = await host.ensureKV("shipyard-e-cache");
+    await host.deleteResource("kv", namespace);
+    const list = await call("/storage/kv/namespaces?per_page=100");
+    expect(list.body.result).toEqual([]);
+    await host.deleteResource("kv", namespace);
+  });
+});

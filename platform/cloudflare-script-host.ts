@@ -147,6 +147,7 @@ const ScriptBindingSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("analytics_engine"), name: z.string(), dataset: z.string() }),
   z.object({ type: z.literal("d1"), name: z.string(), id: z.string() }),
   z.object({ type: z.literal("kv_namespace"), name: z.string(), namespace_id: z.string() }),
+  z.object({ type: z.literal("r2_bucket"), name: z.string(), bucket_name: z.string() }),
 ]);
 
 const AssetSessionSchema = z.object({

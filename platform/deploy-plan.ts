@@ -112,6 +112,11 @@ export function manifestBindings(manifest: DeployManifest, resources: ResourceId
       if (id === undefined) throw new Error(`KV binding ${namespace.binding} has no provisioned namespace`);
       return { type: "kv_namespace", name: namespace.binding, namespace_id: id };
     }),
+    ...(manifest.config.r2_buckets ?? []).map((bucket): ScriptBinding => {
+      const name = resources[bucket.binding];
+      if (name === undefined) throw new Error(`R2 binding ${bucket.binding} has no provisioned bucket`);
+      return { type: "r2_bucket", name: bucket.binding, bucket_name: name };
+    }),
     ...(manifest.config.durable_objects?.bindings ?? []).map((binding): ScriptBinding => ({
       type: "durable_object_namespace",
       name: binding.name,
@@ -148,7 +153,7 @@ export function manifestAssets(manifest: DeployManifest): UploadAssets | undefin
   };
 }
 
-/** The provisioned resource id of each resource binding (D1, KV), by binding name. */
+/** The provisioned resource id of each resource binding (D1 uuid, KV namespace id, R2 bucket name), by binding name. */
 export type ResourceIds = Record<string, string>;
 
 export function uploadRequest(

@@ -14,8 +14,9 @@ export async function projectResources(env: Env, projectId: string): Promise<Pro
     rows.map(async (row): Promise<ProjectResource> => {
       let size: number | null = null;
       try {
-        // KV has no cheap size (it would mean listing every key).
+        // KV has no cheap size (it would mean listing every key); R2's is its objects' sum.
         if (row.kind === "d1") size = await resourceHost(env).d1Size(row.resource_id);
+        if (row.kind === "r2") size = await resourceHost(env).r2Size(row.resource_id);
       } catch (error) {
         log.warn("tenant_resource_size_failed", {
           project_id: projectId,

@@ -29,7 +29,9 @@ export type ScriptBinding =
   /** A D1 database Shipyard provisioned for the project (platform/tenant-resources.ts), bound by id. */
   | { type: "d1"; name: string; id: string }
   /** A KV namespace Shipyard provisioned for the project, bound by id. */
-  | { type: "kv_namespace"; name: string; namespace_id: string };
+  | { type: "kv_namespace"; name: string; namespace_id: string }
+  /** An R2 bucket Shipyard provisioned for the project, bound by name. */
+  | { type: "r2_bucket"; name: string; bucket_name: string };
 
 /** The static assets of an upload: the files and how they are served. */
 export interface UploadAssets {

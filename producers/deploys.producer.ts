@@ -19,6 +19,7 @@ import {
   type DeployKind,
   DeployParamsSchema,
   ProjectParamsSchema,
+  ResourceParamsSchema,
   unsupportedBindingKeys,
 } from "../schemas/deploy.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
@@ -38,6 +39,8 @@ import { authoriseDeploy, deployActor } from "./deploy-auth.ts";
 import { claimDeploySecret, getDeploySecret, rotateDeploySecretStatement } from "../lib/deploy-secrets.d1.ts";
 import { QUEUES } from "../lib/queues.ts";
 import { projectResources } from "../platform/project-resources.ts";
+import { resourceHost } from "../platform/tenant-resources.ts";
+import { listResources } from "../lib/tenant-resources.d1.ts";
 import { deployArtifacts } from "../platform/local/deploy-artifacts.do.ts";
 
 /** How long a webhook delivery id is remembered (senders retry for hours, Standard Webhooks for ~3 days). */
@@ -240,15 +243,54 @@ export async function deleteProject(
   if (!row || row.status !== "active") throw new NotFound(`no active project ${id}`);
   const classes = parseClasses(row);
   if (new URL(request.url).searchParams.get("confirm") !== id) {
+    // Each resource Shipyard provisioned goes with the project, data and all (D1 can be exported
+    // first: POST /v1/projects/:id/resources/:binding/export, `shipyard down --export`).
+    const resources = (await listResources(env.DB, id)).map(({ kind, binding, name }) => ({ kind, binding, name }));
+    const lost = [
+      ...(classes.length > 0 ? [`the storage of its Durable Object classes ${classes.join(", ")}`] : []),
+      ...resources.map((resource) => `its ${RESOURCE_LABEL[resource.kind]} ${resource.binding} (${resource.name})`),
+    ];
     throw new Conflict(
       "confirmation_required",
-      classes.length > 0
-        ? `deleting ${id} destroys the storage of its Durable Object classes ${classes.join(", ")}; repeat with ?confirm=${id}`
+      lost.length > 0
+        ? `deleting ${id} destroys ${lost.join("; ")}; repeat with ?confirm=${id}`
         : `deleting ${id} removes its Worker; repeat with ?confirm=${id}`,
-      { do_classes: classes, confirm: `?confirm=${id}` },
+      { do_classes: classes, resources, confirm: `?confirm=${id}` },
     );
   }
   return accepted(await enqueueDeploy(env, { id: crypto.randomUUID(), projectId: id, kind: "down" }, principal.id));
+}
+
+const RESOURCE_LABEL = { d1: "D1 database", kv: "KV namespace", r2: "R2 bucket" } as const;
+
+/**
+ * `POST /v1/projects/:id/resources/:binding/export` (admin): the project's D1 database of that
+ * binding as SQL (locally a dump of its TenantDatabase, on Cloudflare D1's export API), what
+ * `shipyard down --export <file>` writes before it deletes the project. Audited.
+ */
+export async function postExportResource(
+  request: Request,
+  env: Env,
+  _ctx: ExecutionContext,
+  principal: Principal,
+): Promise<Response> {
+  const { id, binding } = pathParams(request, ResourceParamsSchema);
+  const resource = (await listResources(env.DB, id)).find((row) => row.binding === binding);
+  if (resource === undefined) throw new NotFound(`project ${id} has no resource bound as ${binding}`);
+  if (resource.kind !== "d1") {
+    throw new Conflict(
+      "not_exportable",
+      `${binding} of ${id} is a ${RESOURCE_LABEL[resource.kind]}; only D1 databases export to SQL`,
+    );
+  }
+  const sql = await resourceHost(env).exportD1(resource.resource_id);
+  await auditStatement(env.DB, {
+    type: "resource.exported",
+    actor: principal.id,
+    projectId: id,
+    details: { binding, kind: resource.kind, name: resource.name, bytes: new TextEncoder().encode(sql).byteLength },
+  }).run();
+  return ok({ project_id: id, binding, kind: resource.kind, name: resource.name, sql });
 }
 
 /**

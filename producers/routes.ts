@@ -4,6 +4,7 @@ import { getAudit } from "./audit.producer.ts";
 import { getCounter, postCounters } from "./counters.producer.ts";
 import {
   deleteProject,
+  postExportResource,
   getDeployStatus,
   getProjectStatus,
   getProjects,
@@ -58,6 +59,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { ...endpoint("listProjects"), handler: getProjects },
   { ...endpoint("getProject"), handler: getProjectStatus },
   { ...endpoint("deleteProject"), handler: deleteProject },
+  { ...endpoint("exportResource"), handler: postExportResource },
   { ...endpoint("rollbackProject"), handler: postRollback },
   { ...endpoint("rotateDeploySecret"), handler: postRotateDeploySecret },
   { ...endpoint("getDoUsage"), handler: getDoUsage },

@@ -11,6 +11,8 @@ import {
   ProjectListSchema,
   ProjectParamsSchema,
   ProjectDetailSchema,
+  ResourceExportSchema,
+  ResourceParamsSchema,
 } from "./deploy.schema.ts";
 import {
   DeadLetterSchema,
@@ -160,7 +162,7 @@ export const API = {
   getProject: {
     method: "GET",
     path: "/v1/projects/:id",
-    summary: "One project's status and the resources (D1 databases) provisioned for it",
+    summary: "One project's status and the resources (D1, KV, R2) provisioned for it, with sizes",
     params: ProjectParamsSchema,
     auth: "admin",
     rateLimit: "admin",
@@ -170,12 +172,23 @@ export const API = {
   deleteProject: {
     method: "DELETE",
     path: "/v1/projects/:id",
-    summary: "Delete a project (409 naming the Durable Object classes at stake unless ?confirm=<id>)",
+    summary:
+      "Delete a project and its resources (409 naming the Durable Object classes and D1/KV/R2 resources at stake unless ?confirm=<id>)",
     params: ProjectParamsSchema,
     auth: "admin",
     rateLimit: "admin",
     query: ProjectDeleteQuerySchema,
     response: { status: 202, schema: DeployAcceptedSchema },
+    errors: [404, 409],
+  },
+  exportResource: {
+    method: "POST",
+    path: "/v1/projects/:id/resources/:binding/export",
+    summary: "A project's D1 database as SQL (schema and rows), e.g. before `down` deletes it",
+    params: ResourceParamsSchema,
+    auth: "admin",
+    rateLimit: "admin",
+    response: { status: 200, schema: ResourceExportSchema },
     errors: [404, 409],
   },
   rollbackProject: {

@@ -48,11 +48,11 @@ export const DeclaredMigrationSchema = z.strictObject({
 const VAR_BYTES = 5_120;
 
 /**
- * Binding kinds of a wrangler config Shipyard cannot give a tenant yet (R2 comes in a later issue). A manifest naming one is refused with a 400 that names it, never deployed without it.
+ * Binding kinds of a wrangler config Shipyard cannot give a tenant. A manifest naming one is refused
+ * with a 400 that names it, never deployed without it.
  * Keys are wrangler's config keys; the webhook refuses them in `config`, the CLI before it signs.
  */
 export const UNSUPPORTED_BINDING_KEYS = [
-  "r2_buckets",
   "workflows",
   "ai",
   "services",
@@ -164,6 +164,11 @@ const ManifestConfigSchema = z
       .array(z.strictObject({ binding: BindingNameSchema }))
       .max(32)
       .optional(),
+    /** R2 bindings; Shipyard provisions the bucket (one per project and binding), wrangler's `bucket_name` is not sent. */
+    r2_buckets: z
+      .array(z.strictObject({ binding: BindingNameSchema }))
+      .max(32)
+      .optional(),
   })
   .superRefine((config, ctx) => {
     const allowed = new Set([
@@ -174,6 +179,7 @@ const ManifestConfigSchema = z
       "assets",
       "d1_databases",
       "kv_namespaces",
+      "r2_buckets",
     ]);
     for (const key of Object.keys(config)) {
       if (allowed.has(key)) continue;
@@ -182,7 +188,7 @@ const ManifestConfigSchema = z
         code: "custom",
         path: [key],
         message: known
-          ? `unsupported binding: ${key} (Shipyard hosts vars, secrets, Durable Objects, static assets, D1 and KV; this binding is refused rather than dropped)`
+          ? `unsupported binding: ${key} (Shipyard hosts vars, secrets, Durable Objects, static assets, D1, KV and R2; this binding is refused rather than dropped)`
           : `unknown config key: ${key}`,
         params: { unsupported_binding: key },
       });
@@ -194,6 +200,7 @@ const ManifestConfigSchema = z
       ...(config.assets?.binding === undefined ? [] : [config.assets.binding]),
       ...(config.d1_databases ?? []).map((database) => database.binding),
       ...(config.kv_namespaces ?? []).map((namespace) => namespace.binding),
+      ...(config.r2_buckets ?? []).map((bucket) => bucket.binding),
     ];
     const seen = new Set<string>();
     for (const name of names) {
@@ -284,7 +291,7 @@ export type DeployStatus = z.infer<typeof DeployStatusSchema>;
 
 /** A resource Shipyard provisioned for the project (`tenant_resources`). */
 export const ProjectResourceSchema = z.object({
-  kind: z.enum(["d1", "kv"]),
+  kind: z.enum(["d1", "kv", "r2"]),
   binding: z.string(),
   name: z.string(),
   id: z.string(),
@@ -321,6 +328,18 @@ export const ProjectDeleteQuerySchema = z.object({
 
 /** `:id` of the project routes. */
 export const ProjectParamsSchema = z.object({ id: ProjectIdSchema });
+
+/** `:id` and `:binding` of a project's resource. */
+export const ResourceParamsSchema = z.object({ id: ProjectIdSchema, binding: BindingNameSchema });
+
+/** `POST /v1/projects/:id/resources/:binding/export`: a D1 database as SQL (schema and rows). */
+export const ResourceExportSchema = z.object({
+  project_id: z.string(),
+  binding: z.string(),
+  kind: z.literal("d1"),
+  name: z.string(),
+  sql: z.string(),
+});
 
 /** `:id` of `GET /v1/deploys/:id`. */
 export const DeployParamsSchema = z.object({ id: z.string().min(1).max(128) });

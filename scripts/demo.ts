@@ -2,7 +2,8 @@
  * `npm run demo`: boots a fresh local stack and plays a scripted day: a realistic burst of
  * telemetry (repeated ids included) from several concurrent clients, checked row by row in D1;
  * counter increments with repeats, every total checked against what was sent; the sample tenant
- * deployed through the signed webhook and its traffic; an enforcement cycle with a lowered
+ * deployed through the signed webhook and its traffic; a tenant with D1 migrations, KV and R2 (read
+ * back, kept across a redeploy, exported and deleted by down); an enforcement cycle with a lowered
  * threshold and the redeploy that restores; poison messages, dead-lettered and redriven. Reports
  * what it took to the terminal and demo-report.md. Exits 0 only if every invariant held.
  *
@@ -25,6 +26,7 @@ import { countersPhases } from "./demo/counters.ts";
 import { deadLettersPhases } from "./demo/deadletters.ts";
 import { deployPhases } from "./demo/deploy.ts";
 import { tsTenantPhases } from "./demo/ts-tenant.ts";
+import { storagePhases } from "./demo/storage.ts";
 import { enforcementPhases } from "./demo/enforcement.ts";
 import { realtimePhase } from "./demo/realtime.ts";
 import { bootPhase, teardownPhase } from "./demo/lifecycle.ts";
@@ -67,6 +69,7 @@ const PHASES = [
   ...countersPhases(counters),
   ...deployPhases({ timeoutMs: telemetry.timeoutMs }),
   ...tsTenantPhases({ timeoutMs: telemetry.timeoutMs }),
+  ...storagePhases({ timeoutMs: telemetry.timeoutMs }),
   ...enforcementPhases({ timeoutMs: telemetry.timeoutMs }),
   // After enforcement, whose lowered threshold would otherwise also catch this tenant's usage.
   realtimePhase({ timeoutMs: telemetry.timeoutMs }),

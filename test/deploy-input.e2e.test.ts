@@ -183,7 +183,7 @@ describe("deploy input on the local platform", () => {
   });
 
   it("an unsupported binding is a 400 naming it, and nothing is deployed", async ({ expect }) => {
-    for (const key of ["r2_buckets", "workflows", "ai", "services", "queues"]) {
+    for (const key of ["workflows", "ai", "services", "queues", "vectorize"]) {
       const project = projectId("refused");
       const body = {
         ...(await manifest(project, {})),

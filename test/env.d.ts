@@ -9,6 +9,8 @@ declare global {
       CF_API_BASE_URL: string;
       /** A real KV namespace (vitest.config.ts), the reference for the local KV shim's cases. */
       TEST_KV: KVNamespace;
+      /** A real R2 bucket (vitest.config.ts), the reference for the local R2 shim's cases. */
+      TEST_R2: R2Bucket;
     }
   }
 }

@@ -120,6 +120,8 @@ function callsFor(op: OperationId): Call[] {
       return [{ method: "DELETE", path: `/v1/projects/${project}` }];
     case "rollbackProject":
       return [{ method: "POST", path: "/v1/projects/no-such-project/rollback" }];
+    case "exportResource":
+      return [{ method: "POST", path: `/v1/projects/${project}/resources/DB/export` }];
     case "rotateDeploySecret":
       return [
         { method: "POST", path: `/v1/projects/${project}/deploy-secret/rotate` },

@@ -15,10 +15,10 @@ import {
 } from "../lib/deploys.d1.ts";
 import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";
-import { listResources, recordResource } from "../lib/tenant-resources.d1.ts";
+import { deleteResourceRow, listResources, recordResource } from "../lib/tenant-resources.d1.ts";
 import { type ResourceIds, assemble, loadManifest, planMigration, uploadRequest } from "../platform/deploy-plan.ts";
 import { checkStartup, scriptHost } from "../platform/index.ts";
-import { resourceName, resourceHost } from "../platform/tenant-resources.ts";
+import { r2BucketName, resourceName, resourceHost } from "../platform/tenant-resources.ts";
 import { uploadRecomputingMigration } from "./deploy-upload.ts";
 import type { DeployKind } from "../schemas/deploy.schema.ts";
 
@@ -34,6 +34,7 @@ export const STEP_UPLOAD = "upload";
 export const STEP_RECORD = "record deployment";
 export const STEP_CLEAR_ENFORCEMENT = "clear enforcement";
 export const STEP_DELETE_SCRIPT = "delete script";
+export const STEP_DELETE_RESOURCES = "delete resources";
 export const STEP_SOFT_DELETE = "soft-delete project";
 export const STEP_MARK_RUNNING = "mark running";
 export const STEP_MARK_COMPLETE = "mark complete";
@@ -234,22 +235,28 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
   }
 
   /**
-   * The resource id of each D1 binding of the manifest: the recorded one, or a database created
+   * The resource id of each D1, KV and R2 binding of the manifest: the recorded one, or one created
    * now (the host looks up by name first, and the first recorded row wins, so a retried step never
-   * makes a second database).
+   * makes a second one).
    */
   async #provision(projectId: string, manifest: Awaited<ReturnType<typeof loadManifest>>): Promise<ResourceIds> {
     const declared = [
       ...(manifest.config.d1_databases ?? []).map(({ binding }) => ({ binding, kind: "d1" as const })),
       ...(manifest.config.kv_namespaces ?? []).map(({ binding }) => ({ binding, kind: "kv" as const })),
+      ...(manifest.config.r2_buckets ?? []).map(({ binding }) => ({ binding, kind: "r2" as const })),
     ];
     if (declared.length === 0) return {};
     const known = new Map((await listResources(this.env.DB, projectId)).map((row) => [row.binding, row]));
     for (const { binding, kind } of declared) {
       if (known.get(binding)?.kind === kind) continue;
-      const name = resourceName(projectId, binding);
+      const name = kind === "r2" ? await r2BucketName(projectId, binding) : resourceName(projectId, binding);
       const host = resourceHost(this.env);
-      const { id } = kind === "d1" ? await host.ensureD1(name) : await host.ensureKV(name);
+      const { id } =
+        kind === "d1"
+          ? await host.ensureD1(name)
+          : kind === "kv"
+            ? await host.ensureKV(name)
+            : await host.ensureR2(name);
       await recordResource(this.env.DB, {
         project_id: projectId,
         binding,
@@ -294,7 +301,24 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
       await scriptHost(this.env).deleteScript(params.projectId);
       return { deleted: params.projectId };
     });
-    await track(2, STEP_SOFT_DELETE, async () => {
+    // Each resource and its data goes (its row after it, so a retried step deletes only what is
+    // left, and deleting what is already gone is no error): D1, KV and R2 as the 409 listed them.
+    await track(2, STEP_DELETE_RESOURCES, async () => {
+      const deleted: string[] = [];
+      for (const row of await listResources(this.env.DB, params.projectId)) {
+        await resourceHost(this.env).deleteResource(row.kind, row.resource_id);
+        await deleteResourceRow(this.env.DB, params.projectId, row.binding);
+        log.info("tenant_resource_deleted", {
+          project_id: params.projectId,
+          binding: row.binding,
+          kind: row.kind,
+          name: row.name,
+        });
+        deleted.push(`${row.kind}:${row.binding}`);
+      }
+      return { deleted };
+    });
+    await track(3, STEP_SOFT_DELETE, async () => {
       const now = Date.now();
       await this.env.DB.batch([
         clearEnforcementStatement(this.env.DB, params.projectId),

@@ -2,7 +2,8 @@
  * `deploy <dir>`, `rollback <project>`, `down <project>`: start a deploy, rollback or down and,
  * with `--wait`, follow its workflow step by step until it completes or errors.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import type { DeployAccepted, DeployStatus, DeployStep } from "../../schemas/deploy.schema.ts";
@@ -222,16 +223,49 @@ const rollback: Command = {
   },
 };
 
-const ConfirmDetailsSchema = z.looseObject({ do_classes: z.array(z.string()).default([]) });
+const ConfirmDetailsSchema = z.looseObject({
+  do_classes: z.array(z.string()).default([]),
+  resources: z.array(z.object({ kind: z.enum(["d1", "kv", "r2"]), binding: z.string(), name: z.string() })).default([]),
+});
+
+const RESOURCE_KINDS = { d1: "D1 database", kv: "KV namespace", r2: "R2 bucket" } as const;
+
+/** Where `--export <file>` writes a binding's SQL: the file itself for one database, else `<file>.<BINDING>.sql`-style. */
+export function exportPath(file: string, binding: string, count: number): string {
+  if (count <= 1) return file;
+  const ext = path.extname(file);
+  return `${file.slice(0, file.length - ext.length)}.${binding}${ext || ".sql"}`;
+}
+
+/** Writes each D1 database of the project to SQL before a down deletes it; throws if any export fails. */
+async function exportDatabases(api: ApiClient, project: string, file: string, bindings: string[]): Promise<void> {
+  if (bindings.length === 0) {
+    note(`--export: ${project} has no D1 database; nothing to export`);
+    return;
+  }
+  for (const binding of bindings) {
+    const answer = await api.call("exportResource", { params: { id: project, binding } });
+    const target = exportPath(file, binding, bindings.length);
+    await writeFile(target, answer.sql);
+    note(`exported D1 ${binding} (${answer.name}) to ${target} (${Buffer.byteLength(answer.sql)} bytes of SQL)`);
+  }
+}
 
 const down: Command = {
   path: ["down"],
-  synopsis: "<project> [--yes] [--wait]",
-  summary: "delete a project's Worker (warns which Durable Object storage is destroyed; asks y/N)",
+  synopsis: "<project> [--yes] [--export <file>] [--wait]",
+  summary:
+    "delete a project's Worker and its D1, KV and R2 resources (warns what is destroyed; asks y/N; --export keeps D1 as SQL)",
   options: `  --yes            do not ask (scripts); without it a non-interactive run exits 2
+  --export <file>  first write the project's D1 database to <file> as SQL (several: <file>.<BINDING>.sql);
+                   nothing is deleted if an export fails
 ${WAIT_HELP}`,
   async run(args) {
-    const { values, positionals } = parseCommand(args, { ...WAIT_OPTIONS, yes: { type: "boolean" } });
+    const { values, positionals } = parseCommand(args, {
+      ...WAIT_OPTIONS,
+      yes: { type: "boolean" },
+      export: { type: "string" },
+    });
     const [project = ""] = positionalArgs(positionals, ["project"]);
     const timeout = intOption("timeout", values.timeout) ?? 120;
     const api = apiFrom(values);
@@ -245,13 +279,25 @@ ${WAIT_HELP}`,
       if (!(error instanceof ApiError) || error.status !== 409) throw error;
       warning = error;
     }
-    const classes = ConfirmDetailsSchema.safeParse(warning.details);
+    const details = ConfirmDetailsSchema.safeParse(warning.details);
     note(`WARNING: ${warning.message}`);
-    if (classes.success && classes.data.do_classes.length > 0) {
+    if (details.success && details.data.do_classes.length > 0) {
       note(
         keyValues([
-          ["Durable Object classes", classes.data.do_classes.join(", ")],
+          ["Durable Object classes", details.data.do_classes.join(", ")],
           ["data loss", "every object of these classes and all its storage, permanently"],
+        ]),
+      );
+    }
+    const resources = details.success ? details.data.resources : [];
+    if (resources.length > 0) {
+      note(
+        keyValues([
+          ...resources.map((r): [string, string] => [RESOURCE_KINDS[r.kind], `${r.binding} (${r.name})`]),
+          [
+            "data loss",
+            `every table, key and object in them, permanently${values.export === undefined ? " (--export <file> keeps D1 as SQL)" : ""}`,
+          ],
         ]),
       );
     }
@@ -262,6 +308,15 @@ ${WAIT_HELP}`,
       }
       if (!(await confirm(`Delete ${project}?`))) {
         note("aborted; nothing was deleted");
+        return EXIT_FAILURE;
+      }
+    }
+    if (values.export !== undefined) {
+      const databases = resources.filter((r) => r.kind === "d1").map((r) => r.binding);
+      try {
+        await exportDatabases(api, project, values.export, databases);
+      } catch (error) {
+        note(`export failed, so nothing was deleted: ${error instanceof Error ? error.message : String(error)}`);
         return EXIT_FAILURE;
       }
     }

@@ -22,6 +22,7 @@
  */
 import { D1_SHIM_MODULE } from "./d1-shim.ts";
 import { KV_SHIM_MODULE } from "./kv-shim.ts";
+import { R2_SHIM_MODULE } from "./r2-shim.ts";
 import { FACET_PROPS_KEY, GATEWAY_ORIGIN, OP_HEADER, TARGET_HEADER } from "./gateway-protocol.ts";
 
 export const LOCAL_BOOTSTRAP_MODULE = "__shipyard_local.mjs";
@@ -49,6 +50,8 @@ export interface LocalBootstrapInput {
   d1?: string[];
   /** KV bindings: the env value (a TenantKVBinding stub) is wrapped by the KV shim (platform/local/kv-shim.ts). */
   kv?: string[];
+  /** R2 bindings: the env value (a TenantR2Binding stub) is wrapped by the R2 shim (platform/local/r2-shim.ts). */
+  r2?: string[];
 }
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -82,6 +85,7 @@ export function generateLocalBootstrap(input: LocalBootstrapInput): string {
     removed: input.removed,
     d1: input.d1 ?? [],
     kv: input.kv ?? [],
+    r2: input.r2 ?? [],
   });
   const protocol = JSON.stringify({
     origin: GATEWAY_ORIGIN,
@@ -109,6 +113,7 @@ export function generateLocalBootstrap(input: LocalBootstrapInput): string {
 import * as app from ${JSON.stringify(`./${input.innerModule}`)};
 import { d1Database } from ${JSON.stringify(`./${D1_SHIM_MODULE}`)};
 import { kvNamespace } from ${JSON.stringify(`./${KV_SHIM_MODULE}`)};
+import { r2Bucket } from ${JSON.stringify(`./${R2_SHIM_MODULE}`)};
 
 const CONFIG = ${config};
 const PROTOCOL = ${protocol};
@@ -201,6 +206,7 @@ function localEnv(env, touched) {
   for (const ns of CONFIG.bindings) out[ns.binding] = namespaceFor(gateway, ns);
   for (const name of CONFIG.d1) if (env[name]) out[name] = d1Database(env[name]);
   for (const name of CONFIG.kv) if (env[name]) out[name] = kvNamespace(env[name]);
+  for (const name of CONFIG.r2) if (env[name]) out[name] = r2Bucket(env[name]);
   return new Proxy(out, {
     get(target, prop) {
       if (touched && typeof prop === "string" && CONFIG.removed.includes(prop)) touched.add(prop);

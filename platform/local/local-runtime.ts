@@ -4,6 +4,8 @@ import { d1Binding } from "../d1-binding.ts";
 import { D1_SHIM_MODULE, D1_SHIM_SOURCE } from "./d1-shim.ts";
 import { kvBinding } from "../kv-binding.ts";
 import { KV_SHIM_MODULE, KV_SHIM_SOURCE } from "./kv-shim.ts";
+import { r2Binding } from "../r2-binding.ts";
+import { R2_SHIM_MODULE, R2_SHIM_SOURCE } from "./r2-shim.ts";
 import { plainBindingValue } from "../bindings.ts";
 import type { LocalPlatform, VersionCode } from "./local-platform.do.ts";
 import { LOCAL_BOOTSTRAP_MODULE, generateLocalBootstrap } from "./local-bootstrap.ts";
@@ -65,6 +67,7 @@ export function workerCode(
   const durableObjects = [];
   const d1 = [];
   const kv = [];
+  const r2 = [];
   for (const binding of code.bindings) {
     switch (binding.type) {
       case "plain_text":
@@ -88,6 +91,11 @@ export function workerCode(
         env[binding.name] = kvBinding({ namespaceId: binding.namespace_id });
         kv.push(binding.name);
         break;
+      case "r2_bucket":
+        // A TenantR2Binding stub; the bootstrap wraps it in the R2 API (platform/local/r2-shim.ts).
+        env[binding.name] = r2Binding({ bucket: binding.bucket_name });
+        r2.push(binding.name);
+        break;
       case "durable_object_namespace": {
         const namespace = code.classes[binding.class_name];
         if (namespace !== undefined) {
@@ -104,6 +112,7 @@ export function workerCode(
     removed: code.removed,
     d1,
     kv,
+    r2,
   });
   return {
     compatibilityDate: code.compatibilityDate,
@@ -114,6 +123,7 @@ export function workerCode(
       [LOCAL_BOOTSTRAP_MODULE]: { js: bootstrap },
       [D1_SHIM_MODULE]: { js: D1_SHIM_SOURCE },
       [KV_SHIM_MODULE]: { js: KV_SHIM_SOURCE },
+      [R2_SHIM_MODULE]: { js: R2_SHIM_SOURCE },
       ...toWorkerLoaderModules(code.modules),
     },
     env,

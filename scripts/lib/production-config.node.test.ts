@@ -4,7 +4,12 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { LOCAL_ONLY_CLASSES, LOCAL_ONLY_SERVICES, productionConfig } from "./production-config.ts";
+import {
+  LOCAL_ONLY_CLASSES,
+  LOCAL_ONLY_R2_BINDINGS,
+  LOCAL_ONLY_SERVICES,
+  productionConfig,
+} from "./production-config.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -17,6 +22,9 @@ void describe("the production config npm run deploy ships", () => {
     const text = JSON.stringify(config.durable_objects);
     for (const name of LOCAL_ONLY_CLASSES) assert.ok(!text.includes(`"class_name":"${name}"`), name);
     assert.ok(text.includes('"class_name":"RuntimeEventShard"'), "the pipeline's own objects stay");
+    // The local tenant buckets' store is wrangler.toml's only R2 binding: production binds none.
+    assert.ok(LOCAL_ONLY_R2_BINDINGS.length > 0);
+    assert.equal("r2_buckets" in config, false);
   });
 
   void it("binds no service of the local tenant runtime process (wrangler.tenants.toml)", () => {

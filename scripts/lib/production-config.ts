@@ -16,6 +16,9 @@ export const LOCAL_ONLY_CLASSES = ["LocalPlatform", "TenantObjectHost", "TenantA
 /** Workers only the local platform runs: the tenant runtime process (wrangler.tenants.toml). */
 export const LOCAL_ONLY_SERVICES = ["shipyard-tenants"] as const;
 
+/** R2 bindings only the local platform uses. */
+export const LOCAL_ONLY_R2_BINDINGS: readonly string[] = ["TENANT_R2"];
+
 const ConfigSchema = z.looseObject({
   name: z.string(),
   main: z.string(),
@@ -25,6 +28,7 @@ const ConfigSchema = z.looseObject({
     .optional(),
   d1_databases: z.array(z.looseObject({ migrations_dir: z.string().optional() })).default([]),
   worker_loaders: z.array(z.unknown()).optional(),
+  r2_buckets: z.array(z.looseObject({ binding: z.string() })).optional(),
   services: z.array(z.looseObject({ service: z.string() })).optional(),
   // The on-call console's files (console/dist, docs/decisions/0013-16-console.md).
   assets: z.looseObject({ directory: z.string() }).optional(),
@@ -42,7 +46,9 @@ function dispatchNamespace(vars: Record<string, unknown>): string {
 /** The production config for `toml` (wrangler.toml's text), to be written into `outDir`. */
 export function productionConfig(toml: string, root: string, outDir: string): Record<string, unknown> {
   const config = ConfigSchema.parse(parse(toml));
-  const { worker_loaders: _localOnly, ...rest } = config;
+  const { worker_loaders: _localOnly, r2_buckets: r2Buckets, ...rest } = config;
+  // The local tenant buckets' store (platform/r2-binding.ts); production gives each tenant its own bucket.
+  const r2 = (r2Buckets ?? []).filter((bucket) => !LOCAL_ONLY_R2_BINDINGS.includes(bucket.binding));
   const relative = (file: string) => path.relative(outDir, path.resolve(root, file));
   const local = new Set<string>(LOCAL_ONLY_CLASSES);
   const localServices = new Set<string>(LOCAL_ONLY_SERVICES);
@@ -72,6 +78,7 @@ export function productionConfig(toml: string, root: string, outDir: string): Re
           },
         }
       : {}),
+    ...(r2.length > 0 ? { r2_buckets: r2 } : {}),
     ...(config.services ? { services: config.services.filter((binding) => !localServices.has(binding.service)) } : {}),
     ...(config.assets ? { assets: { ...config.assets, directory: relative(config.assets.directory) } } : {}),
     d1_databases: config.d1_databases.map((database) =>

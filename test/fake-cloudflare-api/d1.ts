@@ -10,11 +10,21 @@
  *   POST /accounts/:id/d1/database               create {name}
  *   GET  /accounts/:id/d1/database/:uuid         details (file_size, num_tables)
  *   POST /accounts/:id/d1/database/:uuid/query   {sql, params?}
+ *   DELETE /accounts/:id/d1/database/:uuid       delete
+ *   POST /accounts/:id/d1/database/:uuid/export  {output_format: "polling", current_bookmark?}: the first
+ *        call starts the export and answers its `at_bookmark` (no status yet), a poll with that
+ *        bookmark answers `status: "complete"` and `result: {filename, signed_url}`; the signed URL
+ *        (served by the fake outside the API, no token) answers the SQL (cloudflare-typescript's
+ *        DatabaseExportResponse; wrangler's d1 export polls the same way)
  */
 import { randomUUID } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 
-export const D1_PATH = /^\/accounts\/(?<account>[^/]+)\/d1\/database(?:\/(?<uuid>[^/]+)(?<query>\/query)?)?$/;
+export const D1_PATH =
+  /^\/accounts\/(?<account>[^/]+)\/d1\/database(?:\/(?<uuid>[^/]+)(?:(?<query>\/query)|(?<export>\/export))?)?$/;
+
+/** Where the fake serves an export's SQL (the "signed URL"), outside the API prefix. */
+export const D1_EXPORT_PATH = /^\/__d1-export\/(?<token>[0-9a-f-]+)$/;
 
 interface FakeDatabase {
   uuid: string;
@@ -33,6 +43,16 @@ const NAME = /^[a-z0-9][a-z0-9-_]{0,63}$/;
 
 export class FakeD1 {
   readonly #databases = new Map<string, FakeDatabase>();
+  /** Exports by bookmark: started, then complete with the dump at a signed URL token. */
+  readonly #exports = new Map<string, { uuid: string; token: string | null }>();
+  readonly #dumps = new Map<string, string>();
+  /** The fake's own origin, for signed URLs (set when it starts listening). */
+  origin = "http://127.0.0.1";
+
+  /** The SQL of a finished export, by its signed URL's token. */
+  dump(token: string): string | undefined {
+    return this.#dumps.get(token);
+  }
 
   /** Whether the account has a database with this uuid (what a Worker's d1 binding must name). */
   exists(account: string, uuid: string): boolean {
@@ -55,6 +75,12 @@ export class FakeD1 {
     const database = uuid === undefined ? undefined : this.#databases.get(`${account}/${uuid}`);
     if (database === undefined)
       return { ok: false, status: 404, code: 7404, message: `The database ${uuid ?? ""} could not be found` };
+    if (groups["export"] !== undefined && method === "POST") return this.#export(database, body);
+    if (groups["query"] === undefined && method === "DELETE") {
+      database.sqlite.close();
+      this.#databases.delete(`${account}/${database.uuid}`);
+      return { ok: true, result: null };
+    }
     if (groups["query"] === undefined && method === "GET") return { ok: true, result: info(database) };
     if (groups["query"] !== undefined && method === "POST") return this.#query(database, body);
     return { ok: false, status: 405, code: 10405, message: `Method ${method} not allowed here (fake)` };
@@ -86,6 +112,39 @@ export class FakeD1 {
     };
     this.#databases.set(`${account}/${database.uuid}`, database);
     return { ok: true, result: info(database) };
+  }
+
+  #export(database: FakeDatabase, body: string): D1Answer {
+    const parsed: unknown = JSON.parse(body || "{}");
+    const request = typeof parsed === "object" && parsed !== null ? parsed : {};
+    if (!("output_format" in request) || request.output_format !== "polling") {
+      return { ok: false, status: 400, code: 7400, message: "The request is malformed: output_format must be polling" };
+    }
+    const bookmark = "current_bookmark" in request ? request.current_bookmark : undefined;
+    if (bookmark === undefined) {
+      const at = `bookmark-${randomUUID()}`;
+      this.#exports.set(at, { uuid: database.uuid, token: null });
+      return { ok: true, result: { success: true, type: "export", at_bookmark: at, messages: ["Generating SQL"] } };
+    }
+    const job = typeof bookmark === "string" ? this.#exports.get(bookmark) : undefined;
+    if (typeof bookmark !== "string" || job === undefined || job.uuid !== database.uuid) {
+      return { ok: false, status: 400, code: 7400, message: "The request is malformed: unknown current_bookmark" };
+    }
+    if (job.token === null) {
+      job.token = randomUUID();
+      this.#dumps.set(job.token, dumpSql(database.sqlite));
+    }
+    return {
+      ok: true,
+      result: {
+        success: true,
+        type: "export",
+        at_bookmark: bookmark,
+        status: "complete",
+        messages: ["Uploaded part 1"],
+        result: { filename: `${database.name}.sql`, signed_url: `${this.origin}/__d1-export/${job.token}` },
+      },
+    };
   }
 
   #query(database: FakeDatabase, body: string): D1Answer {
@@ -159,4 +218,32 @@ function info(db: FakeDatabase) {
     num_tables: Number(tables?.["n"] ?? 0),
     file_size: Number(pages?.["page_count"] ?? 0) * Number(size?.["page_size"] ?? 0),
   };
+}
+
+/** The database as SQL: each table's CREATE and its rows, then indexes (what an export holds). */
+function dumpSql(db: DatabaseSync): string {
+  const objects = db
+    .prepare(
+      "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type DESC, rowid",
+    )
+    .all();
+  const lines: string[] = [];
+  for (const object of objects) {
+    lines.push(`${String(object["sql"])};`);
+    if (object["type"] !== "table") continue;
+    const name = `"${String(object["name"]).replaceAll('"', '""')}"`;
+    for (const row of db.prepare(`SELECT * FROM ${name}`).all()) {
+      const values = Object.values(row).map((value) =>
+        value === null
+          ? "NULL"
+          : typeof value === "number" || typeof value === "bigint"
+            ? String(value)
+            : value instanceof Uint8Array
+              ? `X'${Buffer.from(value).toString("hex")}'`
+              : `'${typeof value === "string" ? value.replaceAll("'", "''") : ""}'`,
+      );
+      lines.push(`INSERT INTO ${name} VALUES(${values.join(",")});`);
+    }
+  }
+  return lines.map((line) => `${line}\n`).join("");
 }

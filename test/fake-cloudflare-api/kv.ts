@@ -6,11 +6,12 @@
  * exists"). Only namespaces: the pairs live in the Worker's binding, which this fake does not run.
  *   GET  /accounts/:id/storage/kv/namespaces?page=&per_page=
  *   POST /accounts/:id/storage/kv/namespaces   {title}
+ *   DELETE /accounts/:id/storage/kv/namespaces/:namespace   (404 when there is none)
  */
 import { randomUUID } from "node:crypto";
 import type { D1Answer } from "./d1.ts";
 
-export const KV_PATH = /^\/accounts\/(?<account>[^/]+)\/storage\/kv\/namespaces$/;
+export const KV_PATH = /^\/accounts\/(?<account>[^/]+)\/storage\/kv\/namespaces(?:\/(?<namespace>[0-9a-f]+))?$/;
 
 export class FakeKV {
   /** Namespaces by account, in creation order. */
@@ -24,6 +25,19 @@ export class FakeKV {
   handle(method: string, url: URL, groups: Record<string, string | undefined>, body: string): D1Answer {
     const account = groups["account"] ?? "";
     const namespaces = this.#namespaces.get(account) ?? [];
+    const id = groups["namespace"];
+    if (id !== undefined) {
+      if (method !== "DELETE")
+        return { ok: false, status: 405, code: 10405, message: `Method ${method} not allowed here (fake)` };
+      if (!namespaces.some((namespace) => namespace.id === id)) {
+        return { ok: false, status: 404, code: 10013, message: "namespace not found (fake)" };
+      }
+      this.#namespaces.set(
+        account,
+        namespaces.filter((namespace) => namespace.id !== id),
+      );
+      return { ok: true, result: null };
+    }
     if (method === "GET") {
       const perPage = Number(url.searchParams.get("per_page") ?? "20");
       const page = Number(url.searchParams.get("page") ?? "1");

@@ -36,7 +36,7 @@
  * dispatch namespace, or reset), `GET /__control/requests?script=` for the
  * request log with the fake's receive timestamps, `GET /__control/scripts/<name>` for what was stored.
  */
-import { D1_PATH, FakeD1 } from "./d1.ts";
+import { D1_EXPORT_PATH, D1_PATH, FakeD1 } from "./d1.ts";
 import {
   checkCompatibilityFlags,
   checkExportedClasses,
@@ -45,6 +45,7 @@ import {
   checkSize,
 } from "./script-rules.ts";
 import { FakeKV, KV_PATH } from "./kv.ts";
+import { FakeR2, R2_PATH } from "./r2.ts";
 import { TailConsumerError, type TailConsumer, parseTailConsumers } from "./tail-consumers.ts";
 import { createHash, randomUUID } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
@@ -390,6 +391,7 @@ export class FakeCloudflareApi {
   readonly #scripts = new Map<string, StoredScript>();
   readonly #d1 = new FakeD1();
   readonly #kv = new FakeKV();
+  readonly #r2 = new FakeR2();
   #faults: FaultCommand[] = [];
   /** Scripts whose 10079 refusals use the older wording (control `legacy_10079`). */
   readonly #legacy10079 = new Set<string>();
@@ -422,6 +424,7 @@ export class FakeCloudflareApi {
     this.#server = server;
     const address: AddressInfo | string | null = server.address();
     if (address === null || typeof address === "string") throw new Error("fake Cloudflare API: no TCP address");
+    this.#d1.origin = `http://${host}:${address.port}`;
     return `http://${host}:${address.port}${FAKE_CF_API_PREFIX}`;
   }
 
@@ -448,6 +451,14 @@ export class FakeCloudflareApi {
         this.#control(method, url, body, response);
         return;
       }
+      const exported = D1_EXPORT_PATH.exec(url.pathname);
+      if (exported?.groups !== undefined) {
+        // A D1 export's signed URL: no token (it is not the API), the SQL as text.
+        const sql = method === "GET" ? this.#d1.dump(exported.groups["token"] ?? "") : undefined;
+        response.writeHead(sql === undefined ? 404 : 200, { "content-type": "application/sql" });
+        response.end(sql ?? "no such export (fake)");
+        return;
+      }
       if (
         url.pathname.startsWith(FAKE_CF_API_PREFIX) &&
         AE_SQL_PATH.test(url.pathname.slice(FAKE_CF_API_PREFIX.length))
@@ -466,10 +477,12 @@ export class FakeCloudflareApi {
         return;
       }
       const kvPath = apiPath === null ? null : KV_PATH.exec(apiPath);
-      const d1Path = apiPath === null ? null : (D1_PATH.exec(apiPath) ?? kvPath);
+      const r2Path = apiPath === null ? null : R2_PATH.exec(apiPath);
+      const d1Path = apiPath === null ? null : (D1_PATH.exec(apiPath) ?? kvPath ?? r2Path);
       if (d1Path?.groups !== undefined) {
+        const service = kvPath !== null ? "kv" : r2Path !== null ? "r2" : "d1";
         const status = this.#d1Api(
-          { method, url, authorization: request.headers.authorization, body, kv: kvPath !== null },
+          { method, url, authorization: request.headers.authorization, body, service },
           d1Path.groups,
           response,
         );
@@ -489,6 +502,14 @@ export class FakeCloudflareApi {
   /** A `d1` binding must name, by `id`, a database of the account (the real API refuses the upload otherwise). */
   #checkD1Bindings(account: string, bindings: readonly JsonObject[]): void {
     for (const binding of bindings) {
+      if (binding.type === "r2_bucket") {
+        if (typeof binding.bucket_name !== "string" || !this.#r2.exists(account, binding.bucket_name)) {
+          throw invalid(
+            `binding ${JSON.stringify(binding.name)} of type r2_bucket must have the bucket_name of a bucket of this account (fake)`,
+          );
+        }
+        continue;
+      }
       if (binding.type === "kv_namespace") {
         if (typeof binding.namespace_id !== "string" || !this.#kv.exists(account, binding.namespace_id)) {
           throw invalid(
@@ -506,15 +527,15 @@ export class FakeCloudflareApi {
     }
   }
 
-  /** The D1 API (test/fake-cloudflare-api/d1.ts), behind the same token check as the rest. */
+  /** The D1, KV and R2 APIs (d1.ts, kv.ts, r2.ts here), behind the same token check as the rest. */
   #d1Api(
     {
       method,
       url,
       authorization,
       body,
-      kv,
-    }: { method: string; url: URL; authorization: string | undefined; body: Buffer; kv: boolean },
+      service,
+    }: { method: string; url: URL; authorization: string | undefined; body: Buffer; service: "d1" | "kv" | "r2" },
     groups: Record<string, string | undefined>,
     response: ServerResponse,
   ): number {
@@ -526,7 +547,10 @@ export class FakeCloudflareApi {
     if (authorization !== `Bearer ${this.#token}`) {
       return send(response, 403, envelopeError(10000, "Authentication error"));
     }
-    const answer = (kv ? this.#kv : this.#d1).handle(method, url, groups, body.toString("utf8"));
+    const answer =
+      service === "r2"
+        ? this.#r2.handle(method, url, groups, body)
+        : (service === "kv" ? this.#kv : this.#d1).handle(method, url, groups, body.toString("utf8"));
     if (answer.ok) return send(response, 200, ok(answer.result));
     return send(response, answer.status, envelopeError(answer.code, answer.message));
   }
