@@ -4,6 +4,7 @@
  */
 import { queue } from "./consumers/index.ts";
 import { scheduled } from "./jobs/index.ts";
+import { tail } from "./platform/tail-usage.ts";
 import { createRouter } from "./producers/router.ts";
 
 export { AuditLog } from "./durable/audit-log.do.ts";
@@ -32,4 +33,6 @@ export default {
   fetch: (request, env, ctx) => router.fetch(request, env, ctx),
   queue,
   scheduled,
+  // Trace items of every tenant script in production (each upload names this Worker as its tail consumer).
+  tail: (events, env) => tail(events, env),
 } satisfies ExportedHandler<Env>;

@@ -8,14 +8,9 @@ import { describe, it } from "vitest";
 import { z } from "zod";
 import { type ControlCommand, FAKE_CF_API_TOKEN } from "../test/fake-cloudflare-api/protocol.ts";
 import { htmlAsset } from "../test/asset-file.ts";
+import { hostError } from "../test/script-host-error.ts";
 import { CloudflareScriptHost, parseRetryAfter, uploadMetadata } from "./cloudflare-script-host.ts";
-import {
-  ScriptHostError,
-  type ScriptModule,
-  TENANT_LIMITS,
-  type UploadAssets,
-  type UploadRequest,
-} from "./script-host.ts";
+import { type ScriptModule, TENANT_LIMITS, type UploadAssets, type UploadRequest } from "./script-host.ts";
 
 const ACCOUNT_ID = "acct-test";
 const NAMESPACE = "shipyard-tenants-test";
@@ -76,7 +71,7 @@ async function storedScript(script: string): Promise<z.infer<typeof StoredScript
 const MAIN: ScriptModule = {
   name: "index.js",
   type: "esm",
-  content: "export class Counter {}\nexport default { fetch() { return new Response('ok'); } };",
+  content: "export class Counter {}\nexport class Other {}\nexport default { fetch() { return new Response('ok'); } };",
 };
 
 function uploadRequest(name: string, overrides: Partial<UploadRequest> = {}): UploadRequest {
@@ -88,17 +83,6 @@ function uploadRequest(name: string, overrides: Partial<UploadRequest> = {}): Up
     compatibilityDate: "2026-11-01",
     ...overrides,
   };
-}
-
-/** The rejection of `promise`, which must be a ScriptHostError. */
-async function hostError(promise: Promise<unknown>): Promise<ScriptHostError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ScriptHostError) return error;
-    throw error;
-  }
-  throw new Error("expected a ScriptHostError, but the call succeeded");
 }
 
 describe("CloudflareScriptHost against the fake Workers for Platforms API", () => {
@@ -161,7 +145,9 @@ describe("CloudflareScriptHost against the fake Workers for Platforms API", () =
     expect(byName.get("index.js.map")?.content_type).toBe("application/source-map");
   });
 
-  it("a stale or missing old_tag fails with migration_tag_mismatch and the live tag", async ({ expect }) => {
+  it("a stale or missing old_tag fails with migration_tag_mismatch and the live tag (10079, newer wording)", async ({
+    expect,
+  }) => {
     const name = scriptName("stale");
     await host().upload(
       uploadRequest(name, { migrations: { new_tag: "v1", steps: [{ new_sqlite_classes: ["Counter"] }] } }),
@@ -180,14 +166,37 @@ describe("CloudflareScriptHost against the fake Workers for Platforms API", () =
     const missing = await hostError(host().upload(uploadRequest(name, { migrations: { new_tag: "v3", steps: [] } })));
     expect(missing).toMatchObject({ code: "migration_tag_mismatch", details: { liveTag: "v2" } });
 
-    // On a script with no tag yet the API does not name one: liveTag stays undefined (re-read it).
+    expect(missing.message).toContain("got tag '' when expected tag is 'v2'");
+
+    // "expected tag is ''": the script has no tag yet, which is an answer (null), not "unknown".
     const fresh = scriptName("fresh");
     const noTag = await hostError(
       host().upload(uploadRequest(fresh, { migrations: { old_tag: "v9", new_tag: "v10", steps: [] } })),
     );
     expect(noTag.code).toBe("migration_tag_mismatch");
-    expect(noTag.details?.liveTag).toBeUndefined();
+    expect(noTag.details?.liveTag).toBeNull();
     expect((await host().getScript(name))?.migrationTag).toBe("v2");
+  });
+
+  it("10079 in the older wording: 'current tag is v1' is parsed; with no tag named, liveTag stays undefined (re-read it)", async ({
+    expect,
+  }) => {
+    const name = scriptName("legacy");
+    await control({ action: "legacy_10079", script: name });
+    await host().upload(
+      uploadRequest(name, { migrations: { new_tag: "v1", steps: [{ new_sqlite_classes: ["Counter"] }] } }),
+    );
+    const stale = await hostError(host().upload(uploadRequest(name, { migrations: { new_tag: "v2", steps: [] } })));
+    expect(stale).toMatchObject({ code: "migration_tag_mismatch", details: { liveTag: "v1" } });
+    expect(stale.message).toContain("Migration tag precondition failed; current tag is v1");
+
+    const fresh = scriptName("legacy-fresh");
+    await control({ action: "legacy_10079", script: fresh });
+    const noTag = await hostError(
+      host().upload(uploadRequest(fresh, { migrations: { old_tag: "v9", new_tag: "v10", steps: [] } })),
+    );
+    expect(noTag.code).toBe("migration_tag_mismatch");
+    expect(noTag.details?.liveTag).toBeUndefined();
   });
 
   it("a Durable Object binding whose class no migration declared is invalid_script", async ({ expect }) => {
@@ -496,6 +505,7 @@ describe("upload metadata", () => {
     const metadata = uploadMetadata(
       { scriptName: "p", mainModule: "index.js", modules: [], bindings: [], compatibilityDate: "2026-11-01" },
       undefined,
+      "shipyard",
     );
     expect(metadata.limits).toEqual({ cpu_ms: TENANT_LIMITS.cpuMs, subrequests: TENANT_LIMITS.subRequests });
     expect(TENANT_LIMITS.cpuMs).toBeLessThan(30_000);

@@ -61,7 +61,16 @@ export interface CloudflareScriptHostOptions {
   baseUrl?: string;
   fetch?: typeof fetch;
   retries?: RetryPolicy;
+  /**
+   * Shipyard's own Worker (wrangler.toml `name`, the `SHIPYARD_WORKER_NAME` var): every upload
+   * names it as the script's tail consumer, so the runtime's trace items of every invocation reach
+   * its `tail` handler (platform/tail-usage.ts). Default `shipyard`.
+   */
+  tailConsumer?: string;
 }
+
+/** wrangler.toml's `name`: the Worker uploads name as tail consumer unless told otherwise. */
+export const DEFAULT_TAIL_CONSUMER = "shipyard";
 
 /** The content type the upload API expects for each module type (wrangler's mapping). */
 const MODULE_CONTENT_TYPES = {
@@ -73,8 +82,31 @@ const MODULE_CONTENT_TYPES = {
   sourcemap: "application/source-map",
 } as const satisfies Record<ScriptModule["type"], string>;
 
-/** Real API code for "Migration tag precondition failed; current tag is <tag>". */
+/**
+ * Real API code for a migration tag precondition failure, in either wording: older "Migration tag
+ * precondition failed; current tag is <tag>", newer "Actor migration tag precondition failed, got
+ * tag '<sent>' when expected tag is '<live>'" (test/fake-cloudflare-api/server.ts cites both).
+ */
 const CF_MIGRATION_TAG_PRECONDITION = 10079;
+/** "This Worker does not exist on your account" / workers.api.error.script_not_found. */
+const CF_SCRIPT_NOT_FOUND = 10007;
+/** "Could not route to /client/v4/accounts/<id>/…, perhaps your object identifier is invalid?" */
+const CF_COULD_NOT_ROUTE = 7003;
+
+/**
+ * What a refused upload's codes mean, for a deploy error that names the cause (sources: the fake
+ * API's rules, test/fake-cloudflare-api/script-rules.ts and server.ts).
+ */
+const REFUSAL_CAUSES: Record<number, string> = {
+  10021:
+    "the version does not start on Cloudflare (a syntax error, a module it imports but the upload lacks, an unknown compatibility flag, …)",
+  10027: "the upload is over the Worker size limit",
+  10061: "a Durable Object binding names a class no migration created",
+  10064:
+    "the version no longer exports a Durable Object class whose objects exist: export the class again, or delete it with a deleted_classes migration (which destroys its objects)",
+  10070: "a migration creates a Durable Object class the code does not export",
+  10074: "a new-class migration names a class that already exists",
+};
 
 // --- API response shapes (only the fields we use; zod drops the rest) -----------------------
 
@@ -164,6 +196,7 @@ export class CloudflareScriptHost implements ScriptHost {
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
   readonly #timeoutMs: number;
+  readonly #tailConsumer: string;
 
   constructor(options: CloudflareScriptHostOptions) {
     this.#accountId = options.accountId;
@@ -177,6 +210,7 @@ export class CloudflareScriptHost implements ScriptHost {
     this.#baseDelayMs = options.retries?.baseDelayMs ?? 500;
     this.#maxDelayMs = options.retries?.maxDelayMs ?? 30_000;
     this.#timeoutMs = options.retries?.timeoutMs ?? 60_000;
+    this.#tailConsumer = options.tailConsumer ?? DEFAULT_TAIL_CONSUMER;
   }
 
   /**
@@ -207,7 +241,7 @@ export class CloudflareScriptHost implements ScriptHost {
   async upload(request: UploadRequest): Promise<UploadResult> {
     const assetsJwt =
       request.assets === undefined ? undefined : await this.#uploadAssets(request.scriptName, request.assets);
-    const form = buildUploadForm(request, assetsJwt);
+    const form = buildUploadForm(request, assetsJwt, this.#tailConsumer);
     const envelope = await this.#call({ op: "upload", method: "PUT", scriptName: request.scriptName, body: form });
     const result = this.#parse("upload", UploadResultSchema, envelope.result);
     // The answer is the script object, whose `migration_tag` is absent until a migration set one:
@@ -474,13 +508,34 @@ export class CloudflareScriptHost implements ScriptHost {
       (error) => error.code === CF_MIGRATION_TAG_PRECONDITION || /migration tag precondition/i.test(error.message),
     );
     if (mismatch !== undefined) {
-      // "Migration tag precondition failed; current tag is v1": keep the tag when the API names
-      // it; otherwise leave it undefined so the caller re-reads it with getScript.
-      const liveTag = /current tag is\s+["'`]?([^\s"'`;,]+)/i.exec(mismatch.message)?.[1];
+      // Keep the live tag when the API names it (either wording; "expected tag is ''" means the
+      // script has none); otherwise leave it undefined so the caller re-reads it with getScript.
+      const liveTag = liveTagOf(mismatch.message);
       return new ScriptHostError(
         "migration_tag_mismatch",
-        `${what}: the script's live migration tag is ${liveTag ?? "not the old_tag sent"}; re-read it and recompute the migration`,
+        `${what}: the script's live migration tag is ${liveTag === undefined ? "not the old_tag sent" : (liveTag ?? "none")}; re-read it and recompute the migration`,
         liveTag === undefined ? { status } : { status, liveTag },
+      );
+    }
+    if (status === 404 && errors.some((error) => error.code === CF_COULD_NOT_ROUTE)) {
+      // Not a missing script: the account id is wrong. Retrying after on-call fixes CF_ACCOUNT_ID helps.
+      return new ScriptHostError(
+        "unavailable",
+        `${what}: account ${this.#accountId} does not exist for this token; check CF_ACCOUNT_ID`,
+        { status },
+      );
+    }
+    if (
+      status === 404 &&
+      spec.accountPath === undefined &&
+      !errors.some((error) => error.code === CF_SCRIPT_NOT_FOUND)
+    ) {
+      // A 404 on a script path that is not "script not found" is the namespace: answering
+      // not_found would make getScript report "no script" and the deploy start over as a first one.
+      return new ScriptHostError(
+        "unavailable",
+        `${what}: the dispatch namespace ${this.#namespace} was not found in account ${this.#accountId}; create it (wrangler dispatch-namespace create) or fix CF_DISPATCH_NAMESPACE`,
+        { status },
       );
     }
     if (status === 404) return new ScriptHostError("not_found", what, { status });
@@ -493,7 +548,12 @@ export class CloudflareScriptHost implements ScriptHost {
         { status },
       );
     }
-    return new ScriptHostError("invalid_script", `${what}: the platform refused the script`, { status });
+    const cause = errors.map((error) => REFUSAL_CAUSES[error.code]).find((text) => text !== undefined);
+    return new ScriptHostError(
+      "invalid_script",
+      `${what}: the platform refused the script${cause === undefined ? "" : `: ${cause}`}`,
+      { status },
+    );
   }
 
   #parse<T>(op: string, schema: z.ZodType<T>, value: unknown): T {
@@ -521,9 +581,16 @@ export class CloudflareScriptHost implements ScriptHost {
 /**
  * The `metadata` part of a module Worker upload. `limits` caps every invocation of the user Worker
  * (CPU ms, subrequests), so a runaway tenant ends with an error instead of spending its plan's
- * maximum; the dispatch Worker may lower them further per request.
+ * maximum; the dispatch Worker may lower them further per request. `tail_consumers` names
+ * Shipyard's own Worker (`{service}`: an account-level Worker, so no `namespace`, and no wrangler
+ * environment), whose `tail` handler meters the script's Durable Objects from the runtime's trace
+ * items; the tenant's manifest cannot name tail consumers (schemas/deploy.schema.ts refuses the key).
  */
-export function uploadMetadata(request: UploadRequest, assetsJwt: string | undefined): Record<string, unknown> {
+export function uploadMetadata(
+  request: UploadRequest,
+  assetsJwt: string | undefined,
+  tailConsumer: string,
+): Record<string, unknown> {
   return {
     main_module: request.mainModule,
     ...(assetsJwt === undefined || request.assets === undefined
@@ -534,12 +601,13 @@ export function uploadMetadata(request: UploadRequest, assetsJwt: string | undef
     ...(request.compatibilityFlags === undefined ? {} : { compatibility_flags: request.compatibilityFlags }),
     ...(request.migrations === undefined ? {} : { migrations: request.migrations }),
     limits: { cpu_ms: TENANT_LIMITS.cpuMs, subrequests: TENANT_LIMITS.subRequests },
+    tail_consumers: [{ service: tailConsumer }],
   };
 }
 
 /** The multipart body of a module Worker upload: a `metadata` JSON part, then one part per module. */
-function buildUploadForm(request: UploadRequest, assetsJwt: string | undefined): FormData {
-  const metadata = uploadMetadata(request, assetsJwt);
+function buildUploadForm(request: UploadRequest, assetsJwt: string | undefined, tailConsumer: string): FormData {
+  const metadata = uploadMetadata(request, assetsJwt, tailConsumer);
   const form = new FormData();
   form.append("metadata", new Blob([JSON.stringify(metadata)], { type: "application/json" }));
   for (const module of request.modules) {
@@ -559,6 +627,16 @@ function decodeBase64(module: ScriptModule): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(binary.length);
   for (let index = 0; index < binary.length; index++) bytes[index] = binary.charCodeAt(index);
   return bytes;
+}
+
+/**
+ * The live tag a 10079 message names: a string, null for "expected tag is ''" (no tag), undefined
+ * when the message names none.
+ */
+export function liveTagOf(message: string): string | null | undefined {
+  const expected = /expected tag is\s+'([^']*)'/i.exec(message);
+  if (expected !== null) return expected[1] === "" || expected[1] === undefined ? null : expected[1];
+  return /current tag is\s+["'`]?([^\s"'`;,]+)/i.exec(message)?.[1];
 }
 
 function parseEnvelope(text: string): Envelope | undefined {

@@ -1,5 +1,5 @@
 import { NonRetryableError } from "cloudflare:workflows";
-import { type DeployManifest, DeployManifestSchema } from "../schemas/deploy.schema.ts";
+import { type DeployManifest, DeployManifestSchema, ProjectIdSchema } from "../schemas/deploy.schema.ts";
 import { WRAPPER_MODULE, generateMeterWrapper } from "./meter-wrapper.ts";
 import { type MigrationPlan, computeMigration } from "./do-migrations.ts";
 import { assembleModules, normaliseModuleName } from "./modules.ts";
@@ -12,17 +12,25 @@ import { deployArtifacts } from "./local/deploy-artifacts.do.ts";
  * are capped at 1 MiB; a manifest may be 25 MiB), which is safe because every function here is pure.
  */
 
-/** Name of the Analytics Engine binding tenants' metering writes to, and its dataset. */
-export const USAGE_BINDING = "USAGE";
-// A tenant binding of the same name is refused by the manifest schema (PLATFORM_BINDING_NAMES).
-export const USAGE_DATASET = "shipyard_do_usage";
+/**
+ * The script a project's Worker is uploaded as, in the dispatch namespace and locally: the project
+ * id itself (a lowercase slug, ProjectIdSchema).
+ */
+export function scriptNameOf(projectId: string): string {
+  return projectId;
+}
+
+/** The project whose Worker `scriptName` is (the inverse of `scriptNameOf`), or null for no project's. */
+export function projectOfScript(scriptName: string): string | null {
+  return ProjectIdSchema.safeParse(scriptName).success ? scriptName : null;
+}
 
 export interface DeployPlan {
   mainModule: string;
   modules: ScriptModule[];
   dropped: string[];
   wrapperBytes: number;
-  /** Durable Object classes the manifest binds (the ones the wrapper meters). */
+  /** Durable Object classes the manifest binds (the ones the entry module names). */
   classes: string[];
 }
 
@@ -40,19 +48,18 @@ export function boundClasses(manifest: DeployManifest): string[] {
   return [...new Set((manifest.config.durable_objects?.bindings ?? []).map((binding) => binding.class_name))];
 }
 
-/** Generates the metering wrapper and assembles the module list (wrapper first, as main module). */
-export function assemble(projectId: string, manifest: DeployManifest): DeployPlan {
+/** Generates the entry module and assembles the module list (entry module first, as main module). */
+export function assemble(manifest: DeployManifest): DeployPlan {
   const classes = boundClasses(manifest);
   let wrapperSource: string;
   try {
     wrapperSource = generateMeterWrapper({
-      projectId,
       // The name the modules are uploaded under (`./src/index.js` is `src/index.js`).
       tenantMainModule: normaliseModuleName(manifest.main_module) ?? manifest.main_module,
       durableObjectClasses: classes,
     });
   } catch (error) {
-    throw new NonRetryableError(`cannot generate the metering wrapper: ${String(error)}`);
+    throw new NonRetryableError(`cannot generate the entry module: ${String(error)}`);
   }
   const assembled = assembleModules({
     wrapperSource,
@@ -87,7 +94,9 @@ export function planMigration(
 
 /**
  * The bindings a version is uploaded with: its Durable Objects, its vars (strings as text, other
- * JSON as json, as wrangler sends them), its secrets, its assets binding, and metering.
+ * JSON as json, as wrangler sends them), its secrets and its assets binding: only what the
+ * manifest declared. No platform binding: usage is measured outside the tenant (the host object
+ * locally, trace items in production: platform/tail-usage.ts), so nothing here writes it.
  */
 export function manifestBindings(manifest: DeployManifest, resources: ResourceIds = {}): ScriptBinding[] {
   const assetsBinding = manifest.config.assets?.binding;
@@ -117,7 +126,6 @@ export function manifestBindings(manifest: DeployManifest, resources: ResourceId
       text,
     })),
     ...(assetsBinding === undefined ? [] : [{ type: "assets", name: assetsBinding } satisfies ScriptBinding]),
-    { type: "analytics_engine", name: USAGE_BINDING, dataset: USAGE_DATASET },
   ];
 }
 
@@ -153,7 +161,7 @@ export function uploadRequest(
 ): UploadRequest {
   const assets = manifestAssets(manifest);
   return {
-    scriptName: projectId,
+    scriptName: scriptNameOf(projectId),
     mainModule: WRAPPER_MODULE,
     modules: plan.modules,
     bindings: manifestBindings(manifest, resources),

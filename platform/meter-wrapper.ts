@@ -1,22 +1,17 @@
 /**
- * The Durable Object metering wrapper: a generated ES module that becomes a tenant script's main
- * module. It re-exports the tenant's main module unchanged, except that every Durable Object class is
- * replaced by a subclass of the same name whose external invocations (fetch, alarm, WebSocket
- * handlers, RPC methods) each write one data point to the tenant's `USAGE` Analytics Engine binding:
+ * The entry module of every tenant script Shipyard uploads (its main module): a generated ES module
+ * that re-exports the tenant's main module unchanged, names each bound Durable Object class as its
+ * own export (so a class the manifest binds but the module does not export fails at startup with a
+ * clear message), and gives a Durable-Object-only Worker an empty default handler.
  *
- *   { indexes: [projectId], blobs: [projectId, className, handler, "ok" | "error"], doubles: [wallMs] }
- *
- * with `handler` one of "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError" or
- * "rpc:<method>". Enforcement sums `wallMs` per project (platform/local/tenant-gateway.ts reads the same
- * shape locally).
- *
- * Why the subclass returns a Proxy from its constructor instead of overriding methods on its
- * prototype: an override would also catch the tenant's own internal calls (`this.helper()` inside
- * `fetch`), counting one request several times and summing overlapping wall time. The runtime only
- * ever sees the object the constructor returns, so metering that object's surface meters exactly the
- * external invocations, while tenant methods run with `this` bound to the real instance (private
- * fields keep working, internal calls stay unmetered). workerd dispatches fetch, alarms and RPC
- * through such a Proxy (see meter-wrapper.test.ts, which runs the wrapper as a real facet).
+ * It no longer meters. The seed's wrapper subclassed every class and wrote a data point per
+ * invocation to a `USAGE` Analytics Engine binding the tenant held, which the tenant could write
+ * to itself, for any project, and defeat from inside (docs/decisions/0015-production-metering.md).
+ * Usage is now measured where tenant code cannot reach: by the host object locally
+ * (platform/local/host-meter.ts) and from the runtime's trace items in production
+ * (platform/tail-usage.ts). The module keeps its name (a reserved module name, and the name
+ * workflows already replaying call their step by) but has no write path at all: the tenant's
+ * classes are exported as they are, no Proxy, no subclass, no binding read.
  */
 
 /** Module name of the wrapper; it is the main module of every tenant script Shipyard uploads. */
@@ -24,8 +19,6 @@ export const WRAPPER_MODULE = "__shipyard_do_meter.mjs";
 
 /** What the wrapper is generated from. */
 export interface MeterWrapperInput {
-  /** Written as index and first blob of every data point (Analytics Engine caps an index at 96 bytes). */
-  projectId: string;
   /** Name of the tenant's main module (an ES module in the same upload). */
   tenantMainModule: string;
   /** Durable Object classes exported by the tenant's main module. */
@@ -36,7 +29,6 @@ const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 // Path segments of a module name: no empty, "." or ".." segments, no leading "/", nothing that
 // would need escaping or change how the specifier resolves.
 const MODULE_SEGMENT = /^[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*$/;
-const MAX_INDEX_BYTES = 96;
 // The generated code's own top-level names; a tenant class must not shadow them.
 const INTERNAL_PREFIX = "__shipyard";
 
@@ -103,15 +95,12 @@ export function isSafeModuleName(name: string): boolean {
 }
 
 /**
- * The source of the metering wrapper module (see the file header). Throws on a project id, module
- * name or class name that cannot be embedded safely; every value goes into the code either validated
- * as an identifier or as a JSON string literal.
+ * The source of the entry module (see the file header). Throws on a module name or class name that
+ * cannot be embedded safely; every value goes into the code either validated as an identifier or
+ * as a JSON string literal.
  */
 export function generateMeterWrapper(input: MeterWrapperInput): string {
-  const { projectId, tenantMainModule, durableObjectClasses } = input;
-  if (projectId.length === 0 || new TextEncoder().encode(projectId).byteLength > MAX_INDEX_BYTES) {
-    throw new Error(`project id must be 1..${MAX_INDEX_BYTES} bytes (it is an Analytics Engine index)`);
-  }
+  const { tenantMainModule, durableObjectClasses } = input;
   if (!isSafeModuleName(tenantMainModule)) {
     throw new Error(
       `invalid main module name ${JSON.stringify(tenantMainModule)}: use letters, digits, _ . @ + - and /`,
@@ -133,11 +122,10 @@ export function generateMeterWrapper(input: MeterWrapperInput): string {
 
   const specifier = JSON.stringify(`./${tenantMainModule}`);
   const classExports = durableObjectClasses
-    .map((name) => `export const ${name} = __shipyardMeter(${JSON.stringify(name)});`)
+    .map((name) => `export const ${name} = __shipyardClass(${JSON.stringify(name)});`)
     .join("\n");
 
-  return `// Generated by Shipyard: Durable Object metering wrapper (platform/meter-wrapper.ts). Do not edit.
-import { DurableObject as __shipyardDurableObject } from "cloudflare:workers";
+  return `// Generated by Shipyard: the entry module of a tenant script (platform/meter-wrapper.ts). Do not edit.
 import * as __shipyardTenant from ${specifier};
 
 export * from ${specifier};
@@ -146,92 +134,16 @@ export * from ${specifier};
 // Durable-Object-only Worker); an empty handler object keeps such a Worker loadable.
 export default __shipyardTenant.default ?? {};
 
-const __shipyardProjectId = ${JSON.stringify(projectId)};
 const __shipyardMainModule = ${specifier};
-const __shipyardHandlers = new Set(["fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError"]);
 
-// Methods a caller can invoke on an instance: functions on the class's prototype chain up to the
-// DurableObject base (or Object.prototype for a plain class). Accessors, symbols and the
-// constructor are left alone; the nearest definition of a name decides.
-function __shipyardMethodNames(Base) {
-  const seen = new Set();
-  const methods = new Set();
-  for (let proto = Base.prototype; proto && proto !== Object.prototype && proto !== __shipyardDurableObject.prototype; proto = Object.getPrototypeOf(proto)) {
-    for (const name of Object.getOwnPropertyNames(proto)) {
-      if (name === "constructor" || seen.has(name)) continue;
-      seen.add(name);
-      const descriptor = Object.getOwnPropertyDescriptor(proto, name);
-      if (descriptor && "value" in descriptor && typeof descriptor.value === "function") methods.add(name);
-    }
-  }
-  return methods;
-}
-
-// Metering must never break the tenant: a missing binding (removed by enforcement) means no point,
-// and a failing write is swallowed. Locally USAGE writes through the gateway and returns a promise.
-function __shipyardRecord(usage, className, handler, outcome, wallMs) {
-  if (usage == null || typeof usage.writeDataPoint !== "function") return;
-  try {
-    const pending = usage.writeDataPoint({
-      indexes: [__shipyardProjectId],
-      blobs: [__shipyardProjectId, className, handler, outcome],
-      doubles: [wallMs],
-    });
-    if (pending && typeof pending.then === "function") pending.then(undefined, () => {});
-  } catch {
-    // A point that cannot be written is lost; the invocation's own outcome matters more.
-  }
-}
-
-function __shipyardMeter(className) {
-  const Base = __shipyardTenant[className];
-  if (typeof Base !== "function") {
+// The tenant's class itself: Durable Object usage is measured outside the tenant, so nothing here
+// wraps, meters or reads a binding.
+function __shipyardClass(className) {
+  const Class = __shipyardTenant[className];
+  if (typeof Class !== "function") {
     throw new Error("Durable Object class " + className + " is not exported by " + __shipyardMainModule);
   }
-  const methods = __shipyardMethodNames(Base);
-  const Metered = class extends Base {
-    constructor(ctx, env) {
-      super(ctx, env);
-      // Captured here, not read from this.env: a tenant class need not extend DurableObject.
-      const usage = env == null ? undefined : env.USAGE;
-      const target = this;
-      const wrappers = new Map();
-      const meter = (name, method) => {
-        const handler = __shipyardHandlers.has(name) ? name : "rpc:" + name;
-        // A method named like the tenant's keeps stack traces readable.
-        return {
-          async [name](...args) {
-            // Workers clocks advance only across I/O, so this is wall time spent waiting (storage,
-            // subrequests, awaited timers), not CPU time; the await covers the whole invocation.
-            const started = Date.now();
-            let outcome = "error";
-            try {
-              const result = await method.apply(target, args);
-              outcome = "ok";
-              return result;
-            } finally {
-              __shipyardRecord(usage, className, handler, outcome, Date.now() - started);
-            }
-          },
-        }[name];
-      };
-      // Only the object the runtime receives is metered; tenant code keeps the real instance as
-      // \`this\`, so its internal calls are not counted twice.
-      return new Proxy(target, {
-        get(object, name) {
-          const value = Reflect.get(object, name, object);
-          if (typeof name !== "string" || typeof value !== "function" || !methods.has(name)) return value;
-          const cached = wrappers.get(name);
-          if (cached && cached.method === value) return cached.wrapper;
-          const wrapper = meter(name, value);
-          wrappers.set(name, { method: value, wrapper });
-          return wrapper;
-        },
-      });
-    }
-  };
-  Object.defineProperty(Metered, "name", { value: className });
-  return Metered;
+  return Class;
 }
 
 ${classExports}

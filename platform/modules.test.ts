@@ -243,7 +243,6 @@ export default {
     ];
     const assembled = assembleModules({
       wrapperSource: generateMeterWrapper({
-        projectId: "p",
         tenantMainModule: "src/index.js",
         durableObjectClasses: [],
       }),

@@ -1,5 +1,5 @@
 /**
- * The module list of an upload: the metering wrapper (platform/meter-wrapper.ts) in front as the
+ * The module list of an upload: Shipyard's entry module (platform/meter-wrapper.ts) in front as the
  * main module, then the tenant's code modules and source maps in their order. Files a deploy manifest
  * may carry but the runtime cannot load (READMEs, licences, a `.map` sent as code) are dropped and
  * reported rather than uploaded, so a bundler's output directory can be posted as is.

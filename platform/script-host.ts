@@ -50,6 +50,8 @@ export interface MigrationStep {
   new_classes?: string[];
   renamed_classes?: { from: string; to: string }[];
   deleted_classes?: string[];
+  /** Takes class `from` of script `from_script` (same namespace) over as `to`, with its objects. */
+  transferred_classes?: { from: string; from_script: string; to: string }[];
 }
 
 /** The `migrations` field of an upload: move the live tag from `old_tag` to `new_tag` by `steps`. */

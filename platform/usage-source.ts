@@ -1,8 +1,5 @@
 import { z } from "zod";
-import { backoffMs } from "../lib/backoff.ts";
 import { config } from "../lib/config.ts";
-import { describeError, log } from "../lib/log.ts";
-import { USAGE_DATASET } from "./deploy-plan.ts";
 
 /** Durable Object usage of one project over a window. */
 export interface ProjectUsage {
@@ -14,20 +11,23 @@ export interface ProjectUsage {
 export interface UsageReading extends ProjectUsage {
   /** When the figure was read (epoch ms). */
   asOf: number;
-  /** Where it comes from: stored `do_usage` events in D1 (local), or Analytics Engine (production). */
-  source: "runtime_events" | "analytics_engine";
   /**
-   * How far behind the invocations it may be, in ms: locally the telemetry queue's batch wait plus
-   * the shards' flush delay (invocations stored so far are all in); Analytics Engine's ingestion lag
-   * in production.
+   * Where it comes from: stored `do_usage` events in D1, measured by the host object locally and
+   * from the runtime's trace items in production.
+   */
+  source: "runtime_events";
+  /**
+   * How far behind the invocations it may be, in ms: the telemetry queue's batch wait plus the
+   * shards' flush delay (invocations stored so far are all in), plus the tail delivery in production.
    */
   lagMs: number;
 }
 
 /**
- * The UsageSource port: "Durable Object wall time per project over the last 24 h". Production
- * asks Analytics Engine (where the metering wrapper's data points go); locally the same points
- * travel through the telemetry pipeline as `do_usage` events and are rolled up hourly in D1.
+ * The UsageSource port: "Durable Object wall time per project over the last 24 h". On both
+ * platforms usage travels through the telemetry pipeline as `do_usage` events, measured where the
+ * tenant cannot reach (the host object locally, trace items in production: platform/tail-usage.ts),
+ * and is rolled up hourly in D1.
  */
 export interface UsageSource {
   /** Usage per project (projects with no usage are absent) over `windowMs` up to `now`. */
@@ -44,8 +44,11 @@ export interface UsageSource {
 export const HOUR_MS = 3_600_000;
 /** wrangler.toml's `max_batch_timeout` of the telemetry queue, in ms. */
 const TELEMETRY_BATCH_WAIT_MS = 1_000;
-/** Analytics Engine makes points queryable within about a minute of the write. */
-const ANALYTICS_ENGINE_LAG_MS = 60_000;
+/**
+ * How long after an invocation ends its trace item may reach the tail handler in production (a
+ * bound for `lagMs`, not a measured figure: Cloudflare documents no delivery deadline).
+ */
+const TAIL_DELIVERY_MS = 10_000;
 /** How many recent hours a refresh recomputes: the current one and the one before (late events). */
 export const REFRESH_HOURS = 2;
 /**
@@ -170,104 +173,13 @@ function toMap(rows: readonly unknown[]): Map<string, ProjectUsage> {
   return usage;
 }
 
-const SqlResponseSchema = z.object({
-  data: z.array(z.record(z.string(), z.unknown())),
-  rows: z.number().optional(),
-});
-
-export interface AnalyticsEngineOptions {
-  accountId: string;
-  apiToken: string;
-  baseUrl?: string;
-  dataset?: string;
-  fetch?: typeof fetch;
-  attempts?: number;
-}
-
 /**
- * Analytics Engine SQL API (`POST /accounts/{id}/analytics_engine/sql`, the query as the body).
- * Points are sampled at high volume, so sums are weighted by `_sample_interval`. The metering
- * wrapper writes `blobs: [project, class, handler, outcome]`, `doubles: [wall ms]`.
- * 429/5xx/network errors are retried with backoff; anything else is an error with the API's text.
+ * The UsageSource of this deployment: D1 rollups of the `do_usage` events, on both platforms. An
+ * invocation's event waits at most one telemetry batch (max_batch_timeout, 1 s) and one shard
+ * flush delay before it is a row in D1; in production its trace item first reaches Shipyard's
+ * tail handler, which Cloudflare delivers within seconds of the invocation's end.
  */
-export class AnalyticsEngineUsageSource implements UsageSource {
-  readonly #options: Required<Omit<AnalyticsEngineOptions, "fetch">> & { fetch: typeof fetch };
-
-  constructor(options: AnalyticsEngineOptions) {
-    this.#options = {
-      baseUrl: "https://api.cloudflare.com/client/v4",
-      dataset: USAGE_DATASET,
-      attempts: 4,
-      ...options,
-      // workerd's fetch must be called unbound from globalThis, not as a method of this object.
-      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
-    };
-    if (!/^[A-Za-z0-9_]+$/.test(this.#options.dataset))
-      throw new Error(`invalid dataset name ${this.#options.dataset}`);
-  }
-
-  async usageByProject(windowMs: number, _now: number): Promise<Map<string, ProjectUsage>> {
-    return toMap(await this.#query(this.#sql(windowMs)));
-  }
-
-  async usageOf(projectId: string, windowMs: number, _now: number): Promise<ProjectUsage> {
-    if (!/^[a-z0-9-]+$/.test(projectId)) throw new Error(`invalid project id ${projectId}`);
-    const usage = toMap(await this.#query(this.#sql(windowMs, projectId)));
-    return usage.get(projectId) ?? { wallMs: 0, invocations: 0 };
-  }
-
-  async currentUsageOf(projectId: string, windowMs: number, now: number): Promise<UsageReading> {
-    const usage = await this.usageOf(projectId, windowMs, now);
-    return { ...usage, asOf: now, source: "analytics_engine", lagMs: ANALYTICS_ENGINE_LAG_MS };
-  }
-
-  #sql(windowMs: number, projectId?: string): string {
-    const hours = Math.max(1, Math.ceil(windowMs / HOUR_MS));
-    const where = projectId === undefined ? "" : ` AND blob1 = '${projectId}'`;
-    return (
-      `SELECT blob1 AS project_id, SUM(_sample_interval * double1) AS wall_ms, SUM(_sample_interval) AS invocations ` +
-      `FROM ${this.#options.dataset} WHERE timestamp > NOW() - INTERVAL '${hours}' HOUR${where} GROUP BY project_id`
-    );
-  }
-
-  async #query(sql: string): Promise<unknown[]> {
-    const { accountId, apiToken, baseUrl, attempts } = this.#options;
-    const url = `${baseUrl}/accounts/${encodeURIComponent(accountId)}/analytics_engine/sql`;
-    for (let attempt = 1; ; attempt++) {
-      let retryable = true;
-      let reason: string;
-      try {
-        const response = await this.#options.fetch(url, {
-          method: "POST",
-          headers: { authorization: `Bearer ${apiToken}`, "content-type": "text/plain" },
-          body: sql,
-        });
-        const text = await response.text();
-        if (response.ok) {
-          const parsed = SqlResponseSchema.safeParse(JSON.parse(text));
-          if (!parsed.success) throw new Error(`unexpected Analytics Engine answer: ${text.slice(0, 200)}`);
-          return parsed.data.data;
-        }
-        retryable = response.status === 429 || response.status >= 500;
-        reason = `HTTP ${response.status}: ${text.slice(0, 300)}`;
-      } catch (error) {
-        if (error instanceof Error && error.message.startsWith("unexpected Analytics Engine answer")) throw error;
-        reason = describeError(error);
-      }
-      if (!retryable || attempt >= attempts) throw new Error(`Analytics Engine SQL query failed: ${reason}`);
-      const delay = backoffMs(attempt, 250, 5_000);
-      log.warn("ae_sql_retry", { attempt, delay_ms: delay, reason });
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
-}
-
-/** The UsageSource of this deployment: Analytics Engine with Cloudflare credentials, D1 rollups otherwise. */
 export function usageSource(env: Env): UsageSource {
-  if (env.SCRIPT_HOST === "cloudflare" && env.CF_ACCOUNT_ID && env.CF_API_TOKEN) {
-    return new AnalyticsEngineUsageSource({ accountId: env.CF_ACCOUNT_ID, apiToken: env.CF_API_TOKEN });
-  }
-  // An invocation's data point waits at most one telemetry batch (max_batch_timeout, 1 s) and one
-  // shard flush delay before it is a row in D1.
-  return new D1UsageSource(env.DB, TELEMETRY_BATCH_WAIT_MS + config(env).FLUSH_DELAY_MS);
+  const tailDelivery = env.SCRIPT_HOST === "cloudflare" ? TAIL_DELIVERY_MS : 0;
+  return new D1UsageSource(env.DB, tailDelivery + TELEMETRY_BATCH_WAIT_MS + config(env).FLUSH_DELAY_MS);
 }

@@ -205,7 +205,15 @@ function addTenantPaths(paths: Record<string, Record<string, unknown>>, errorCon
     responses: {
       default: { description: "The tenant Worker's own answer" },
       404: { description: "Unknown project or no deployed Worker", content: errorContent },
-      500: { description: "The tenant Worker threw", content: errorContent },
+      500: {
+        description:
+          "tenant_exception: the tenant Worker threw; tenant_limit_exceeded: it ran past its CPU or subrequest limit",
+        content: errorContent,
+      },
+      501: {
+        description: "dispatch_not_configured: SCRIPT_HOST is cloudflare but there is no DISPATCHER binding",
+        content: errorContent,
+      },
       503: {
         description: "do_binding_removed: the route needs a Durable Object binding enforcement removed",
         content: errorContent,

@@ -1,8 +1,10 @@
 import { exports } from "cloudflare:workers";
 import { z } from "zod";
 import { config } from "../lib/config.ts";
+import { assertNever } from "../lib/result.ts";
 import { describeError, log } from "../lib/log.ts";
 import { routeTenantAssets } from "../platform/assets-binding.ts";
+import { dispatchToNamespace } from "../platform/dispatch.ts";
 import { loadVersion, localPlatform } from "../platform/local/local-runtime.ts";
 import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
 import { HttpError, NotFound } from "./errors.ts";
@@ -73,9 +75,7 @@ export function keepBelowPrefix(response: Response, prefix: string, origin: stri
 }
 
 async function runTenant(env: Env, project: string, request: Request): Promise<Response> {
-  if (env.SCRIPT_HOST === "cloudflare") {
-    throw new HttpError(501, "dispatch_not_configured", "bind a dispatch namespace to serve tenants from Cloudflare");
-  }
+  if (env.SCRIPT_HOST === "cloudflare") return runInNamespace(env, project, request);
   const current = await localPlatform(env, project).current();
   if (!current) throw new NotFound(`project ${project} has no deployed Worker`);
   // Static assets answer first, as Cloudflare's router does (unless run_worker_first).
@@ -87,5 +87,50 @@ async function runTenant(env: Env, project: string, request: Request): Promise<R
   } catch (error) {
     log.warn("tenant_exception", { project, version_id: current.versionId, error: describeError(error) });
     throw new HttpError(500, "tenant_exception", `the project's Worker threw: ${describeError(error)}`);
+  }
+}
+
+/**
+ * Production: the project's user Worker in the dispatch namespace (platform/dispatch.ts), with the
+ * local platform's answers for its failures: 404 for a project without a script, 503
+ * `do_binding_removed` with a hint when enforcement removed a binding and the invocation failed,
+ * 500 for a tenant that threw or ran past its limits. The tenant's own responses pass through.
+ */
+async function runInNamespace(env: Env, project: string, request: Request): Promise<Response> {
+  if (env.DISPATCHER === undefined) {
+    throw new HttpError(
+      501,
+      "dispatch_not_configured",
+      "SCRIPT_HOST is cloudflare but the Worker has no DISPATCHER binding; deploy with `npm run deploy`, which adds the dispatch namespace",
+    );
+  }
+  const result = await dispatchToNamespace(env.DISPATCHER, env.DB, project, request);
+  if (result.ok) return result.value;
+  const failure = result.error;
+  switch (failure.reason) {
+    case "not_found":
+      throw new NotFound(`project ${project} has no deployed Worker`);
+    case "binding_removed":
+      throw new HttpError(
+        503,
+        "do_binding_removed",
+        `this route needs Durable Object binding(s) ${failure.bindings.join(", ")}, removed by usage enforcement`,
+        {
+          bindings: failure.bindings,
+          hint: "the project used more Durable Object wall time than its budget; redeploy or ask on-call to restore the bindings",
+        },
+        { "Retry-After": "300" },
+      );
+    case "limit_exceeded":
+      throw new HttpError(
+        500,
+        "tenant_limit_exceeded",
+        `the project's Worker was stopped at its ${failure.limit === "cpu_ms" ? "CPU time" : "subrequest"} limit: ${failure.message}`,
+        { limit: failure.limit, value: failure.value },
+      );
+    case "exception":
+      throw new HttpError(500, "tenant_exception", `the project's Worker threw: ${failure.message}`);
+    default:
+      return assertNever(failure);
   }
 }

@@ -33,8 +33,10 @@ export const DoUsageSchema = z.object({
   invocations: z.number(),
   as_of: z.number().int().describe("when the figure was read (epoch ms)"),
   source: z
-    .enum(["runtime_events", "analytics_engine"])
-    .describe("stored do_usage events in D1 (local) or Analytics Engine (production)"),
+    .enum(["runtime_events"])
+    .describe(
+      "stored do_usage events in D1: measured by the host object locally, from the runtime's trace items (Tail Worker) in production",
+    ),
   lag_ms: z
     .number()
     .int()

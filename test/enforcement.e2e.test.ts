@@ -5,25 +5,10 @@ import worker from "../index.ts";
 import { armFault, disarmFaults } from "../lib/faults.ts";
 import { LocalScriptHost } from "../platform/local/local-script-host.ts";
 import { CYCLE_MS, STEP_REMOVE_PREFIX, enforcementInstanceId } from "../workflows/enforcement.workflow.ts";
-import type { CallOutput } from "../lib/api-client.ts";
 import { ADMIN, BASE_URL, deployAndWait, projectId, sampleManifest, tenant, tenantJson } from "./deploy-helpers.ts";
-import { api } from "./helpers.ts";
+import { api, runEnforcement } from "./helpers.ts";
 
 afterEach(() => disarmFaults());
-
-async function runEnforcement(thresholdMs: number): Promise<CallOutput<"getEnforcementRun">> {
-  const { run_id } = await api().call("runEnforcement", { body: { threshold_ms: thresholdMs } });
-  let last: CallOutput<"getEnforcementRun"> | undefined;
-  await vi.waitUntil(
-    async () => {
-      last = await api().call("getEnforcementRun", { params: { id: run_id } });
-      return last.status === "complete" || last.status === "errored";
-    },
-    { timeout: 20_000, interval: 100 },
-  );
-  if (!last || last.status !== "complete") throw new Error(`enforcement run ended ${JSON.stringify(last)}`);
-  return last;
-}
 
 /** Waits until the project's metered Durable Object time (do_usage events) reached `minMs`. */
 async function waitForUsage(project: string, minMs: number): Promise<void> {

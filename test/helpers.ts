@@ -15,7 +15,7 @@ import { vi } from "vitest";
 import type { z } from "zod";
 import { telemetryShardName } from "../durable/runtime-event-shard.do.ts";
 import { type IngestError, type IngestValue, RuntimeEventShard } from "../durable/runtime-event-shard.do.ts";
-import { ApiClient } from "../lib/api-client.ts";
+import { ApiClient, type CallOutput } from "../lib/api-client.ts";
 import { config } from "../lib/config.ts";
 import { hashToShard } from "../lib/hash.ts";
 import type { Result } from "../lib/result.ts";
@@ -45,6 +45,21 @@ export function api(token: string = ADMIN_TOKEN): ApiClient {
 }
 
 /** A unique id for this test run (ids, project ids, Durable Object names). */
+/** Runs an enforcement cycle through the admin API with `thresholdMs` and waits for it to complete. */
+export async function runEnforcement(thresholdMs: number): Promise<CallOutput<"getEnforcementRun">> {
+  const { run_id } = await api().call("runEnforcement", { body: { threshold_ms: thresholdMs } });
+  let last: CallOutput<"getEnforcementRun"> | undefined;
+  await vi.waitUntil(
+    async () => {
+      last = await api().call("getEnforcementRun", { params: { id: run_id } });
+      return last.status === "complete" || last.status === "errored";
+    },
+    { timeout: 20_000, interval: 100 },
+  );
+  if (!last || last.status !== "complete") throw new Error(`enforcement run ended ${JSON.stringify(last)}`);
+  return last;
+}
+
 export function uid(prefix: string): string {
   return `${prefix}-${crypto.randomUUID()}`;
 }

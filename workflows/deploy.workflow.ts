@@ -16,17 +16,10 @@ import {
 import { fault } from "../lib/faults.ts";
 import { describeError, log } from "../lib/log.ts";
 import { listResources, recordResource } from "../lib/tenant-resources.d1.ts";
-import {
-  type DeployPlan,
-  type ResourceIds,
-  assemble,
-  loadManifest,
-  planMigration,
-  uploadRequest,
-} from "../platform/deploy-plan.ts";
+import { type ResourceIds, assemble, loadManifest, planMigration, uploadRequest } from "../platform/deploy-plan.ts";
 import { checkStartup, scriptHost } from "../platform/index.ts";
-import { ScriptHostError } from "../platform/script-host.ts";
 import { resourceName, resourceHost } from "../platform/tenant-resources.ts";
+import { uploadRecomputingMigration } from "./deploy-upload.ts";
 import type { DeployKind } from "../schemas/deploy.schema.ts";
 
 /** Step names: stable, because a Workflow replays completed steps by name. */
@@ -131,11 +124,11 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
     );
     await track(2, STEP_GENERATE_WRAPPER, async () => {
       const manifest = await loadManifest(this.env, manifestDeployId);
-      const plan = assemble(params.projectId, manifest);
+      const plan = assemble(manifest);
       return { module: plan.mainModule, bytes: plan.wrapperBytes, classes: plan.classes };
     });
     await track(3, STEP_ASSEMBLE_MODULES, async () => {
-      const plan = assemble(params.projectId, await loadManifest(this.env, manifestDeployId));
+      const plan = assemble(await loadManifest(this.env, manifestDeployId));
       return { main_module: plan.mainModule, modules: plan.modules.map((m) => m.name), dropped: plan.dropped };
     });
     // A rollback is forward-only: it never migrates Durable Objects, it reuses the live classes.
@@ -163,7 +156,7 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
       const manifest = await loadManifest(this.env, manifestDeployId);
       const request = uploadRequest(
         params.projectId,
-        assemble(params.projectId, manifest),
+        assemble(manifest),
         manifest,
         migration,
         params.kind === "rollback",
@@ -175,7 +168,15 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
     });
     const uploaded = await track(8, STEP_UPLOAD, async () => {
       const manifest = await loadManifest(this.env, manifestDeployId);
-      return this.#upload(params, assemble(params.projectId, manifest), manifest, migration, resources);
+      return uploadRecomputingMigration(scriptHost(this.env), {
+        deployId: params.deployId,
+        projectId: params.projectId,
+        rollback: params.kind === "rollback",
+        plan: assemble(manifest),
+        manifest,
+        migration,
+        resources,
+      });
     });
     await track(9, STEP_RECORD, async () => {
       const manifest = await loadManifest(this.env, manifestDeployId);
@@ -230,38 +231,6 @@ export class DeployWorkflow extends WorkflowEntrypoint<Env, DeployParams> {
       return { cleared: changes > 0 };
     });
     return { versionId: uploaded.versionId };
-  }
-
-  /**
-   * Uploads, and when the platform says the old migration tag does not match, re-reads the live
-   * tag and recomputes the migration from it (a crash after an earlier upload of this very step
-   * lands here too: the live tag is already the new one, so the plan becomes "no migration").
-   */
-  async #upload(
-    params: DeployParams,
-    plan: DeployPlan,
-    manifest: Awaited<ReturnType<typeof loadManifest>>,
-    migration: Awaited<ReturnType<typeof planMigration>>,
-    resources: ResourceIds,
-  ): Promise<{ versionId: string; migrationTag: string | null; classes: string[]; recomputed: number }> {
-    const host = scriptHost(this.env);
-    let current = migration;
-    for (let recomputed = 0; ; recomputed++) {
-      try {
-        const result = await host.upload(
-          uploadRequest(params.projectId, plan, manifest, current, params.kind === "rollback", resources),
-        );
-        return { versionId: result.versionId, migrationTag: result.migrationTag, classes: current.classes, recomputed };
-      } catch (error) {
-        if (!(error instanceof ScriptHostError)) throw error;
-        if (error.code === "invalid_script") throw new NonRetryableError(error.message);
-        if (error.code !== "migration_tag_mismatch" || recomputed >= 3) throw error;
-        const live = await host.getScript(params.projectId);
-        const liveTag = error.details?.liveTag !== undefined ? error.details.liveTag : (live?.migrationTag ?? null);
-        log.warn("deploy_migration_tag_mismatch", { deploy_id: params.deployId, live_tag: liveTag });
-        current = planMigration(manifest, liveTag, migration.kind === "migrate" ? current.classes : migration.classes);
-      }
-    }
   }
 
   /**

@@ -1,4 +1,5 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
+import { tracedInvocation } from "../trace-usage.ts";
 import { type Invocation, sendUsage, usageEvent } from "./host-meter.ts";
 
 /** Props of a version's tail: whose invocations it receives. */
@@ -6,18 +7,13 @@ export interface UsageTailProps {
   script: string;
 }
 
-const WEBSOCKET_HANDLERS: Record<string, string> = {
-  message: "webSocketMessage",
-  close: "webSocketClose",
-  error: "webSocketError",
-};
-
 /**
  * The Tail Worker of every tenant version on the local platform (Worker Loader `tails`): the
  * runtime hands it a trace item per invocation of the tenant's code, which the tenant cannot see,
  * write or suppress. It meters what the host object never sees: hibernatable WebSocket events,
  * which the runtime delivers to the facet directly. Fetch, RPC and alarms are metered by the host
  * (platform/local/host-meter.ts), so their trace items are skipped here (never counted twice).
+ * The trace → invocation mapping is the one production's tail handler uses (platform/trace-usage.ts).
  *
  * Local workerd reports `wallTime` 0 in trace items, so locally a WebSocket event counts as an
  * invocation with 0 ms; Cloudflare's trace items carry the real wall time.
@@ -36,16 +32,13 @@ export class UsageTail extends WorkerEntrypoint<Env, UsageTailProps> {
 
 /** A trace item of a hibernatable WebSocket event on a tenant class, as a metered invocation. */
 export function webSocketInvocation(script: string, item: TraceItem): Invocation | null {
-  const event = item.event;
-  if (event === null || !("getWebSocketEvent" in event)) return null;
-  const type: unknown = Reflect.get(event.getWebSocketEvent, "webSocketEventType");
-  const handler = typeof type === "string" ? WEBSOCKET_HANDLERS[type] : undefined;
-  if (handler === undefined || item.entrypoint === undefined) return null;
+  const traced = tracedInvocation(item);
+  if (traced === null || !traced.handler.startsWith("webSocket")) return null;
   return {
     script,
-    className: item.entrypoint,
-    handler,
-    outcome: item.outcome === "ok" ? "ok" : "error",
-    wallMs: item.wallTime,
+    className: traced.className,
+    handler: traced.handler,
+    outcome: traced.outcome,
+    wallMs: traced.wallMs,
   };
 }

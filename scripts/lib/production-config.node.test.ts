@@ -27,6 +27,23 @@ void describe("the production config npm run deploy ships", () => {
     assert.equal(z.object({ CLIENT_ADDRESS: z.string() }).parse(config.vars).CLIENT_ADDRESS, "cf-connecting-ip");
   });
 
+  void it("binds the tenants' dispatch namespace as DISPATCHER, which only production declares", () => {
+    const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+    const namespace = z.object({ CF_DISPATCH_NAMESPACE: z.string().min(1) }).parse(config.vars).CF_DISPATCH_NAMESPACE;
+    assert.deepEqual(config.dispatch_namespaces, [{ binding: "DISPATCHER", namespace }]);
+    assert.equal(toml.includes("dispatch_namespaces"), false, "wrangler dev has no local dispatch namespace");
+    assert.throws(
+      () => productionConfig(toml.replace(/CF_DISPATCH_NAMESPACE = ".*"/, 'CF_DISPATCH_NAMESPACE = ""'), ROOT, out),
+      /CF_DISPATCH_NAMESPACE/,
+    );
+  });
+
+  void it("names this Worker (its `name`) as SHIPYARD_WORKER_NAME, the tail consumer every tenant upload carries", () => {
+    const vars = z.object({ SHIPYARD_WORKER_NAME: z.string() }).parse(config.vars);
+    assert.equal(vars.SHIPYARD_WORKER_NAME, config.name);
+    assert.equal(vars.SHIPYARD_WORKER_NAME, "shipyard");
+  });
+
   void it("points main and migrations_dir at the repository from the config's own folder", () => {
     assert.equal(path.resolve(out, String(config.main)), path.join(ROOT, "index.ts"));
     const [database] = z.array(z.object({ migrations_dir: z.string() })).parse(config.d1_databases);

@@ -1,7 +1,8 @@
 /**
  * The wrangler config `npm run deploy` ships: wrangler.toml less what only the local platform
  * uses (docs/production.md): the Worker Loader binding and the Durable Object bindings of the
- * local tenant runtime, with `SCRIPT_HOST = "cloudflare"` and `CLIENT_ADDRESS = "cf-connecting-ip"`. The classes stay exported and migrated
+ * local tenant runtime, with `SCRIPT_HOST = "cloudflare"`, `CLIENT_ADDRESS = "cf-connecting-ip"` and
+ * `SHIPYARD_WORKER_NAME` = `name` (the tail consumer of every tenant upload). The classes stay exported and migrated
  * (a migration may not forget a class that once existed); only their bindings go, so nothing in
  * production can reach them. Paths are rewritten for the file's own folder, as wrangler resolves
  * them against the config's location.
@@ -14,6 +15,7 @@ import { z } from "zod";
 export const LOCAL_ONLY_CLASSES = ["LocalPlatform", "TenantObjectHost", "TenantAssets"] as const;
 
 const ConfigSchema = z.looseObject({
+  name: z.string(),
   main: z.string(),
   vars: z.record(z.string(), z.unknown()).default({}),
   durable_objects: z
@@ -24,6 +26,15 @@ const ConfigSchema = z.looseObject({
   // The on-call console's files (console/dist, docs/decisions/0013-16-console.md).
   assets: z.looseObject({ directory: z.string() }).optional(),
 });
+
+/** The namespace tenants are uploaded to: the `CF_DISPATCH_NAMESPACE` var (platform/index.ts). */
+function dispatchNamespace(vars: Record<string, unknown>): string {
+  const name = vars["CF_DISPATCH_NAMESPACE"];
+  if (typeof name !== "string" || name === "") {
+    throw new Error("wrangler.toml [vars] CF_DISPATCH_NAMESPACE must name the tenants' dispatch namespace");
+  }
+  return name;
+}
 
 /** The production config for `toml` (wrangler.toml's text), to be written into `outDir`. */
 export function productionConfig(toml: string, root: string, outDir: string): Record<string, unknown> {
@@ -36,7 +47,19 @@ export function productionConfig(toml: string, root: string, outDir: string): Re
     main: relative(config.main),
     // On Cloudflare the edge sets CF-Connecting-IP from the connection: it is a request's source
     // there (locally, wrangler.toml's "socket", a client could choose it: producers/client-address.ts).
-    vars: { ...config.vars, SCRIPT_HOST: "cloudflare", CLIENT_ADDRESS: "cf-connecting-ip" },
+    // Tenant uploads name this Worker as their tail consumer (metering, platform/tail-usage.ts): its
+    // name comes from `name` itself, so the two cannot drift apart.
+    vars: {
+      ...config.vars,
+      SCRIPT_HOST: "cloudflare",
+      CLIENT_ADDRESS: "cf-connecting-ip",
+      SHIPYARD_WORKER_NAME: config.name,
+    },
+    // Tenant traffic goes to the dispatch namespace the tenants are uploaded to (platform/dispatch.ts).
+    // Declared here, not in wrangler.toml: wrangler 4 has no local simulator for it (its dev
+    // server and the test pool warn on every start, and get() throws without a real account),
+    // so the type is declared by hand once, in platform/dispatch-env.d.ts.
+    dispatch_namespaces: [{ binding: "DISPATCHER", namespace: dispatchNamespace(config.vars) }],
     ...(config.durable_objects
       ? {
           durable_objects: {

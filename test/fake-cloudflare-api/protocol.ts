@@ -46,7 +46,25 @@ export interface UsagePointsCommand {
   points: UsagePoint[];
 }
 
-export type ControlCommand = FaultCommand | UsagePointsCommand | { action: "reset" };
+/** Makes the fake answer this script's migration tag refusals (10079) in the older wording. */
+export interface Legacy10079Command {
+  action: "legacy_10079";
+  script: string;
+}
+
+/** Creates a dispatch namespace in an account of the fake (as `wrangler dispatch-namespace create`). */
+export interface NamespaceCommand {
+  action: "namespace";
+  account: string;
+  namespace: string;
+}
+
+export type ControlCommand =
+  | FaultCommand
+  | UsagePointsCommand
+  | Legacy10079Command
+  | NamespaceCommand
+  | { action: "reset" };
 
 /** One API request the fake received (control requests are not logged). */
 export interface LoggedRequest {

@@ -6,10 +6,19 @@
  *   - the bearer token must match (else 403, code 10000 "Authentication error");
  *   - `metadata.main_module` names exactly one uploaded module part; module parts carry a known
  *     content type; `compatibility_date` is required (code 10021, validation error);
- *   - `migrations.old_tag` equals the live tag, and is absent only when there is none
- *     (code 10079 "Migration tag precondition failed; current tag is <tag>");
+ *   - the account and the dispatch namespace exist (unknown account: 404, code 7003 "Could not
+ *     route to …, perhaps your object identifier is invalid?"); a script name has at most 63
+ *     characters of `[a-z0-9_-]`;
+ *   - `migrations` in either of the API's forms (single-step fields at the top, or `steps`), with
+ *     `transferred_classes` from another script of the namespace; `old_tag` equals the live tag,
+ *     and is absent only when there is none (code 10079, in the newer "got tag '…' when expected
+ *     tag is '…'" wording, or the older "current tag is <tag>" one for scripts a control names);
  *   - a `durable_object_namespace` binding names a class declared by the script's migrations
- *     (cumulative new_sqlite_classes/new_classes/renamed `to`, minus deleted), code 10061;
+ *     (cumulative new_sqlite_classes/new_classes/renamed and transferred `to`, minus deleted), code 10061;
+ *   - what starting the version would check (script-rules.ts, parsing the JavaScript with acorn):
+ *     the size limit (10027), known compatibility flags, no syntax error and no import of a module
+ *     that was not uploaded (10021), every class a migration creates exported (10070), every class
+ *     with live objects still exported (10064);
  *   - deleting a script that has Durable Object classes needs `?force=true`;
  *   - static assets go through an upload session, as on Cloudflare: `POST .../scripts/:name/
  *     assets-upload-session` with a manifest (`/path` → 32-hex hash and size) answers a JWT and the
@@ -17,15 +26,26 @@
  *     upload?base64=true` with that JWT (not the API token), every part named by a hash of the
  *     session and of the manifest's size; the last bucket answers 201 with the completion token, the
  *     others 202; a script upload's `metadata.assets.jwt` must be a completion token of the same
- *     script, and an `assets` binding needs `metadata.assets`.
+ *     script, and an `assets` binding needs `metadata.assets`;
+ *   - `tail_consumers` (upload metadata and settings) name Workers that exist on the account
+ *     (test/fake-cloudflare-api/tail-consumers.ts); the account's own Workers are `accountWorkers`.
  * Codes and messages marked "(fake)" are this fake's own where the real text is not known.
  *
  * Test controls live outside the API prefix: `POST /__control` with a `ControlCommand` (fail the next
- * N requests with 429 + Retry-After or 5xx, or reset), `GET /__control/requests?script=` for the
+ * N requests with 429 + Retry-After or 5xx, the older 10079 wording for a script, create a
+ * dispatch namespace, or reset), `GET /__control/requests?script=` for the
  * request log with the fake's receive timestamps, `GET /__control/scripts/<name>` for what was stored.
  */
 import { D1_PATH, FakeD1 } from "./d1.ts";
+import {
+  checkCompatibilityFlags,
+  checkExportedClasses,
+  checkModules,
+  checkScriptName,
+  checkSize,
+} from "./script-rules.ts";
 import { FakeKV, KV_PATH } from "./kv.ts";
+import { TailConsumerError, type TailConsumer, parseTailConsumers } from "./tail-consumers.ts";
 import { createHash, randomUUID } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -78,6 +98,14 @@ interface AssetSession {
   expiresAt: number;
 }
 
+/**
+ * Dispatch namespaces every fake account has: the ones Shipyard's tests and config name. Others
+ * come from a `namespace` control command.
+ */
+const KNOWN_NAMESPACES = new Set(["shipyard-tenants", "shipyard-tenants-test", "ns", "unused"]);
+/** The code of the fake's "dispatch namespace not found" (the real one is not documented). */
+const DISPATCH_NAMESPACE_NOT_FOUND = 100_119;
+
 const SCRIPT_PATH =
   /^\/accounts\/(?<account>[^/]+)\/workers\/dispatch\/namespaces\/(?<namespace>[^/]+)\/scripts\/(?<script>[^/]+)(?<settings>\/settings)?$/;
 
@@ -104,6 +132,7 @@ interface StoredScript {
   modifiedOn: string;
   /** The version's static assets (path → hash, size) and their serving config, if any. */
   assets: { manifest: Record<string, { hash: string; size: number }>; config: JsonObject } | null;
+  tailConsumers: TailConsumer[];
 }
 
 /** An API error the fake answers with: HTTP status plus the envelope's `errors[0]`. */
@@ -183,43 +212,78 @@ function parseBindings(value: Json | undefined): JsonObject[] {
   });
 }
 
+/** The migration fields of one step (MigrationStep in cloudflare-typescript's workers scripts types). */
+const STEP_FIELDS = ["new_classes", "new_sqlite_classes", "renamed_classes", "deleted_classes", "transferred_classes"];
+
+/** A `transferred_classes` entry: class `from` of script `fromScript` (same namespace) becomes `to` here. */
+export interface Transfer {
+  from: string;
+  fromScript: string;
+  to: string;
+}
+
 /**
- * Applies `migrations` to the script's live tag and classes, or throws the API's error. Returns
- * the new tag and classes; nothing is stored until the whole upload has been checked.
+ * The 10079 refusal. Newer API answers: "Actor migration tag precondition failed, got tag '<sent>'
+ * when expected tag is '<live>'" (quoted from real uploads, e.g. "got tag '' when expected tag is
+ * 'v6'" in several repositories' recovery code, 2026); older ones: "Migration tag precondition
+ * failed; current tag is <tag>" (cloudflare/workers-sdk#705). The fake answers the newer wording,
+ * or the older one for scripts a `legacy_10079` control command names.
+ */
+function migrationTagMismatch(sent: string | null, live: string | null, legacy: boolean): ApiError {
+  const message = legacy
+    ? live === null
+      ? "Migration tag precondition failed; the script has no migration tag (fake)"
+      : `Migration tag precondition failed; current tag is ${live}`
+    : `Actor migration tag precondition failed, got tag '${sent ?? ""}' when expected tag is '${live ?? ""}'`;
+  return new ApiError(400, 10079, message);
+}
+
+/**
+ * Applies `migrations` to the script's live tag and classes, or throws the API's error. Both forms
+ * the API takes are read: the single-step one (`old_tag`, `new_tag` and the step's fields at the top:
+ * SingleStepMigration) and the multi-step one (`old_tag`, `new_tag`, `steps`: MultipleStepMigrations);
+ * a body mixing them is refused (fake). Returns the new tag and classes, the classes this upload
+ * creates (which the code must export) and the transfers to carry out; nothing is stored until
+ * the whole upload has been checked. `classesOf(script)` answers another script's classes in the
+ * same namespace (for `transferred_classes`), or undefined if there is no such script.
  */
 function applyMigrations(
   migrations: Json | undefined,
   liveTag: string | null,
   liveClasses: ReadonlySet<string>,
-): { tag: string | null; classes: Set<string> } {
+  options: { legacy10079?: boolean; classesOf?: (script: string) => ReadonlySet<string> | undefined } = {},
+): { tag: string | null; classes: Set<string>; created: string[]; transfers: Transfer[] } {
   const classes = new Set(liveClasses);
-  if (migrations === undefined || migrations === null) return { tag: liveTag, classes };
+  const created: string[] = [];
+  const transfers: Transfer[] = [];
+  if (migrations === undefined || migrations === null) return { tag: liveTag, classes, created, transfers };
   if (!isObject(migrations)) throw invalid("migrations must be an object (fake)");
   const oldTag = optionalString(migrations, "old_tag", "migrations") ?? null;
   const newTag = optionalString(migrations, "new_tag", "migrations");
-  if (oldTag !== liveTag) {
-    // The real API's text when the script has a tag; with none the wording is the fake's.
-    throw new ApiError(
-      400,
-      10079,
-      liveTag === null
-        ? "Migration tag precondition failed; the script has no migration tag (fake)"
-        : `Migration tag precondition failed; current tag is ${liveTag}`,
-    );
+  if ((oldTag ?? "") !== (liveTag ?? "")) throw migrationTagMismatch(oldTag, liveTag, options.legacy10079 === true);
+  const singleStep = STEP_FIELDS.some((field) => migrations[field] !== undefined && migrations[field] !== null);
+  if (singleStep && migrations.steps !== undefined) {
+    throw invalid("migrations takes either steps or the single-step fields (new_classes, …), not both (fake)");
   }
-  const steps = migrations.steps ?? [];
+  const steps: Json = singleStep ? [migrations] : (migrations.steps ?? []);
   if (!Array.isArray(steps)) throw invalid("migrations.steps must be an array (fake)");
   for (const [index, step] of steps.entries()) {
-    const where = `migrations.steps[${index}]`;
+    const where = singleStep ? "migrations" : `migrations.steps[${index}]`;
     if (!isObject(step)) throw invalid(`${where} must be an object (fake)`);
     for (const name of [
       ...stringArray(step, "new_classes", where),
       ...stringArray(step, "new_sqlite_classes", where),
     ]) {
       if (classes.has(name)) {
-        throw invalid(`Cannot apply new-class migration to class '${name}' that already exists (fake)`, 10074);
+        // workers-sdk users quote it: "Cannot apply new-class migration to class 'MergeQueue' that
+        // is already depended on by existing Durable Objects [code: 10074]".
+        throw invalid(
+          `Cannot apply new-class migration to class '${name}' that is already depended on by existing Durable Objects`,
+          10074,
+        );
       }
       classes.add(name);
+      created.push(name);
     }
     const renamed = step.renamed_classes ?? [];
     if (!Array.isArray(renamed)) throw invalid(`${where}.renamed_classes must be an array (fake)`);
@@ -231,6 +295,29 @@ function applyMigrations(
       if (classes.has(rename.to)) throw invalid(`Cannot rename to existing class '${rename.to}' (fake)`);
       classes.delete(rename.from);
       classes.add(rename.to);
+      created.push(rename.to);
+    }
+    const transferred = step.transferred_classes ?? [];
+    if (!Array.isArray(transferred)) throw invalid(`${where}.transferred_classes must be an array (fake)`);
+    for (const transfer of transferred) {
+      if (
+        !isObject(transfer) ||
+        typeof transfer.from !== "string" ||
+        typeof transfer.from_script !== "string" ||
+        typeof transfer.to !== "string"
+      ) {
+        throw invalid(`${where}.transferred_classes entries need string from, from_script and to (fake)`);
+      }
+      const source = options.classesOf?.(transfer.from_script);
+      if (source === undefined || !source.has(transfer.from)) {
+        throw invalid(
+          `Cannot transfer class '${transfer.from}' from script '${transfer.from_script}': that script has no such Durable Object class (fake)`,
+        );
+      }
+      if (classes.has(transfer.to)) throw invalid(`Cannot transfer to existing class '${transfer.to}' (fake)`);
+      classes.add(transfer.to);
+      created.push(transfer.to);
+      transfers.push({ from: transfer.from, fromScript: transfer.from_script, to: transfer.to });
     }
     for (const name of stringArray(step, "deleted_classes", where)) {
       if (!classes.delete(name)) throw invalid(`Cannot apply deleted_classes migration to non-existent class ${name}`);
@@ -238,9 +325,9 @@ function applyMigrations(
   }
   if (newTag === undefined) {
     if (steps.length > 0) throw invalid("migrations.new_tag is required with steps (fake)");
-    return { tag: liveTag, classes };
+    return { tag: liveTag, classes, created, transfers };
   }
-  return { tag: newTag, classes };
+  return { tag: newTag, classes, created, transfers };
 }
 
 /** Every Durable Object binding of this script must name a class its migrations declared. */
@@ -298,10 +385,16 @@ function now(): string {
 /** The fake API. `start()` listens on an ephemeral port and returns the API base URL. */
 export class FakeCloudflareApi {
   readonly #token: string;
+  /** Account-level Workers (outside any dispatch namespace) a tail consumer may name. */
+  readonly #accountWorkers: ReadonlySet<string>;
   readonly #scripts = new Map<string, StoredScript>();
   readonly #d1 = new FakeD1();
   readonly #kv = new FakeKV();
   #faults: FaultCommand[] = [];
+  /** Scripts whose 10079 refusals use the older wording (control `legacy_10079`). */
+  readonly #legacy10079 = new Set<string>();
+  /** Namespaces created by control commands, as `<account>/<name>`. */
+  readonly #namespaces = new Set<string>();
   #points: UsagePoint[] = [];
   #log: LoggedRequest[] = [];
   #server: Server | undefined;
@@ -311,8 +404,10 @@ export class FakeCloudflareApi {
   readonly #assetSessions = new Map<string, AssetSession>();
   readonly #assetCompletions = new Map<string, AssetSession>();
 
-  constructor(options: { token?: string } = {}) {
+  /** `accountWorkers`: the account's own Workers, by default Shipyard's (`shipyard`), deployed first. */
+  constructor(options: { token?: string; accountWorkers?: readonly string[] } = {}) {
     this.#token = options.token ?? FAKE_CF_API_TOKEN;
+    this.#accountWorkers = new Set(options.accountWorkers ?? ["shipyard"]);
   }
 
   /** Listens on `host:port` (port 0 = ephemeral) and returns e.g. `http://127.0.0.1:4711/client/v4`. */
@@ -463,6 +558,7 @@ export class FakeCloudflareApi {
       if (match?.groups === undefined || script === null) {
         throw new ApiError(404, 7003, "Could not route to this path (fake)");
       }
+      this.#checkAccountAndNamespace(url, match.groups.account ?? "", match.groups.namespace ?? "");
       const key = `${match.groups.account}/${match.groups.namespace}/${script}`;
       const settings = match.groups.settings !== undefined;
       let result: Json;
@@ -632,13 +728,48 @@ export class FakeCloudflareApi {
     return fault;
   }
 
+  /** Validated `tail_consumers` of the script at `key` (`<account>/<namespace>/<script>`). */
+  #tailConsumers(key: string, value: Json | undefined, where: string): TailConsumer[] {
+    const account = key.split("/")[0] ?? "";
+    try {
+      return parseTailConsumers(value, where, (service, namespace) =>
+        namespace === undefined
+          ? this.#accountWorkers.has(service)
+          : this.#scripts.has(`${account}/${namespace}/${service}`),
+      );
+    } catch (error) {
+      if (error instanceof TailConsumerError) throw invalid(error.message);
+      throw error;
+    }
+  }
+
   #existing(key: string): StoredScript {
     const stored = this.#scripts.get(key);
     if (stored === undefined) throw new ApiError(404, 10007, "workers.api.error.script_not_found");
     return stored;
   }
 
+  /**
+   * Accounts and namespaces must exist. The fake's accounts are the ids starting with `acct-` (every
+   * test uses such ids); any other id is answered as the real API answers an account id that is not
+   * one: 404, code 7003 "Could not route to /client/v4/accounts/<id>/…, perhaps your object
+   * identifier is invalid?" (quoted in anomalyco/opencode#18552). Namespaces are those in
+   * `KNOWN_NAMESPACES` and those a `namespace` control command created; the real API's code and text
+   * for a missing namespace were not found in docs, SDK or issues: (fake).
+   */
+  #checkAccountAndNamespace(url: URL, account: string, namespace: string): void {
+    if (!/^acct-[a-z0-9-]+$/.test(decodeURIComponent(account))) {
+      throw new ApiError(404, 7003, `Could not route to ${url.pathname}, perhaps your object identifier is invalid?`);
+    }
+    const name = decodeURIComponent(namespace);
+    if (!KNOWN_NAMESPACES.has(name) && !this.#namespaces.has(`${account}/${name}`)) {
+      throw new ApiError(404, DISPATCH_NAMESPACE_NOT_FOUND, `dispatch namespace '${name}' not found (fake)`);
+    }
+  }
+
   async #upload(key: string, script: string, request: IncomingMessage, body: Buffer): Promise<Json> {
+    const nameError = checkScriptName(script);
+    if (nameError !== undefined) throw new ApiError(nameError.status, nameError.code, nameError.message);
     const form = await readForm(request, body);
     const metadata = await jsonPart(form, "metadata");
     const mainModule = optionalString(metadata, "main_module", "metadata");
@@ -678,9 +809,21 @@ export class FakeCloudflareApi {
       metadata.migrations,
       previous?.migrationTag ?? null,
       previous?.classes ?? new Set(),
+      {
+        legacy10079: this.#legacy10079.has(script),
+        classesOf: (other) => this.#scripts.get(`${key.slice(0, key.lastIndexOf("/"))}/${other}`)?.classes,
+      },
     );
     checkDurableObjectBindings(bindings, migrated.classes);
+    // What Cloudflare checks by starting the version (script-rules.ts): size, flags, syntax, imports, exports.
+    const code = checkModules(modules, mainModule);
+    const codeError =
+      checkSize(modules) ??
+      checkCompatibilityFlags(compatibilityFlags) ??
+      ("error" in code ? code.error : checkExportedClasses(code.exports, migrated.created, migrated.classes));
+    if (codeError !== undefined) throw new ApiError(codeError.status, codeError.code, codeError.message);
     const assets = this.#uploadedAssets(key, metadata.assets);
+    const tailConsumers = this.#tailConsumers(key, metadata.tail_consumers, "metadata");
     const assetsBinding = bindings.find((binding) => binding.type === "assets");
     if (assetsBinding !== undefined && assets === null) {
       throw invalid(
@@ -706,13 +849,27 @@ export class FakeCloudflareApi {
       createdOn: previous?.createdOn ?? modifiedOn,
       modifiedOn,
       assets,
+      tailConsumers,
     };
     this.#scripts.set(key, stored);
+    this.#transfer(key, migrated.transfers);
     return {
       ...scriptObject(script, stored),
       deployment_id: stored.deploymentId,
       startup_time_ms: 1,
     };
+  }
+
+  /** A transferred class leaves its source script (its Durable Objects now belong to `key`'s script). */
+  #transfer(key: string, transfers: readonly Transfer[]): void {
+    const prefix = key.slice(0, key.lastIndexOf("/"));
+    for (const transfer of transfers) {
+      const source = this.#scripts.get(`${prefix}/${transfer.fromScript}`);
+      if (source === undefined) continue;
+      const classes = new Set(source.classes);
+      classes.delete(transfer.from);
+      this.#scripts.set(`${prefix}/${transfer.fromScript}`, { ...source, classes });
+    }
   }
 
   #details(key: string, script: string, namespace: string): Json {
@@ -741,7 +898,9 @@ export class FakeCloudflareApi {
     const form = await readForm(request, body);
     const settings = await jsonPart(form, "settings");
     // Settings may carry migrations too (SettingEditParams.settings.migrations).
-    const migrated = applyMigrations(settings.migrations, stored.migrationTag, stored.classes);
+    const migrated = applyMigrations(settings.migrations, stored.migrationTag, stored.classes, {
+      legacy10079: this.#legacy10079.has(key.slice(key.lastIndexOf("/") + 1)),
+    });
     const bindings =
       settings.bindings === undefined
         ? stored.bindings
@@ -754,6 +913,10 @@ export class FakeCloudflareApi {
       migrationTag: migrated.tag,
       classes: migrated.classes,
       compatibilityDate: compatibilityDate ?? stored.compatibilityDate,
+      tailConsumers:
+        settings.tail_consumers === undefined
+          ? stored.tailConsumers
+          : this.#tailConsumers(key, settings.tail_consumers, "settings"),
       compatibilityFlags:
         settings.compatibility_flags === undefined
           ? stored.compatibilityFlags
@@ -831,21 +994,31 @@ export class FakeCloudflareApi {
     }
     if (method === "GET" && url.pathname.startsWith("/__control/scripts/")) {
       const name = decodeURIComponent(url.pathname.slice("/__control/scripts/".length));
-      const found = [...this.#scripts].find(([key]) => key.endsWith(`/${name}`))?.[1];
+      // `?account=&namespace=` narrow it to one namespace (the dispatch namespace double does).
+      const prefix = `${url.searchParams.get("account") ?? ""}/${url.searchParams.get("namespace") ?? ""}/`;
+      const found = [...this.#scripts].find(
+        ([key]) => key.endsWith(`/${name}`) && (prefix === "//" || key === `${prefix}${name}`),
+      )?.[1];
       if (found === undefined) {
         send(response, 404, { error: "no such script" });
         return;
       }
       send(response, 200, {
         main_module: found.mainModule,
+        compatibility_date: found.compatibilityDate,
+        compatibility_flags: found.compatibilityFlags,
         classes: [...found.classes],
         bindings: found.bindings,
         assets: found.assets,
+        tail_consumers: found.tailConsumers,
         modules: [...found.modules].map(([moduleName, module]) => ({
           name: moduleName,
           content_type: module.contentType,
           size: module.bytes.byteLength,
-          text: module.contentType.startsWith("application/javascript") ? new TextDecoder().decode(module.bytes) : null,
+          text:
+            module.contentType.startsWith("application/javascript") || module.contentType === "text/plain"
+              ? new TextDecoder().decode(module.bytes)
+              : null,
           bytes: Array.from(module.bytes.subarray(0, 16)),
         })),
       });
@@ -859,7 +1032,13 @@ export class FakeCloudflareApi {
       }
       if (command.action === "ae_points") {
         this.#points.push(...command.points);
+      } else if (command.action === "legacy_10079") {
+        this.#legacy10079.add(command.script);
+      } else if (command.action === "namespace") {
+        this.#namespaces.add(`${command.account}/${command.namespace}`);
       } else if (command.action === "reset") {
+        this.#legacy10079.clear();
+        this.#namespaces.clear();
         this.#points = [];
         this.#faults = [];
         this.#log = [];
@@ -886,6 +1065,12 @@ function parseControl(text: string): ControlCommand | undefined {
   }
   if (!isObject(value)) return undefined;
   if (value.action === "reset") return { action: "reset" };
+  if (value.action === "legacy_10079" && typeof value.script === "string") {
+    return { action: "legacy_10079", script: value.script };
+  }
+  if (value.action === "namespace" && typeof value.account === "string" && typeof value.namespace === "string") {
+    return { action: "namespace", account: value.account, namespace: value.namespace };
+  }
   if (value.action === "ae_points") {
     const points = value.points;
     if (!Array.isArray(points)) return undefined;
@@ -919,6 +1104,10 @@ function parseControl(text: string): ControlCommand | undefined {
   };
 }
 
+function tailConsumersJson(consumers: readonly TailConsumer[]): JsonObject[] {
+  return consumers.map((consumer) => ({ ...consumer }));
+}
+
 /** The `Script` object of the real API (workers/scripts Script), as far as the fake knows it. */
 function scriptObject(script: string, stored: StoredScript): JsonObject {
   return {
@@ -933,6 +1122,7 @@ function scriptObject(script: string, stored: StoredScript): JsonObject {
     usage_model: "standard",
     // Absent, like the real API, until a migration has set one.
     ...(stored.migrationTag === null ? {} : { migration_tag: stored.migrationTag }),
+    tail_consumers: stored.tailConsumers.length === 0 ? null : tailConsumersJson(stored.tailConsumers),
   };
 }
 
@@ -946,7 +1136,7 @@ function settingsOf(stored: StoredScript): JsonObject {
     compatibility_flags: stored.compatibilityFlags,
     logpush: false,
     tags: [],
-    tail_consumers: null,
+    tail_consumers: stored.tailConsumers.length === 0 ? null : tailConsumersJson(stored.tailConsumers),
     usage_model: "standard",
   };
 }
