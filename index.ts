@@ -17,6 +17,8 @@ export { RateLimitShard } from "./durable/rate-limit-shard.do.ts";
 export { RedriveTask } from "./durable/redrive-task.do.ts";
 export { RuntimeEventShard } from "./durable/runtime-event-shard.do.ts";
 export { TenantGateway } from "./platform/local/tenant-gateway.ts";
+export { TenantRuntime } from "./platform/local/tenant-runtime.ts";
+export { TenantUsageRelay } from "./platform/local/usage-relay.ts";
 export { UsageTail } from "./platform/local/usage-tail.ts";
 export { TenantAssets } from "./durable/tenant-assets.do.ts";
 export { TenantAssetsBinding } from "./platform/assets-binding.ts";

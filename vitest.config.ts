@@ -52,6 +52,10 @@ export default defineConfig(async () => {
         miniflare: {
           // A real KV binding the local KV shim is compared with (test/kv.e2e.test.ts).
           kvNamespaces: ["TEST_KV"],
+          // The tenant runtime is a second workerd process under `npm run dev` and the stack
+          // (wrangler.tenants.toml); here it is the same entrypoint inside this one workerd, so the
+          // dispatch code the tests run is the code the stack runs (docs/decisions/0016-13-tenant-process.md).
+          serviceBindings: { TENANT_RUNTIME: { name: "shipyard", entrypoint: "TenantRuntime" } },
           bindings: {
             ...TEST_SECRETS,
             // Short flush delay keeps end-to-end tests fast; the 5 s default has its own test.

@@ -52,10 +52,11 @@ export async function dispatchToNamespace(
 ): Promise<Result<Response, DispatchFailure>> {
   const limits = { cpuMs: TENANT_LIMITS.cpuMs, subRequests: TENANT_LIMITS.subRequests };
   // No `outbound` argument: Shipyard binds no outbound Worker to the namespace (see docs/production.md).
-  const worker = dispatcher.get(project, {}, { limits });
   let response: Response;
   try {
-    response = await worker.fetch(request);
+    // Inside the try: on Cloudflare get() is lazy, but a binding without a namespace behind it
+    // (wrangler dev: "Binding DISPATCHER needs to be run remotely") throws from get() itself.
+    response = await dispatcher.get(project, {}, { limits }).fetch(request);
   } catch (error) {
     const message = describeError(error);
     if (error instanceof Error && error.message.startsWith("Worker not found")) {

@@ -1,6 +1,7 @@
 import { CloudflareScriptHost } from "./cloudflare-script-host.ts";
 import { LocalScriptHost } from "./local/local-script-host.ts";
-import { type StartupCheck, type StartupFailure, checkStartupLocally } from "./local/startup-check.ts";
+import type { StartupCheck, StartupFailure } from "./local/startup-check.ts";
+import { startupCheckInRuntime } from "./local/tenant-dispatch.ts";
 import type { ScriptHost, UploadRequest } from "./script-host.ts";
 import type { Result } from "../lib/result.ts";
 
@@ -27,7 +28,8 @@ export function scriptHost(env: Env): ScriptHost {
 
 /**
  * Whether a version starts, before it replaces the one serving (the deploy's "check startup"
- * step). Locally the version is loaded and started in a throwaway dynamic Worker; on Cloudflare
+ * step). Locally the version is loaded and started in a throwaway dynamic Worker, in the tenant
+ * runtime (process B, never the control plane: a top level that loops stalls B only); on Cloudflare
  * the upload itself validates the script (a top-level throw, bad wasm or a missing module fails
  * the upload, code 10021, and the live version stays), so there is nothing to run before it.
  */
@@ -37,5 +39,10 @@ export async function checkStartup(
   classes: readonly string[],
 ): Promise<Result<StartupCheck, StartupFailure>> {
   if (env.SCRIPT_HOST === "cloudflare") return { ok: true, value: { checkedBy: "cloudflare_upload", ms: 0 } };
-  return checkStartupLocally(env, request, classes);
+  const checked = await startupCheckInRuntime(env.TENANT_RUNTIME, request, classes);
+  if (!checked.ok && "reason" in checked.error && checked.error.reason === "unavailable") {
+    // The runtime is restarting (its watchdog, or a crash): the step's retry checks again.
+    throw new Error(checked.error.message);
+  }
+  return checked;
 }

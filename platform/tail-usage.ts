@@ -113,7 +113,8 @@ export async function tail(items: readonly TraceItem[], env: Env): Promise<void>
     return;
   }
   const { events, skipped } = await usageOfTraces(items, { namespace: env.CF_DISPATCH_NAMESPACE, now: Date.now() });
-  if (Object.keys(skipped).length > 0) log.info("tail_items_skipped", { items: items.length, ...skipped });
+  // Debug: most batches carry the tenant's stateless invocations too, so skips are routine.
+  if (Object.keys(skipped).length > 0) log.debug("tail_items_skipped", { items: items.length, ...skipped });
   if (events.length === 0) return;
   const messages = packMessages(events, MESSAGE_BUDGET_BYTES, ENVELOPE_OVERHEAD_BYTES, (group) =>
     envelope("telemetry.events", { events: group }),

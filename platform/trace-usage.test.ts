@@ -6,11 +6,15 @@
  * local workerd leaves out (`scriptName`, `dispatchNamespace`, `scriptVersion`, a real wall time)
  * only Cloudflare sets.
  */
-import { runInDurableObject } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, it, vi } from "vitest";
-import { alarmEvent, fetchEvent, rpcEvent, traceItem, webSocketEvent } from "../test/trace-items.ts";
-import { UsageTail } from "./local/usage-tail.ts";
+import {
+  alarmEvent,
+  capturedTraceItems,
+  fetchEvent,
+  rpcEvent,
+  traceItem,
+  webSocketEvent,
+} from "../test/trace-items.ts";
 import { tracedHandler, tracedInvocation } from "./trace-usage.ts";
 
 const TENANT = `
@@ -36,32 +40,12 @@ afterEach(() => {
 
 /** Runs a fetch and an RPC call on a tenant facet and answers the trace items the runtime sent. */
 async function realTraceItems(): Promise<TraceItem[]> {
-  const seen: TraceItem[] = [];
-  const original = Reflect.get(UsageTail.prototype, "tail");
-  vi.spyOn(UsageTail.prototype, "tail").mockImplementation(async function (this: UsageTail, items) {
-    seen.push(...items);
-    await Reflect.apply(original, this, [items]);
-  });
-  const parent = env.COUNTER_SHARD.getByName(`trace-usage-${crypto.randomUUID()}`);
-  await runInDurableObject(parent, async (_, state) => {
-    const worker = env.LOADER.load({
-      compatibilityDate: "2026-11-01",
-      mainModule: "tenant.js",
-      modules: { "tenant.js": TENANT },
-      tails: [exports.UsageTail({ props: { script: "trace-probe" } })],
-    });
-    const facet = state.facets.get<CounterStub>("counter", () => ({
-      class: worker.getDurableObjectClass<CounterStub>("Counter"),
-    }));
+  const items = await capturedTraceItems<CounterStub>(TENANT, "Counter", 2, async (facet) => {
     // A fetch invocation ends (and is traced) once its body has been read.
     await (await facet.fetch("http://do/path")).text();
     await facet.increment(1);
   });
-  await vi.waitUntil(() => seen.filter((item) => item.entrypoint === "Counter").length >= 2, {
-    timeout: 10_000,
-    interval: 50,
-  });
-  return seen.filter((item) => item.entrypoint === "Counter");
+  return [...items];
 }
 
 describe("trace items as workerd produces them", () => {

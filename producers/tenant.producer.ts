@@ -1,11 +1,10 @@
-import { exports } from "cloudflare:workers";
 import { z } from "zod";
 import { config } from "../lib/config.ts";
 import { assertNever } from "../lib/result.ts";
-import { describeError, log } from "../lib/log.ts";
 import { routeTenantAssets } from "../platform/assets-binding.ts";
 import { dispatchToNamespace } from "../platform/dispatch.ts";
-import { loadVersion, localPlatform } from "../platform/local/local-runtime.ts";
+import { localPlatform } from "../platform/local/local-runtime.ts";
+import { RUNTIME_RETRY_AFTER_S, dispatchToRuntime } from "../platform/local/tenant-dispatch.ts";
 import { ProjectIdSchema } from "../schemas/deploy.schema.ts";
 import { HttpError, NotFound } from "./errors.ts";
 import { pathParams } from "./http.ts";
@@ -81,13 +80,15 @@ async function runTenant(env: Env, project: string, request: Request): Promise<R
   // Static assets answer first, as Cloudflare's router does (unless run_worker_first).
   const fromAssets = await routeTenantAssets(env, project, current.versionId, request);
   if (fromAssets) return fromAssets;
-  const worker = loadVersion(env, current, (props) => exports.TenantGateway({ props }));
-  try {
-    return await worker.getEntrypoint().fetch(request);
-  } catch (error) {
-    log.warn("tenant_exception", { project, version_id: current.versionId, error: describeError(error) });
-    throw new HttpError(500, "tenant_exception", `the project's Worker threw: ${describeError(error)}`);
+  // The tenant's code runs in the tenant runtime (process B locally), behind a deadline: a tenant
+  // that loops, crashes or exhausts its heap costs this request a 5xx, never the control plane.
+  const answered = await dispatchToRuntime(env.TENANT_RUNTIME, current, request);
+  if (answered.ok) return answered.value;
+  const retryAfter = { "Retry-After": String(RUNTIME_RETRY_AFTER_S) };
+  if (answered.error.reason === "timeout") {
+    throw new HttpError(504, "tenant_timeout", answered.error.message, undefined, retryAfter);
   }
+  throw new HttpError(503, "tenant_unavailable", answered.error.message, undefined, retryAfter);
 }
 
 /**

@@ -3,7 +3,8 @@
  * tenant upload names Shipyard's Worker as its tail consumer, and Shipyard's real `tail` handler
  * (index.ts → platform/tail-usage.ts) turns the runtime's trace items into `do_usage` events
  * through the telemetry pipeline into D1, which enforcement reads. The items are built as workerd
- * builds them (test/trace-items.ts); the env is Shipyard's own with `SCRIPT_HOST=cloudflare`.
+ * builds them (test/trace-items.ts), or captured from local workerd and re-addressed as Cloudflare
+ * delivers them; the env is Shipyard's own with `SCRIPT_HOST=cloudflare`.
  */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -22,6 +23,7 @@ import { api, readError, runEnforcement, uid } from "./helpers.ts";
 import {
   type TraceFields,
   alarmEvent,
+  capturedTraceItems,
   cronEvent,
   fetchEvent,
   objectId,
@@ -294,6 +296,54 @@ describe("production metering: forgery and suppression have no effect", () => {
     expect(await productionUsage(attacker)).toMatchObject({ wallMs: 70, invocations: 3 });
     expect(await productionUsage(victim)).toMatchObject({ wallMs: 0, invocations: 0 });
   });
+
+  it.for([
+    ["own-property fetch", "", "this.fetch = async () => new Response('own');", ""],
+    ["getter fetch", "", "", "get fetch() { return async () => new Response('getter'); }"],
+    [
+      "replaced env.USAGE",
+      "",
+      "try { Object.defineProperty(env, 'USAGE', { value: { writeDataPoint() {} }, configurable: true }); } catch {}",
+      "async fetch() { return new Response('plain'); }",
+    ],
+    [
+      "replaced globalThis.Proxy",
+      "globalThis.Proxy = class { constructor(target) { return target; } };",
+      "",
+      "async fetch() { return new Response('plain'); }",
+    ],
+    ["replaced Date.now", "Date.now = () => 0;", "", "async fetch() { return new Response('plain'); }"],
+  ] as const)(
+    "T2.8 suppression from inside (%s): workerd traces every call, and each counts once in production",
+    async ([, top, ctor, body], { expect }) => {
+      const project = projectId("trick");
+      const tenantSource = `import { DurableObject } from "cloudflare:workers";
+${top}
+export class C extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    ${ctor}
+  }
+  ${body}
+}
+export default { fetch: () => new Response("default") };
+`;
+      const calls = 3;
+      const traced = await capturedTraceItems(tenantSource, "C", calls, async (facet) => {
+        for (let call = 0; call < calls; call++) await (await facet.fetch("http://do/")).text();
+      });
+      // The same items as Cloudflare delivers them for the project's script in the namespace.
+      const delivered = traced.map((item): TraceItem => ({
+        ...item,
+        scriptName: project,
+        dispatchNamespace: NAMESPACE,
+      }));
+      const { events } = await usageOfTraces(delivered, { namespace: NAMESPACE, now: Date.now() });
+      expect(events.map((event) => [event.project_id, event.data.class, event.data.handler])).toEqual(
+        Array.from({ length: calls }, () => [project, "C", "fetch"]),
+      );
+    },
+  );
 
   it("T2.4 (local) the tail handler counts nothing on the local platform (the host meters there, never twice)", async ({
     expect,

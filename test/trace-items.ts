@@ -24,6 +24,11 @@
  * the Durable Object examples below.
  */
 
+import { runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { vi } from "vitest";
+import { UsageTail } from "../platform/local/usage-tail.ts";
+
 export type TraceEvent = NonNullable<TraceItem["event"]>;
 
 export interface TraceFields {
@@ -101,4 +106,38 @@ export function webSocketEvent(type: "message" | "close" | "error"): TraceItemHi
     getWebSocketEvent:
       type === "close" ? { webSocketEventType: type, code: 1000, wasClean: true } : { webSocketEventType: type },
   };
+}
+
+/**
+ * Trace items local workerd itself produced: `tenantSource` (one ES module) is loaded as a dynamic
+ * Worker whose `className` runs as a facet, with `tails` naming Shipyard's `UsageTail`, whose
+ * `tail(items)` is observed (calling through); `run` drives the facet. Answers the items of
+ * `className` once `count` of them arrived. The caller restores mocks (`vi.restoreAllMocks`).
+ */
+export async function capturedTraceItems<T extends Rpc.DurableObjectBranded>(
+  tenantSource: string,
+  className: string,
+  count: number,
+  run: (facet: Fetcher<T>) => Promise<void>,
+): Promise<readonly TraceItem[]> {
+  const seen: TraceItem[] = [];
+  const original = Reflect.get(UsageTail.prototype, "tail");
+  vi.spyOn(UsageTail.prototype, "tail").mockImplementation(async function (this: UsageTail, items) {
+    seen.push(...items);
+    await Reflect.apply(original, this, [items]);
+  });
+  const parent = env.COUNTER_SHARD.getByName(`trace-capture-${crypto.randomUUID()}`);
+  await runInDurableObject(parent, async (_, state) => {
+    const worker = env.LOADER.load({
+      compatibilityDate: "2026-11-01",
+      mainModule: "tenant.js",
+      modules: { "tenant.js": tenantSource },
+      tails: [exports.UsageTail({ props: { script: "trace-capture" } })],
+    });
+    const facet = state.facets.get<T>(className, () => ({ class: worker.getDurableObjectClass<T>(className) }));
+    await run(facet);
+  });
+  const ours = () => seen.filter((item) => item.entrypoint === className);
+  await vi.waitUntil(() => ours().length >= count, { timeout: 10_000, interval: 50 });
+  return ours();
 }

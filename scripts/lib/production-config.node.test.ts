@@ -4,7 +4,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { LOCAL_ONLY_CLASSES, productionConfig } from "./production-config.ts";
+import { LOCAL_ONLY_CLASSES, LOCAL_ONLY_SERVICES, productionConfig } from "./production-config.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -17,6 +17,12 @@ void describe("the production config npm run deploy ships", () => {
     const text = JSON.stringify(config.durable_objects);
     for (const name of LOCAL_ONLY_CLASSES) assert.ok(!text.includes(`"class_name":"${name}"`), name);
     assert.ok(text.includes('"class_name":"RuntimeEventShard"'), "the pipeline's own objects stay");
+  });
+
+  void it("binds no service of the local tenant runtime process (wrangler.tenants.toml)", () => {
+    assert.ok(readFileSync(path.join(ROOT, "wrangler.toml"), "utf8").includes('service = "shipyard-tenants"'));
+    const text = JSON.stringify(config.services ?? []);
+    for (const name of LOCAL_ONLY_SERVICES) assert.ok(!text.includes(`"service":"${name}"`), name);
   });
 
   void it("keeps every migration (the classes stay exported) and runs tenants on Cloudflare", () => {

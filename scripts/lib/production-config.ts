@@ -1,7 +1,7 @@
 /**
  * The wrangler config `npm run deploy` ships: wrangler.toml less what only the local platform
- * uses (docs/production.md): the Worker Loader binding and the Durable Object bindings of the
- * local tenant runtime, with `SCRIPT_HOST = "cloudflare"`, `CLIENT_ADDRESS = "cf-connecting-ip"` and
+ * uses (docs/production.md): the Worker Loader binding, the Durable Object bindings of the
+ * local tenant runtime and the service binding to its process (TENANT_RUNTIME), with `SCRIPT_HOST = "cloudflare"`, `CLIENT_ADDRESS = "cf-connecting-ip"` and
  * `SHIPYARD_WORKER_NAME` = `name` (the tail consumer of every tenant upload). The classes stay exported and migrated
  * (a migration may not forget a class that once existed); only their bindings go, so nothing in
  * production can reach them. Paths are rewritten for the file's own folder, as wrangler resolves
@@ -13,6 +13,8 @@ import { z } from "zod";
 
 /** Durable Object classes only the local platform binds (platform/local/). */
 export const LOCAL_ONLY_CLASSES = ["LocalPlatform", "TenantObjectHost", "TenantAssets"] as const;
+/** Workers only the local platform runs: the tenant runtime process (wrangler.tenants.toml). */
+export const LOCAL_ONLY_SERVICES = ["shipyard-tenants"] as const;
 
 const ConfigSchema = z.looseObject({
   name: z.string(),
@@ -23,6 +25,7 @@ const ConfigSchema = z.looseObject({
     .optional(),
   d1_databases: z.array(z.looseObject({ migrations_dir: z.string().optional() })).default([]),
   worker_loaders: z.array(z.unknown()).optional(),
+  services: z.array(z.looseObject({ service: z.string() })).optional(),
   // The on-call console's files (console/dist, docs/decisions/0013-16-console.md).
   assets: z.looseObject({ directory: z.string() }).optional(),
 });
@@ -42,6 +45,7 @@ export function productionConfig(toml: string, root: string, outDir: string): Re
   const { worker_loaders: _localOnly, ...rest } = config;
   const relative = (file: string) => path.relative(outDir, path.resolve(root, file));
   const local = new Set<string>(LOCAL_ONLY_CLASSES);
+  const localServices = new Set<string>(LOCAL_ONLY_SERVICES);
   return {
     ...rest,
     main: relative(config.main),
@@ -68,6 +72,7 @@ export function productionConfig(toml: string, root: string, outDir: string): Re
           },
         }
       : {}),
+    ...(config.services ? { services: config.services.filter((binding) => !localServices.has(binding.service)) } : {}),
     ...(config.assets ? { assets: { ...config.assets, directory: relative(config.assets.directory) } } : {}),
     d1_databases: config.d1_databases.map((database) =>
       database.migrations_dir === undefined

@@ -1,6 +1,7 @@
 /**
  * A whole local Shipyard stack for one script run (demo, bench, load): fresh state directory, D1
- * migrations, `wrangler dev` on a free port in its own process group, output captured line by line
+ * migrations, `wrangler dev` on a free port in its own process group, the tenant runtime next to
+ * it (process B, supervised: scripts/lib/tenant-process.ts), output of both captured line by line
  * (with wall-clock timestamps) to a log file, and a clean stop that leaves no workerd behind.
  *
  *   const stack = await startStack({ name: "demo" });
@@ -17,6 +18,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { stripVTControlCharacters } from "node:util";
 import { z } from "zod";
 import { ApiClient, type CallOutput } from "../../lib/api-client.ts";
+import { groupAlive, signalGroup } from "./process-group.ts";
+import { TenantProcess } from "./tenant-process.ts";
 import { ROOT, WRANGLER_BIN, applyLocalMigrations, ensureDevVars, spawnWrangler } from "./wrangler.ts";
 
 /** The contract's default local credentials (.dev.vars.example). */
@@ -94,24 +97,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Is any process left in process group `pgid`? (signal 0 probes without signalling) */
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (error) {
-    return error instanceof Error && "code" in error && error.code === "EPERM";
-  }
-}
-
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
 /** Runs wrangler to completion capturing stdout (for `--json` commands); rejects on failure. */
 export function captureWrangler(args: string[], timeoutMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -150,6 +135,8 @@ export class Stack {
   reloads: LogLine[] = [];
   /** `✘ [ERROR]` lines (build or config errors: wrangler then waits for a file change instead of exiting). */
   errors: LogLine[] = [];
+  /** The tenant runtime (process B), where tenant code runs; null before `start`. */
+  tenants: TenantProcess | null = null;
 
   #child: ChildProcess | null = null;
   #exited: Promise<void> = Promise.resolve();
@@ -218,6 +205,18 @@ export class Stack {
 
     this.port = await freePort();
     this.inspectorPort = await freePort();
+    // Both processes find each other in this stack's own dev registry (docs/tenant-isolation.md).
+    const registryPath = path.join(this.stateDir, "dev-registry");
+    this.tenants = new TenantProcess({
+      stateDir: path.join(this.stateDir, "tenants"),
+      registryPath,
+      port: await freePort(),
+      inspectorPort: await freePort(),
+      onLine: (text) => this.#write({ at: Date.now(), text }),
+    });
+    const tenantsReady = this.tenants.start();
+    // Handled below, after the control plane answers; an early failure must not go unhandled.
+    tenantsReady.catch(() => undefined);
     const args = [
       "dev",
       "--ip",
@@ -238,7 +237,7 @@ export class Stack {
     const child = spawnWrangler(args, {
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
-      env: { NO_COLOR: "1", FORCE_COLOR: "0", ...options.env },
+      env: { NO_COLOR: "1", FORCE_COLOR: "0", WRANGLER_REGISTRY_PATH: registryPath, ...options.env },
     });
     this.#child = child;
     live.add(this);
@@ -274,6 +273,11 @@ export class Stack {
         // Not listening yet.
       }
       await sleep(250);
+    }
+    try {
+      await tenantsReady;
+    } catch (error) {
+      throw this.failure(`the tenant runtime did not start: ${String(error)}`);
     }
     this.readyAt = Date.now();
     this.mark("health answered");
@@ -466,6 +470,7 @@ export class Stack {
 
   /** SIGKILLs the process group at once (synchronous; for `process.on("exit")`). */
   killNow(): void {
+    this.tenants?.killNow();
     const pid = this.#child?.pid;
     if (pid !== undefined && !this.#stopped) signalGroup(pid, "SIGKILL");
   }
@@ -479,6 +484,7 @@ export class Stack {
     this.#stopped = true;
     this.#d1?.close();
     this.#d1 = null;
+    await this.tenants?.stop();
     const pid = this.#child?.pid;
     if (pid !== undefined) {
       signalGroup(pid, "SIGTERM");
