@@ -5,6 +5,7 @@ import { config } from "../lib/config.ts";
 import { type D1Stats, newD1Stats } from "../lib/d1.ts";
 import { RATE_LIMIT_SHARD_COUNT, rateLimitShardNameAt } from "../durable/rate-limit-shard.do.ts";
 import { isolateLimiter } from "./rate-limiter.ts";
+import { telemetrySends } from "./events.producer.ts";
 import { ok } from "./responses.ts";
 
 function addD1(total: D1Stats, more: D1Stats): void {
@@ -57,6 +58,12 @@ export async function getMetrics(request: Request, env: Env): Promise<Response> 
       buffered: sumOf(events, (status) => status.buffered),
       buffered_by_shard: events.map((status) => status.buffered),
       ...summarise(pipelineStats.telemetry, events),
+      ingest: {
+        requests: telemetrySends.stats.requests,
+        sends: telemetrySends.stats.sends,
+        messages: telemetrySends.stats.messages,
+        send_failures: telemetrySends.stats.failures,
+      },
     },
     counters: {
       shard_count: shardCount,

@@ -36,6 +36,14 @@ export const MetricsSchema = z.object({
       .int()
       .describe("alarm invocations of the shards (with shard_rpcs: Durable Object requests)"),
     d1: D1MetricsSchema,
+    ingest: z
+      .object({
+        requests: z.number().int().describe("POST /v1/events requests this isolate sent to the queue"),
+        sends: z.number().int().describe("queue sends that carried them (concurrent small requests share one)"),
+        messages: z.number().int().describe("queue messages those sends carried"),
+        send_failures: z.number().int().describe("sends that failed (each fails every request it carried)"),
+      })
+      .describe("this isolate's ingest sends (lib/send-coalescer.ts)"),
   }),
   rate_limits: z.object({
     checks: z

@@ -15,8 +15,14 @@
  * Traffic only ever goes to 127.0.0.1 (the stack this script starts, or --url, which must be
  * loopback). Rate limits are raised for the booted stack so the test measures the pipeline, not the
  * limiter; against --url, 429s are counted and reported separately (they are not failures).
+ *
+ * On the booted stack it then checks exactness once the pipeline has drained: every event answered
+ * 202 is a row in D1 (lost = 0) and no event of a request answered otherwise is (unexpected = 0),
+ * and the counters hold exactly the increments answered 202 (ids and values carry this run's stamp,
+ * so a run only counts its own). Exits 1 on any 5xx or any miss.
  */
 import { parseArgs } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -83,6 +89,10 @@ const outcomes = new Map<string, number>();
 let requests = 0;
 let events = 0;
 let sequence = 0;
+/** This run's ids and counter keys start with it, so the check below counts only this run's rows. */
+const stamp = `load-${Date.now().toString(36)}`;
+const acceptedEvents = new Set<string>();
+let acceptedIncrements = 0;
 
 function count(key: string): void {
   outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
@@ -99,7 +109,7 @@ async function oneRequest(client: number): Promise<void> {
   const started = performance.now();
   if (kind < 14) {
     const batch = Array.from({ length: eventsPerRequest }, (_, i) => ({
-      id: `load-${client}-${n}-${i}`,
+      id: `${stamp}-${client}-${n}-${i}`,
       project_id: `load-p${n % 50}`,
       type: "request",
       ts: Date.now(),
@@ -110,12 +120,15 @@ async function oneRequest(client: number): Promise<void> {
       headers: auth,
       body: JSON.stringify({ events: batch }),
     });
-    if (response.ok) events += batch.length;
+    if (response.status === 202) {
+      events += batch.length;
+      for (const event of batch) acceptedEvents.add(event.id);
+    }
   } else if (kind < 18) {
     const increments = Array.from({ length: 10 }, (_, i) => ({
-      id: `load-inc-${client}-${n}-${i}`,
+      id: `${stamp}-inc-${client}-${n}-${i}`,
       scope: "post",
-      key: `load-${n % 100}`,
+      key: `${stamp}-${n % 100}`,
       field: "views",
       delta: 1,
     }));
@@ -124,8 +137,9 @@ async function oneRequest(client: number): Promise<void> {
       headers: auth,
       body: JSON.stringify({ increments }),
     });
+    if (response.status === 202) acceptedIncrements += increments.length;
   } else if (kind < 19) {
-    response = await fetch(`${base}/v1/counters/post/load-${n % 100}`, { headers: auth });
+    response = await fetch(`${base}/v1/counters/post/${stamp}-${n % 100}`, { headers: auth });
   } else {
     response = await fetch(`${base}/v1/health`);
   }
@@ -246,5 +260,54 @@ if (profiler) {
   console.log(`profile: ${path.relative(ROOT, file)} (open in Chrome DevTools)`);
 }
 
+/**
+ * Once the pipeline drained (or `timeoutMs` passed): lost = events answered 202 that are not rows
+ * in D1, unexpected = rows of this run never answered 202; counters = the sum of this run's counter
+ * values against the increments answered 202 (each +1).
+ */
+async function exactness(booted: Stack, timeoutMs = 120_000) {
+  const range = `id >= '${stamp}-' AND id < '${stamp}-~'`;
+  const deadline = Date.now() + timeoutMs;
+  const sumOfCounters = async () =>
+    Number(
+      (
+        await booted.queryD1(
+          `SELECT COALESCE(SUM(value), 0) AS n FROM counters WHERE key >= '${stamp}-' AND key < '${stamp}-~'`,
+        )
+      )[0]?.n ?? 0,
+    );
+  for (;;) {
+    const rows = await booted.countD1(`SELECT COUNT(*) AS n FROM runtime_events WHERE ${range}`);
+    const counted = await sumOfCounters();
+    if ((rows >= acceptedEvents.size && counted >= acceptedIncrements) || Date.now() > deadline) break;
+    process.stdout.write(
+      `\r  draining: ${rows}/${acceptedEvents.size} events, ${counted}/${acceptedIncrements} increments in D1`,
+    );
+    await sleep(500);
+  }
+  // A last look after the counts matched: anything late (a redelivery) would show as unexpected.
+  await sleep(1_000);
+  const stored = new Set(
+    (await booted.queryD1(`SELECT id FROM runtime_events WHERE ${range}`)).map((row) => String(row.id)),
+  );
+  let lost = 0;
+  for (const id of acceptedEvents) if (!stored.has(id)) lost++;
+  let unexpected = 0;
+  for (const id of stored) if (!acceptedEvents.has(id)) unexpected++;
+  return { lost, unexpected, stored: stored.size, counted: await sumOfCounters() };
+}
+
+let exact = true;
+if (stack) {
+  const check = await exactness(stack);
+  const countersExact = check.counted === acceptedIncrements;
+  exact = check.lost === 0 && check.unexpected === 0 && countersExact;
+  console.log(
+    `\nexactness     events: ${acceptedEvents.size} accepted, ${check.stored} in D1, lost ${check.lost}, unexpected ${check.unexpected}; counters: ${acceptedIncrements} increments accepted, ${check.counted} counted${exact ? " (goal met)" : " (goal: lost 0, unexpected 0, counters exact)"}`,
+  );
+} else {
+  console.log("exactness     not checked against --url (D1 is read from the booted stack's state directory)");
+}
+
 await stack?.stop();
-process.exit(fiveXx === 0 ? 0 : 1);
+process.exit(fiveXx === 0 && exact ? 0 : 1);

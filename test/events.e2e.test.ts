@@ -19,6 +19,8 @@ import {
   WAIT,
   countRows,
   deliver,
+  ingestSends,
+  makeEvent,
   makeEvents,
   observeShardIngests,
   postEvents,
@@ -249,6 +251,54 @@ describe("dedupe end to end", () => {
     expect(retry.status).toBe(202);
     expect(await shardReplies.waitFor(projectId, 20)).toMatchObject({ stored: 10, duplicates: 10, failed: 0 });
     expect(await countRows(projectId)).toBe(10);
+  });
+});
+
+describe("concurrent small requests", () => {
+  it("share one queue message while a send is in flight: each answered 202 only after it, each event stored once", async ({
+    expect,
+  }) => {
+    const projectId = uid("coalesced");
+    const realSendBatch = env.TELEMETRY_QUEUE.sendBatch.bind(env.TELEMETRY_QUEUE);
+    const held = Promise.withResolvers<void>();
+    const sendBatch = vi.spyOn(env.TELEMETRY_QUEUE, "sendBatch");
+    // The first request's send waits, so the others gather behind it.
+    sendBatch.mockImplementationOnce(async (messages, options) => {
+      await held.promise;
+      return realSendBatch(messages, options);
+    });
+    const start = await ingestSends();
+    const first = postEvents({ events: [makeEvent(projectId, `${projectId}-first`)] });
+    await vi.waitUntil(async () => (await ingestSends()).requests >= start.requests + 1, WAIT);
+    const bodies = Array.from({ length: 10 }, (_, i) => ({
+      events: makeEvents(projectId, 1 + (i % 3)).map((event) => ({ ...event, id: `${event.id}-r${i}` })),
+    }));
+    let answered = 0;
+    const rest = bodies.map((body) =>
+      postEvents(body).then((response) => {
+        answered++;
+        return response;
+      }),
+    );
+    await vi.waitUntil(async () => (await ingestSends()).requests >= start.requests + 1 + bodies.length, WAIT);
+    // Nobody is answered while the send carrying their events has not even started.
+    expect(answered).toBe(0);
+    held.resolve();
+
+    const answers = await Promise.all([first, ...rest]);
+    expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 202));
+    const total = 1 + bodies.reduce((sum, body) => sum + body.events.length, 0);
+    // Two sends in all: the first request's, then one carrying the ten others in one message.
+    expect(sendBatch).toHaveBeenCalledTimes(2);
+    const shared = [...(sendBatch.mock.calls[1]?.[0] ?? [])];
+    expect(shared).toHaveLength(1);
+    expect(TelemetryEventsEnvelopeSchema.parse(shared[0]?.body).events).toHaveLength(total - 1);
+    const end = await ingestSends();
+    expect(end.requests - start.requests).toBe(11);
+    expect(end.sends - start.sends).toBe(2);
+    expect(end.messages - start.messages).toBe(2);
+    expect(await waitForRows(projectId, total)).toBe(total);
+    expect(await countRows(projectId)).toBe(total);
   });
 });
 

@@ -14,7 +14,9 @@ import {
   INGEST_KEY,
   type ErrorBody,
   SENT,
+  WAIT,
   countRows,
+  ingestSends,
   makeEvent,
   makeEvents,
   observeShardIngests,
@@ -292,6 +294,55 @@ describe("POST /v1/events error model", () => {
       .bind(projectId)
       .first<{ n: number }>();
     expect(ids?.n).toBe(20);
+  });
+
+  it("row 1, coalesced: a shared send that fails answers 503 + Retry-After to every request it carried; their retries store one row each", async ({
+    expect,
+  }) => {
+    const projectId = uid("row1-shared");
+    // The first request's send is held, so the requests that arrive meanwhile wait to share the next
+    // send (lib/send-coalescer.ts), and that one fails.
+    const held = Promise.withResolvers<void>();
+    sends.sendBatch
+      .mockImplementationOnce(async (messages, options) => {
+        await held.promise;
+        return realSendBatch(messages, options);
+      })
+      .mockRejectedValueOnce(new Error("Queue send failed: 429 Too Many Requests"));
+    const start = (await ingestSends()).requests;
+    const first = postEvents({ events: [makeEvent(projectId, `${projectId}-first`)] });
+    await vi.waitUntil(async () => (await ingestSends()).requests >= start + 1, WAIT);
+    const bodies = Array.from({ length: 4 }, (_, i) => ({ events: [makeEvent(projectId, `${projectId}-s${i}`)] }));
+    const shared = bodies.map((body) => postEvents(body));
+    // Every one of them has handed its event to the sender (and joined the group) before the first send settles.
+    await vi.waitUntil(async () => (await ingestSends()).requests >= start + 1 + bodies.length, WAIT);
+    held.resolve();
+
+    const [firstAnswer, ...answers] = await Promise.all([first, ...shared]);
+    expect(firstAnswer?.status).toBe(202);
+    for (const answer of answers) {
+      expect(answer.status).toBe(503);
+      expect(Number(answer.headers.get("retry-after"))).toBeGreaterThan(0);
+      const error = await readError(answer);
+      expect(error.error.code).toBe("queue_unavailable");
+      expect(error).not.toHaveProperty("accepted");
+    }
+    // They were one send of one message carrying all four events: the one that failed.
+    expect(sends.sendBatch).toHaveBeenCalledTimes(2);
+    const failed = [...(sends.sendBatch.mock.calls[1]?.[0] ?? [])];
+    expect(failed).toHaveLength(1);
+    expect(TelemetryEventsEnvelopeSchema.parse(failed[0]?.body).events.map((event) => event.id)).toEqual(
+      expect.arrayContaining(bodies.map((body) => body.events[0]?.id)),
+    );
+    expect(TelemetryEventsEnvelopeSchema.parse(failed[0]?.body).events).toHaveLength(bodies.length);
+
+    const retried = await Promise.all(bodies.map((body) => postEvents(body)));
+    expect(retried.map((answer) => answer.status)).toEqual([202, 202, 202, 202]);
+    expect(await waitForRows(projectId, 5)).toBe(5);
+    const ids = await env.DB.prepare("SELECT COUNT(DISTINCT id) AS n FROM runtime_events WHERE project_id = ?")
+      .bind(projectId)
+      .first<{ n: number }>();
+    expect(ids?.n).toBe(5);
   });
 
   it("row 1: a send failing after part of a large request was enqueued → 503; the retry still stores one row each", async ({

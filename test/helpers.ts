@@ -21,7 +21,7 @@ import { hashToShard } from "../lib/hash.ts";
 import type { Result } from "../lib/result.ts";
 import worker from "../index.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
-import { ErrorSchema } from "../schemas/http.schema.ts";
+import { ErrorSchema, MetricsSchema } from "../schemas/http.schema.ts";
 import type { RuntimeEvent } from "../schemas/runtime-event.schema.ts";
 import { QUEUES } from "../lib/queues.ts";
 
@@ -114,6 +114,18 @@ export function postEvents(
     headers,
     body: typeof body === "string" || body instanceof ReadableStream ? body : JSON.stringify(body),
   });
+}
+
+/**
+ * The Worker isolate's ingest sends so far (`GET /v1/admin/metrics`, `telemetry.ingest`): how many
+ * requests reached the queue sender, and the sends and messages that carried them.
+ */
+export async function ingestSends(): Promise<z.infer<typeof MetricsSchema>["telemetry"]["ingest"]> {
+  const response = await exports.default.fetch(`${BASE_URL}/v1/admin/metrics`, {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  if (response.status !== 200) throw new Error(`GET /v1/admin/metrics answered ${response.status}`);
+  return MetricsSchema.parse(await response.json()).telemetry.ingest;
 }
 
 /** Reads and validates a contract error body (`{"error": {"code", "message", "details"?}}`). */

@@ -231,6 +231,11 @@ function phaseRow(name: string, rate: SmallResult["health"]): string {
   return `| ${name} | ${fmt.int(rate.requests)} | **${fmt.int(rate.perSecond)}** | ${fmt.dec(rate.p50, 1)} / ${fmt.dec(rate.p99, 1)} | ${statuses} | ${cpuCells(rate.cpu)} |`;
 }
 
+/** Milliseconds of stack CPU per request of a phase. */
+function cpuPerRequest(rate: SmallResult["health"]): string {
+  return rate.cpu && rate.perSecond > 0 ? `${fmt.dec((rate.cpu.cores * 1000) / rate.perSecond, 2)} ms` : "—";
+}
+
 function smallSection(s: SmallResult | null): string[] {
   if (!s) return [];
   return [
@@ -246,6 +251,12 @@ function smallSection(s: SmallResult | null): string[] {
     `**Ratio: ${fmt.dec(s.ratio, 2)}×** (floor ${SMALL_FLOOR_RATIO}×). Per round (health / ingest requests/s): ${s.perRound.map((r) => `${fmt.int(r.health)} / ${fmt.int(r.events)}`).join(", ")}.`,
     "",
     `Every 202 checked against D1: ${fmt.int(s.accepted)} events accepted (warm-up included), ${fmt.int(s.stored)} stored, **lost ${s.lost}, unexpected ${s.unexpected}**. The rate limiter over ${fmt.int(s.limiter.decisions)} decisions: ${fmt.dec(s.limiter.syncsPerRequest, 4)} syncs (Durable Object calls) and ${fmt.dec(s.limiter.rowsWrittenPerRequest, 4)} SQLite rows written per request.`,
+    "",
+    `Stack CPU per request (all its processes and threads, as cores ÷ requests/s): health ${cpuPerRequest(s.health)}, ingest ${cpuPerRequest(s.events)}.${
+      s.sends && s.sends.sends > 0
+        ? ` Queue sends: ${fmt.int(s.sends.requests)} ingest requests went out in ${fmt.int(s.sends.sends)} sends of ${fmt.int(s.sends.messages)} messages, ${fmt.dec(s.sends.requests / s.sends.sends, 1)} requests per send (concurrent requests share one: lib/send-coalescer.ts).`
+        : ""
+    }`,
     "",
     ...(s.error ? [`**small did not pass:** ${s.error}`, ""] : []),
     ...profileTables("small requests", s.profile),

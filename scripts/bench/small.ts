@@ -58,6 +58,8 @@ export interface SmallResult {
   unexpected: number;
   /** The limiter per rate-limited request: syncs to its shards (Durable Object calls) and SQLite rows written. */
   limiter: { decisions: number; syncsPerRequest: number; rowsWrittenPerRequest: number };
+  /** The ingest requests' queue sends over the measured phases (null: a worker from before they were counted). */
+  sends: IngestSends | null;
   profile: ProfileSummary | null;
   log: string;
   error?: string;
@@ -74,7 +76,13 @@ const LimiterMetricsSchema = z.looseObject({
     decisions: z.number().default(0),
     syncs: z.number().default(0),
   }),
+  // Also issue 15 (lib/send-coalescer.ts); absent before it.
+  telemetry: z.looseObject({
+    ingest: z.looseObject({ requests: z.number(), sends: z.number(), messages: z.number() }).optional(),
+  }),
 });
+
+type IngestSends = { requests: number; sends: number; messages: number };
 
 /** Functions whose inclusive time the profile reports (the per-request path). */
 const PROFILED_FUNCTIONS = ["postEvents", "getHealth", "authenticate", "checkRateLimit", "readJson", "sendSized"];
@@ -84,10 +92,17 @@ const PROFILED_FUNCTIONS = ["postEvents", "getHealth", "authenticate", "checkRat
  * run); rows written are the shards', which restart from 0 if the runtime evicts an idle shard
  * (the health phases leave it idle), so that figure is a lower bound.
  */
-async function limiterMetrics(stack: Stack): Promise<{ decisions: number; syncs: number; rowsWritten: number }> {
+async function limiterMetrics(
+  stack: Stack,
+): Promise<{ decisions: number; syncs: number; rowsWritten: number; ingest: IngestSends | null }> {
   const answer = await stack.request("GET", "/v1/admin/metrics", { token: ADMIN_TOKEN });
-  const { rate_limits: limits } = LimiterMetricsSchema.parse(answer.body);
-  return { decisions: limits.decisions, syncs: limits.syncs, rowsWritten: limits.rows_written };
+  const { rate_limits: limits, telemetry } = LimiterMetricsSchema.parse(answer.body);
+  return {
+    decisions: limits.decisions,
+    syncs: limits.syncs,
+    rowsWritten: limits.rows_written,
+    ingest: telemetry.ingest ?? null,
+  };
 }
 
 interface Phase {
@@ -294,6 +309,14 @@ export async function runSmall(small: SmallOptions, options: BenchOptions): Prom
             Math.max(0, limiterAfter.rowsWritten - limiterBefore.rowsWritten) / Math.max(1, decisions),
         };
       })(),
+      sends:
+        limiterAfter.ingest && limiterBefore.ingest
+          ? {
+              requests: limiterAfter.ingest.requests - limiterBefore.ingest.requests,
+              sends: limiterAfter.ingest.sends - limiterBefore.ingest.sends,
+              messages: limiterAfter.ingest.messages - limiterBefore.ingest.messages,
+            }
+          : null,
       profile,
       log: stack.logPath,
     };
