@@ -4,7 +4,7 @@ import { MESSAGE_BUDGET_BYTES, QueueSendError, type SizedBody, sendSized } from 
 import { jsonBytes } from "./utf8.ts";
 
 /**
- * Group commit for small queue sends (docs/decisions/0016-15-coalesced-ingest-sends.md).
+ * Group commit for small queue sends (docs/decisions/0018-15-coalesced-ingest-sends.md).
  *
  * Each small request hands its items to the isolate's coalescer for its queue and waits. When no
  * send of that queue is in flight, the request sends its items at once, alone; while one is, the
