@@ -32,14 +32,14 @@ export const STARTUP_ENTRYPOINT = "__shipyardStartup";
 export interface LocalDurableObjectBinding {
   /** Binding name in the tenant's env, e.g. "COUNTER". */
   binding: string;
-  /** Exported class name in the tenant's main module (as wrapped by the meter). */
+  /** Exported class name in the tenant's main module (as re-exported by the entry module). */
   className: string;
   /** Storage namespace key: stays the same when a class is renamed. */
   namespace: string;
 }
 
 export interface LocalBootstrapInput {
-  /** Module the bootstrap wraps (the metering wrapper). */
+  /** Module the bootstrap wraps: the upload's entry module (platform/meter-wrapper.ts, which no longer meters). */
   innerModule: string;
   /** Durable Object classes to export (every class the script declares, bound or not). */
   classes: string[];
@@ -100,8 +100,8 @@ export function generateLocalBootstrap(input: LocalBootstrapInput): string {
     localState(ctx, env);
     super(ctx, localEnv(env, null));
   }
-  // Called by the host object when the alarm it holds for this object fires; \`this\` is the
-  // metered object, so the alarm is metered as "alarm".
+  // Called by the host object when the alarm it holds for this object fires (facets cannot set
+  // alarms); the host measures the call, so the alarm is metered as "alarm" (host-meter.ts).
   async __shipyardAlarm(info) {
     if (typeof this.alarm !== "function") throw new TypeError("${name} has no alarm() handler, but an alarm was set");
     return this.alarm(info);
