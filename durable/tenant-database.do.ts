@@ -96,7 +96,8 @@ export class TenantDatabase extends DurableObject<Env> {
       const results = this.ctx.storage.transactionSync(() =>
         request.statements.map((statement) => this.#run(statement)),
       );
-      return { ok: true, results };
+      // The Durable Object's own point-in-time bookmark: it only grows, as D1's do.
+      return { ok: true, results, bookmark: await this.ctx.storage.getCurrentBookmark() };
     } catch (error) {
       return { ok: false, error: `D1_ERROR: ${describeError(error)}` };
     }
@@ -157,7 +158,10 @@ export class TenantDatabase extends DurableObject<Env> {
     const sql = this.ctx.storage.sql;
     const objects = sql
       .exec<{ type: string; name: string; sql: string | null }>(
-        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE '_cf_%' AND name NOT LIKE 'sqlite_autoindex_%' ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'trigger' THEN 2 ELSE 3 END, rowid",
+        // `_` is LIKE's wildcard: escaped, or a tenant table such as `acf_log` would be left out.
+        `SELECT type, name, sql FROM sqlite_master
+         WHERE name NOT LIKE '!_cf!_%' ESCAPE '!' AND name NOT LIKE 'sqlite!_autoindex!_%' ESCAPE '!'
+         ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'trigger' THEN 2 ELSE 3 END, rowid`,
       )
       .toArray();
     const lines: string[] = [];
@@ -196,6 +200,7 @@ export class TenantDatabase extends DurableObject<Env> {
     const sql = this.ctx.storage.sql;
     const cursor = sql.exec(statement.sql, ...statement.params.map(sqlValue));
     const rows = [...cursor.raw()].map((row) => row.map(cell));
+    const duration = performance.now() - started;
     const { columnNames, rowsRead, rowsWritten } = cursor;
     const [changes, lastRowId] = sql
       .exec<Record<string, number>>("SELECT changes() AS c, last_insert_rowid() AS l")
@@ -205,7 +210,7 @@ export class TenantDatabase extends DurableObject<Env> {
       columns: columnNames,
       rows,
       meta: {
-        duration: performance.now() - started,
+        duration,
         changes: rowsWritten > 0 ? Number(changes) : 0,
         last_row_id: Number(lastRowId),
         rows_read: rowsRead,
@@ -213,6 +218,9 @@ export class TenantDatabase extends DurableObject<Env> {
         size_after: sql.databaseSize,
         changed_db: rowsWritten > 0,
         served_by: "shipyard-local",
+        served_by_primary: true,
+        total_attempts: 1,
+        timings: { sql_duration_ms: duration },
       },
     };
   }

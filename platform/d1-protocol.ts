@@ -21,9 +21,17 @@ export const D1StatementSchema = z.object({
 });
 export type D1Statement = z.infer<typeof D1StatementSchema>;
 
-/** `query`: statements run in one transaction (one for prepare().all(), several for batch()). `exec`: raw SQL text. */
+/**
+ * `query`: statements run in one transaction (one for prepare().all(), several for batch()), with
+ * the session's bookmark or constraint (`withSession`; one copy of each database locally, so any
+ * bookmark is already satisfied). `exec`: raw SQL text.
+ */
 export const D1RequestSchema = z.discriminatedUnion("op", [
-  z.object({ op: z.literal("query"), statements: z.array(D1StatementSchema).min(1).max(1000) }),
+  z.object({
+    op: z.literal("query"),
+    statements: z.array(D1StatementSchema).min(1).max(1000),
+    bookmark: z.string().max(1000).optional(),
+  }),
   z.object({ op: z.literal("exec"), sql: z.string().min(1).max(1_000_000) }),
 ]);
 export type D1Request = z.infer<typeof D1RequestSchema>;
@@ -38,6 +46,9 @@ export interface D1WireMeta {
   size_after: number;
   changed_db: boolean;
   served_by: string;
+  served_by_primary: boolean;
+  total_attempts: number;
+  timings: { sql_duration_ms: number };
 }
 
 export interface D1WireResult {
@@ -47,8 +58,11 @@ export interface D1WireResult {
   meta: D1WireMeta;
 }
 
-/** The answer: results per statement, or the SQLite error (`D1_ERROR: …`, as the real binding throws). */
+/**
+ * The answer: results per statement and the database's bookmark after them (what D1 returns in
+ * `x-cf-d1-session-commit-token`), or the SQLite error (`D1_ERROR: …`, as the real binding throws).
+ */
 export type D1Response =
-  | { ok: true; results: D1WireResult[] }
+  | { ok: true; results: D1WireResult[]; bookmark: string }
   | { ok: true; exec: { count: number; duration: number } }
   | { ok: false; error: string };

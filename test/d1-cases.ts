@@ -10,9 +10,18 @@
 export async function d1Cases(db: D1Database, table: string): Promise<unknown> {
   const out: Record<string, unknown> = {};
   const meta = (m: Record<string, unknown>) => ({
-    keys: ["changes", "last_row_id", "duration", "rows_read", "rows_written", "size_after", "changed_db"].filter(
-      (key) => key in m,
-    ),
+    keys: [
+      "changes",
+      "last_row_id",
+      "duration",
+      "rows_read",
+      "rows_written",
+      "size_after",
+      "changed_db",
+      "served_by_primary",
+      "total_attempts",
+      "timings",
+    ].filter((key) => key in m),
     changes: m["changes"],
     changed_db: m["changed_db"],
   });
@@ -70,5 +79,28 @@ export async function d1Cases(db: D1Database, table: string): Promise<unknown> {
     db.batch([db.prepare(`INSERT INTO ${table} (body) VALUES ('rolled back')`), db.prepare("SELEC 1")]),
   );
   out["after_rollback"] = await db.prepare(`SELECT count(*) AS c FROM ${table} WHERE body = 'rolled back'`).first("c");
+  // The Sessions API (read replication): a session holds its constraint until an answer brings a
+  // bookmark, then keeps the newest one; a session resumed from a bookmark starts with it.
+  const session = db.withSession("first-unconstrained");
+  out["session_before_query"] = session.getBookmark();
+  out["session_has_exec"] = "exec" in session;
+  await session.prepare(`INSERT INTO ${table} (body) VALUES ('in a session')`).run();
+  const bookmark = session.getBookmark();
+  out["session_bookmark"] = typeof bookmark;
+  out["session_reads_its_write"] = await session
+    .prepare(`SELECT count(*) AS c FROM ${table} WHERE body = 'in a session'`)
+    .first("c");
+  const resumed = db.withSession(bookmark ?? undefined);
+  out["resumed_starts_at_bookmark"] = resumed.getBookmark() === bookmark;
+  const [, seen] = await resumed.batch([
+    resumed.prepare(`INSERT INTO ${table} (body) VALUES ('resumed')`),
+    resumed.prepare(`SELECT count(*) AS c FROM ${table} WHERE body IN ('in a session', 'resumed')`),
+  ]);
+  out["resumed_batch"] = seen?.results;
+  const later = resumed.getBookmark();
+  out["bookmark_moves_forward"] = bookmark !== null && later !== null && bookmark.localeCompare(later) < 0;
+  out["first_primary_before_query"] = db.withSession("first-primary").getBookmark();
+  out["blank_is_unconstrained"] = db.withSession("  ").getBookmark();
+  out["database_has_bookmark"] = "getBookmark" in db;
   return out;
 }

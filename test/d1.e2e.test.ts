@@ -37,7 +37,8 @@ export default {
     }
     if (url.pathname === "/tables") {
       const { results } = await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
-      return Response.json(results.map((row) => row.name));
+      const runtime = await env.DB.prepare("SELECT * FROM _cf_METADATA").all().then(() => "readable", (error) => String(error.message).split(":")[0]);
+      return Response.json({ tables: results.map((row) => row.name), runtime });
     }
     if (url.pathname === "/cases") return Response.json(await d1Cases(env.DB, "cases_" + crypto.randomUUID().replaceAll("-", "")));
     return new Response("not found", { status: 404 });
@@ -113,8 +114,13 @@ describe("tenant D1 (local platform)", () => {
     await addNote(a, "only in a");
     expect(await tenantJson(a, "/notes")).toMatchObject({ notes: [{ id: 1, body: "only in a" }] });
     expect(await tenantJson(b, "/notes")).toMatchObject({ notes: [] });
-    // A tenant database holds the tenant's tables and wrangler's d1_migrations, none of Shipyard's.
-    expect(await tenantJson(a, "/tables")).toEqual(["d1_migrations", "notes", "sqlite_sequence"]);
+    // A tenant database holds the tenant's tables and wrangler's d1_migrations, none of Shipyard's;
+    // the runtime's own `_cf_` table (session bookmarks) is listed, as D1 lists `_cf_KV`, and
+    // closed to the tenant.
+    expect(await tenantJson(a, "/tables")).toEqual({
+      tables: ["_cf_METADATA", "d1_migrations", "notes", "sqlite_sequence"],
+      runtime: "D1_ERROR",
+    });
     const { results } = await env.DB.prepare("SELECT name FROM sqlite_master WHERE name = 'notes'").all();
     expect(results).toEqual([]);
   });
@@ -152,6 +158,17 @@ describe("tenant D1 (local platform)", () => {
     expect(shim).toEqual(real);
     // And the cases do say something (not two empty answers).
     expect(real).toMatchObject({ exec: 1, first_column: "a", syntax_error: "D1_ERROR", after_rollback: 0 });
+    expect(real).toMatchObject({
+      session_before_query: null,
+      session_bookmark: "string",
+      session_reads_its_write: 1,
+      resumed_starts_at_bookmark: true,
+      resumed_batch: [{ c: 2 }],
+      bookmark_moves_forward: true,
+      first_primary_before_query: null,
+      blank_is_unconstrained: null,
+      database_has_bookmark: false,
+    });
     expect(real).toMatchObject({
       blobs: [
         { data: [0, 1, 254, 255], n: 4 },

@@ -40,7 +40,11 @@ export default {
       {
         binding: "DB",
         migrations: [
-          { name: "0001_init.sql", sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT);" },
+          {
+            name: "0001_init.sql",
+            // `acf_log` matches the pattern `_cf_%` when `_` is LIKE's wildcard: it is the tenant's, and exported.
+            sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT); CREATE TABLE acf_log (n INTEGER); INSERT INTO acf_log VALUES (7);",
+          },
         ],
       },
     ],
@@ -97,6 +101,8 @@ describe("down with tenant resources (local platform)", () => {
     expect(sql).toContain("CREATE TABLE notes");
     expect(sql).toContain(`INSERT INTO "notes" VALUES(1,'it''s kept');`);
     expect(sql).toContain(`INSERT INTO "d1_migrations"`);
+    expect(sql).toContain(`INSERT INTO "acf_log" VALUES(7);`);
+    expect(sql).not.toContain("_cf_");
     const copy = tenantDatabase(env, env.TENANT_DATABASE.newUniqueId().toString());
     expect(await copy.query({ op: "exec", sql })).toMatchObject({ ok: true });
     expect(

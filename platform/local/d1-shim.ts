@@ -5,8 +5,8 @@
  * its isolate. It is a thin shim: every call is one JSON `fetch()` to the version's
  * `TenantD1Binding` (platform/d1-binding.ts, protocol in platform/d1-protocol.ts), and results
  * take the real binding's shapes (`{success, results, meta}`, `raw()` arrays, `first(column)`,
- * `exec()` → `{count, duration}`, `D1_ERROR: …` errors). test/d1-shim.e2e.test.ts runs the same
- * cases against it and against a real D1 binding.
+ * `exec()` → `{count, duration}`, `withSession()` sessions with bookmarks, `D1_ERROR: …` errors).
+ * test/d1.e2e.test.ts runs the same cases (test/d1-cases.ts) against it and a real D1 binding.
  */
 import { SHIM_CALL_SOURCE } from "./shim-call.ts";
 
@@ -37,18 +37,18 @@ function d1Result(result) {
 }
 
 class PreparedStatement {
-  #fetcher;
-  constructor(fetcher, sql, params) {
-    this.#fetcher = fetcher;
+  #session;
+  constructor(session, sql, params) {
+    this.#session = session;
     this.sql = sql;
     this.params = params;
   }
   bind(...values) {
-    return new PreparedStatement(this.#fetcher, this.sql, values.map(checkValue));
+    return new PreparedStatement(this.#session, this.sql, values.map(checkValue));
   }
   async #one() {
-    const answer = await call(this.#fetcher, { op: "query", statements: [{ sql: this.sql, params: this.params }] });
-    return answer.results[0];
+    const results = await this.#session._query([{ sql: this.sql, params: this.params }]);
+    return results[0];
   }
   async first(column) {
     const result = await this.#one();
@@ -69,25 +69,74 @@ class PreparedStatement {
   }
 }
 
-class Database {
+const FIRST_PRIMARY = "first-primary";
+const FIRST_UNCONSTRAINED = "first-unconstrained";
+
+// A D1 session (the Sessions API): it holds a constraint until its first answer, then the newest
+// bookmark any answer carried. Locally there is one copy of each database, so every query is
+// consistent with every bookmark; the bookmarks are the database object's own (getCurrentBookmark),
+// as on Cloudflare, and only move forward.
+class Session {
   #fetcher;
-  constructor(fetcher) {
+  #bookmarkOrConstraint;
+  constructor(fetcher, bookmarkOrConstraint) {
     this.#fetcher = fetcher;
+    this.#bookmarkOrConstraint = bookmarkOrConstraint;
   }
   prepare(sql) {
-    return new PreparedStatement(this.#fetcher, sql, []);
+    return new PreparedStatement(this, sql, []);
   }
   async batch(statements) {
     if (statements.length === 0) return [];
-    const answer = await call(this.#fetcher, {
-      op: "query",
-      statements: statements.map((statement) => ({ sql: statement.sql, params: statement.params })),
-    });
-    return answer.results.map(d1Result);
+    const results = await this._query(statements.map((statement) => ({ sql: statement.sql, params: statement.params })));
+    return results.map(d1Result);
+  }
+  getBookmark() {
+    const current = this.#bookmarkOrConstraint;
+    return current === FIRST_PRIMARY || current === FIRST_UNCONSTRAINED ? null : current;
+  }
+  _remember(bookmark) {
+    const current = this.getBookmark();
+    if (bookmark && (current === null || current.localeCompare(bookmark) < 0)) this.#bookmarkOrConstraint = bookmark;
+  }
+  async _query(statements) {
+    const answer = await call(this.#fetcher, { op: "query", statements, bookmark: this.#bookmarkOrConstraint });
+    this._remember(answer.bookmark);
+    return answer.results;
+  }
+}
+
+// What env.DB's own prepare/batch go through: always the primary, never a bookmark.
+class PrimarySession extends Session {
+  constructor(fetcher) {
+    super(fetcher, FIRST_PRIMARY);
+  }
+  getBookmark() {
+    return null;
+  }
+  _remember() {}
+}
+
+class Database {
+  #fetcher;
+  #primary;
+  constructor(fetcher) {
+    this.#fetcher = fetcher;
+    this.#primary = new PrimarySession(fetcher);
+  }
+  prepare(sql) {
+    return this.#primary.prepare(sql);
+  }
+  batch(statements) {
+    return this.#primary.batch(statements);
   }
   async exec(sql) {
     const answer = await call(this.#fetcher, { op: "exec", sql });
     return answer.exec;
+  }
+  withSession(constraintOrBookmark) {
+    const given = typeof constraintOrBookmark === "string" ? constraintOrBookmark.trim() : "";
+    return new Session(this.#fetcher, given === "" ? FIRST_UNCONSTRAINED : given);
   }
 }
 
