@@ -14,6 +14,7 @@ import {
   type DeployManifest,
   DeployManifestSchema,
   type DeployModule,
+  HOSTED_BINDINGS_TEXT,
   UNSUPPORTED_BINDING_KEYS,
 } from "../schemas/deploy.schema.ts";
 import { packAssets } from "./assets.ts";
@@ -85,7 +86,7 @@ function checkConfig(config: WranglerConfig, file: string): string[] {
   if (refused.length > 0) {
     throw new ManifestError(
       `${file}: unsupported binding${refused.length === 1 ? "" : "s"} ${refused.map((key) => `\`${key}\``).join(", ")}. ` +
-        "Shipyard hosts vars, secrets, Durable Objects, static assets, D1 and KV; remove the key (R2 comes later).",
+        `Shipyard hosts ${HOSTED_BINDINGS_TEXT}; remove ${refused.length === 1 ? "the key" : "the keys"}.`,
     );
   }
   const external = config.durable_objects.bindings.find(

@@ -20,6 +20,7 @@ import {
   DeployParamsSchema,
   ProjectParamsSchema,
   ResourceParamsSchema,
+  HOSTED_BINDINGS_TEXT,
   unsupportedBindingKeys,
 } from "../schemas/deploy.schema.ts";
 import { envelope } from "../schemas/envelope.schema.ts";
@@ -106,7 +107,7 @@ export async function postDeploy(request: Request, env: Env): Promise<Response> 
   if (refused.length > 0) {
     throw new BadRequest(
       "unsupported_binding",
-      `unsupported binding${refused.length === 1 ? "" : "s"} ${refused.join(", ")}: Shipyard hosts vars, secrets, Durable Objects and static assets; remove ${refused.length === 1 ? "it" : "them"} from the Worker's config (nothing was deployed)`,
+      `unsupported binding${refused.length === 1 ? "" : "s"} ${refused.join(", ")}: Shipyard hosts ${HOSTED_BINDINGS_TEXT}; remove ${refused.length === 1 ? "it" : "them"} from the Worker's config (nothing was deployed)`,
       { unsupported_bindings: refused },
     );
   }

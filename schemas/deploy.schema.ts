@@ -47,6 +47,9 @@ export const DeclaredMigrationSchema = z.strictObject({
 /** Cloudflare's limit on one environment variable or secret (5 KiB), applied to a var's JSON text too. */
 const VAR_BYTES = 5_120;
 
+/** What Shipyard gives a tenant, in the words its refusals use. */
+export const HOSTED_BINDINGS_TEXT = "vars, secrets, Durable Objects, static assets, D1, KV and R2";
+
 /**
  * Binding kinds of a wrangler config Shipyard cannot give a tenant. A manifest naming one is refused
  * with a 400 that names it, never deployed without it.

@@ -195,6 +195,8 @@ describe("deploy input on the local platform", () => {
       const error = (await response.json<{ error: { code: string; message: string; details: unknown } }>()).error;
       expect(error.code).toBe("unsupported_binding");
       expect(error.message).toContain(key);
+      // It says what is hosted, all of it (R2 included), so the fix is clear.
+      expect(error.message).toContain("D1, KV and R2");
       expect(error.details).toEqual({ unsupported_bindings: [key] });
       const known = await exports.default.fetch(`${BASE_URL}/v1/projects/${project}`, { headers: ADMIN });
       expect(known.status).toBe(404);
