@@ -264,6 +264,18 @@ void describe("readManifest (wrangler reads and bundles)", { timeout: 120_000 },
     const message = await refusal(broken);
     assert.match(message, /could not bundle/);
     assert.match(message, /not-installed-anywhere/);
+    assert.doesNotMatch(message, /hint:/, "no package.json: nothing to install");
+    const uninstalled = await tenant({
+      "package.json": JSON.stringify({
+        name: "u",
+        private: true,
+        dependencies: { "not-installed-anywhere": "^1.0.0" },
+      }),
+      "wrangler.toml": 'name = "u"\nmain = "w.ts"\ncompatibility_date = "2026-11-01"\n',
+      "w.ts":
+        "import { nothing } from 'not-installed-anywhere';\nexport default { fetch() { return new Response(nothing); } };\n",
+    });
+    assert.match(await refusal(uninstalled), /hint: .* has no node_modules: install them first/);
     const badName = await tenant({
       "wrangler.json": JSON.stringify({ name: "Bad_Name", main: "w.js", compatibility_date: "2026-11-01" }),
       "w.js": "export default {};\n",

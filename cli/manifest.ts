@@ -6,6 +6,7 @@
  * up front, naming the config file and key (why: docs/decisions/0010-12-deploy-input.md).
  */
 import { createHmac } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
@@ -69,6 +70,25 @@ export interface ReadOptions {
   secretsFile?: string;
   /** Progress lines for people (config read, wrangler's bundling output, assets packed). */
   onProgress?: (line: string) => void;
+}
+
+/**
+ * The likeliest cause of "Could not resolve" when the project declares npm dependencies and no
+ * `node_modules` is where Node would look (the directory or any parent, as in a workspace): they
+ * were never installed. Empty otherwise.
+ */
+async function uninstalledHint(dir: string, bundleOutput: string): Promise<string> {
+  if (!bundleOutput.includes("Could not resolve")) return "";
+  const manifest = await readFile(path.join(dir, "package.json"), "utf8").then(
+    (text) => z.looseObject({ dependencies: z.record(z.string(), z.string()).optional() }).safeParse(JSON.parse(text)),
+    () => null,
+  );
+  if (!manifest?.success || Object.keys(manifest.data.dependencies ?? {}).length === 0) return "";
+  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
+    if (existsSync(path.join(at, "node_modules"))) return "";
+    if (path.dirname(at) === at) break;
+  }
+  return `\nhint: ${path.resolve(dir)} declares npm dependencies and has no node_modules: install them first (npm ci or npm install), as its own CI does before wrangler deploy`;
 }
 
 /** Whether a config key holds anything (wrangler normalises absent keys to [] or {}). */
@@ -178,7 +198,9 @@ export async function readManifest(dir: string, options: ReadOptions = {}): Prom
       onLine: (line) => progress(`  wrangler │ ${line}`),
     });
   } catch (error) {
-    if (error instanceof WranglerError) throw new ManifestError(`${configPath}: ${error.message}`);
+    if (error instanceof WranglerError) {
+      throw new ManifestError(`${configPath}: ${error.message}${await uninstalledHint(dir, error.message)}`);
+    }
     throw error;
   }
 
