@@ -79,16 +79,25 @@ export interface ReadOptions {
  */
 async function uninstalledHint(dir: string, bundleOutput: string): Promise<string> {
   if (!bundleOutput.includes("Could not resolve")) return "";
-  const manifest = await readFile(path.join(dir, "package.json"), "utf8").then(
-    (text) => z.looseObject({ dependencies: z.record(z.string(), z.string()).optional() }).safeParse(JSON.parse(text)),
-    () => null,
-  );
-  if (!manifest?.success || Object.keys(manifest.data.dependencies ?? {}).length === 0) return "";
+  const text = await readFile(path.join(dir, "package.json"), "utf8").catch(() => null);
+  if (text === null) return "";
+  const manifest = z
+    .looseObject({ dependencies: z.record(z.string(), z.string()).optional() })
+    .safeParse(parseJsonOrNull(text));
+  if (!manifest.success || Object.keys(manifest.data.dependencies ?? {}).length === 0) return "";
   for (let at = path.resolve(dir); ; at = path.dirname(at)) {
     if (existsSync(path.join(at, "node_modules"))) return "";
     if (path.dirname(at) === at) break;
   }
   return `\nhint: ${path.resolve(dir)} declares npm dependencies and has no node_modules: install them first (npm ci or npm install), as its own CI does before wrangler deploy`;
+}
+
+function parseJsonOrNull(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
 }
 
 /** Whether a config key holds anything (wrangler normalises absent keys to [] or {}). */

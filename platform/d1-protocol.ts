@@ -22,16 +22,12 @@ export const D1StatementSchema = z.object({
 export type D1Statement = z.infer<typeof D1StatementSchema>;
 
 /**
- * `query`: statements run in one transaction (one for prepare().all(), several for batch()), with
- * the session's bookmark or constraint (`withSession`; one copy of each database locally, so any
- * bookmark is already satisfied). `exec`: raw SQL text.
+ * `query`: statements run in one transaction (one for prepare().all(), several for batch()). No
+ * session bookmark travels in: locally there is one copy of each database, so every bookmark is
+ * already satisfied. `exec`: raw SQL text.
  */
 export const D1RequestSchema = z.discriminatedUnion("op", [
-  z.object({
-    op: z.literal("query"),
-    statements: z.array(D1StatementSchema).min(1).max(1000),
-    bookmark: z.string().max(1000).optional(),
-  }),
+  z.object({ op: z.literal("query"), statements: z.array(D1StatementSchema).min(1).max(1000) }),
   z.object({ op: z.literal("exec"), sql: z.string().min(1).max(1_000_000) }),
 ]);
 export type D1Request = z.infer<typeof D1RequestSchema>;

@@ -100,7 +100,7 @@ class Session {
     if (bookmark && (current === null || current.localeCompare(bookmark) < 0)) this.#bookmarkOrConstraint = bookmark;
   }
   async _query(statements) {
-    const answer = await call(this.#fetcher, { op: "query", statements, bookmark: this.#bookmarkOrConstraint });
+    const answer = await call(this.#fetcher, { op: "query", statements });
     this._remember(answer.bookmark);
     return answer.results;
   }
